@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from catalog.api import views
+
+router = DefaultRouter()
+router.register("departments", views.DepartmentViewSet)
+router.register("department-memberships", views.DepartmentMembershipViewSet)
+router.register("tags", views.TagViewSet)
+router.register("systems", views.SystemViewSet)
+router.register("datasets", views.DatasetViewSet)
+router.register("fields", views.FieldViewSet)
+router.register("lineage-edges", views.LineageEdgeViewSet)
+
+urlpatterns = [path("search/", views.SearchView.as_view(), name="search"), *router.urls]

@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import filtersets, search
+from catalog.api import serializers as catalog_serializers
+from catalog.api.registration import DatasetRegistrationSerializer
+from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
+from catalog.services import register_dataset
+from permissions.api.viewsets import AccordModelViewSet
+
+TIMESTAMPS = ["created_at", "updated_at", "id"]
+
+
+class DepartmentViewSet(AccordModelViewSet):
+    queryset = Department.objects.select_related("parent")
+    serializer_class = catalog_serializers.DepartmentSerializer
+    filterset_class = filtersets.DepartmentFilterSet
+    ordering_fields = ["name", "slug", *TIMESTAMPS]
+    ordering = ["name"]
+
+
+class DepartmentMembershipViewSet(AccordModelViewSet):
+    queryset = DepartmentMembership.objects.select_related("department", "user")
+    serializer_class = catalog_serializers.DepartmentMembershipSerializer
+    filterset_class = filtersets.DepartmentMembershipFilterSet
+    ordering_fields = ["role", "user__username", "department__name", *TIMESTAMPS]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        # Memberships follow their department's visibility.
+        user = self.request.user
+        return super().get_queryset().filter(department__in=Department.objects.visible_to(user))
+
+
+class TagViewSet(AccordModelViewSet):
+    queryset = Tag.objects.all()
+    serializer_class = catalog_serializers.TagSerializer
+    filterset_class = filtersets.TagFilterSet
+    ordering_fields = ["name", "slug", *TIMESTAMPS]
+    ordering = ["name"]
+
+
+class SystemViewSet(AccordModelViewSet):
+    queryset = System.objects.select_related("owner_department")
+    serializer_class = catalog_serializers.SystemSerializer
+    filterset_class = filtersets.SystemFilterSet
+    ordering_fields = ["name", "slug", "kind", "vendor", *TIMESTAMPS]
+    ordering = ["name"]
+
+
+def visible_fields(user):
+    return Field.objects.visible_to(user).select_related("owner", "owner_department").prefetch_related("tags")
+
+
+class DatasetViewSet(AccordModelViewSet):
+    queryset = Dataset.objects.select_related("system", "owner_department", "steward").prefetch_related("tags")
+    serializer_class = catalog_serializers.DatasetSerializer
+    filterset_class = filtersets.DatasetFilterSet
+    ordering_fields = [
+        "qualified_name", "name", "kind", "lifecycle", "classification", "row_count", "size_bytes",
+        "published_at", "source_modified_at", *TIMESTAMPS,
+    ]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        user = self.request.user
+        visible_count = (
+            Field.objects.visible_to(user).filter(dataset=OuterRef("pk")).order_by()
+            .values("dataset").annotate(n=Count("pk")).values("n")
+        )
+        queryset = queryset.annotate(field_count=Coalesce(Subquery(visible_count), 0))
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                Prefetch("fields", queryset=visible_fields(user), to_attr="visible_fields")
+            )
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return catalog_serializers.DatasetDetailSerializer
+        if self.action == "register":
+            return DatasetRegistrationSerializer
+        if self.action == "fields":
+            return catalog_serializers.FieldSerializer
+        return super().get_serializer_class()
+
+    @extend_schema(
+        summary="The fields of a dataset (those you may view), paginated",
+        responses=catalog_serializers.FieldSerializer(many=True),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["position", "name", "id"])
+    def fields(self, request, pk=None):
+        dataset = self.get_object()
+        queryset = visible_fields(request.user).select_related("dataset").filter(dataset=dataset)
+        queryset = queryset.order_by("position", "id")
+        page = self.paginate_queryset(queryset)
+        serializer = catalog_serializers.FieldSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)
+
+    @extend_schema(
+        summary="Upstream and downstream lineage neighbours of a dataset",
+        responses=inline_serializer(
+            "DatasetLineage",
+            {
+                "upstream": catalog_serializers.LineageEdgeSerializer(many=True),
+                "downstream": catalog_serializers.LineageEdgeSerializer(many=True),
+            },
+        ),
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def lineage(self, request, pk=None):
+        dataset = self.get_object()
+        edges = lineage_edges(request.user).filter(Q(source=dataset) | Q(target=dataset))
+        context = self.get_serializer_context()
+        upstream = [edge for edge in edges if edge.target_id == dataset.pk]
+        downstream = [edge for edge in edges if edge.source_id == dataset.pk]
+        return Response({
+            "upstream": catalog_serializers.LineageEdgeSerializer(upstream, many=True, context=context).data,
+            "downstream": catalog_serializers.LineageEdgeSerializer(downstream, many=True, context=context).data,
+        })
+
+    @extend_schema(
+        summary="Register or update a dataset with all its fields (idempotent)",
+        request=DatasetRegistrationSerializer,
+        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
+        filters=False,
+    )
+    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    def register(self, request):
+        payload = DatasetRegistrationSerializer(data=request.data, context=self.get_serializer_context())
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        result = register_dataset(
+            system=data["system"],
+            qualified_name=data["qualified_name"],
+            attributes=data["attributes"],
+            tags=data.get("tags"),
+            fields=data["fields"],
+            remove_missing=data["remove_missing"],
+            actor=request.user,
+        )
+        self._ensure_still_visible(result.dataset)
+        dataset = self.get_queryset().prefetch_related(
+            Prefetch("fields", queryset=visible_fields(request.user), to_attr="visible_fields")
+        ).get(pk=result.dataset.pk)
+        body = {
+            "created": result.dataset_created,
+            "changed": result.changed,
+            "fields": {
+                "created": result.fields_created,
+                "updated": result.fields_updated,
+                "unchanged": result.fields_unchanged,
+                "missing": result.fields_missing,
+                "removed": result.fields_removed,
+            },
+            "dataset": catalog_serializers.DatasetDetailSerializer(dataset, context=self.get_serializer_context()).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if result.dataset_created else status.HTTP_200_OK)
+
+
+class FieldViewSet(AccordModelViewSet):
+    queryset = Field.objects.select_related("dataset", "owner", "owner_department").prefetch_related("tags")
+    serializer_class = catalog_serializers.FieldSerializer
+    filterset_class = filtersets.FieldFilterSet
+    ordering_fields = ["name", "position", "data_type", "classification", *TIMESTAMPS]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        # A field is visible only inside a dataset the user can see.
+        user = self.request.user
+        return super().get_queryset().filter(dataset__in=Dataset.objects.visible_to(user))
+
+
+def lineage_edges(user):
+    datasets = Dataset.objects.visible_to(user)
+    fields = Field.objects.visible_to(user)
+    return (
+        LineageEdge.objects.visible_to(user)
+        .filter(source__in=datasets, target__in=datasets)
+        .filter(Q(source_field__isnull=True) | Q(source_field__in=fields, target_field__in=fields))
+        .select_related("source", "target", "source_field", "target_field")
+    )
+
+
+class LineageEdgeViewSet(AccordModelViewSet):
+    queryset = LineageEdge.objects.select_related("source", "target", "source_field", "target_field")
+    serializer_class = catalog_serializers.LineageEdgeSerializer
+    filterset_class = filtersets.LineageEdgeFilterSet
+    ordering_fields = TIMESTAMPS
+    ordering = ["id"]
+
+    def get_queryset(self):
+        # An edge is shown only when both of its ends (and mapped fields) are visible.
+        return super().get_queryset() & lineage_edges(self.request.user)
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=200, help_text="Words to look for (web-search syntax on PostgreSQL).")
+    type = serializers.MultipleChoiceField(choices=search.TYPES, required=False)
+    system = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    department = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    classification = serializers.ListField(child=serializers.CharField(), required=False)
+    kind = serializers.ListField(child=serializers.CharField(), required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=settings.ACCORD_SEARCH_MAX_LIMIT, default=20)
+
+    def to_internal_value(self, data):
+        plain = {}
+        for key in self.fields:
+            if key in data:
+                values = data.getlist(key) if hasattr(data, "getlist") else data[key]
+                if isinstance(self.fields[key], (serializers.ListField, serializers.MultipleChoiceField)):
+                    plain[key] = [v for value in values for v in str(value).split(",") if v]
+                else:
+                    plain[key] = values[-1] if isinstance(values, list) else values
+        return super().to_internal_value(plain)
+
+
+class SearchView(APIView):
+    """Search the catalog: ranked hits across datasets, fields, systems and departments, with facet counts."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="Words to look for."),
+            OpenApiParameter("type", str, many=True, enum=list(search.TYPES), description="Limit to these types."),
+            OpenApiParameter("system", int, many=True, description="Only hits in these systems (ids)."),
+            OpenApiParameter("department", int, many=True, description="Only hits owned by these departments."),
+            OpenApiParameter("classification", str, many=True, description="Only these classifications."),
+            OpenApiParameter("kind", str, many=True, description="Only these dataset or system kinds."),
+            OpenApiParameter("limit", int, description="How many hits (1-100, default 20)."),
+        ],
+        responses=inline_serializer(
+            "SearchResults",
+            {
+                "query": serializers.CharField(),
+                "results": serializers.ListField(child=serializers.DictField()),
+                "facets": serializers.DictField(child=serializers.ListField(child=serializers.DictField())),
+            },
+        ),
+    )
+    def get(self, request):
+        params = SearchQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        filters = search.SearchFilters(
+            types=tuple(t for t in search.TYPES if t in data.get("type", search.TYPES)),
+            system_ids=tuple(data.get("system", ())),
+            department_ids=tuple(data.get("department", ())),
+            classifications=tuple(data.get("classification", ())),
+            kinds=tuple(data.get("kind", ())),
+        )
+        return Response(search.search(request.user, data["q"], filters, data["limit"]))

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from catalog.choices import DepartmentRole
+from permissions.models import AccordModel
+
+
+class Department(AccordModel):
+    """An org unit (Marketing, Sales, Finance…), optionally inside another."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")),
+                name="department_not_own_parent",
+                violation_error_message="A department cannot be its own parent.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def ancestor_ids(self) -> list[int]:
+        ids: list[int] = []
+        node = self.parent
+        while node is not None and node.pk not in ids:
+            ids.append(node.pk)
+            node = node.parent
+        return ids
+
+    def clean(self) -> None:
+        if self.pk and self.parent_id and (self.parent_id == self.pk or self.pk in self.parent.ancestor_ids()):
+            raise ValidationError({"parent": "A department cannot sit inside itself or one of its sub-departments."})
+
+
+class DepartmentMembership(AccordModel):
+    """A person's role in a department."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="department_memberships")
+    role = models.CharField(max_length=16, choices=DepartmentRole.choices, default=DepartmentRole.MEMBER)
+
+    class Meta:
+        ordering = ["department__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "user"],
+                name="membership_unique_per_department",
+                violation_error_message="This person already belongs to this department.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} of {self.department}"

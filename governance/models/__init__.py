@@ -1,0 +1,1 @@
+"""Governance models (systems of record, state definitions, contracts) live here."""

@@ -1,0 +1,54 @@
+"""Error bodies that say what was wrong.
+
+* 400: ``{"detail": "…", "errors": {"field": ["message", …]}}``
+* everything else: ``{"detail": "…"}``
+
+A database integrity error that validation did not catch first (two writers racing
+for the same unique name) becomes a 400 naming the broken rule, never a 500.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError, RestrictedError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _integrity_message(exc: IntegrityError) -> str:
+    from django.apps import apps
+
+    text = str(exc)
+    for model in apps.get_models():
+        for constraint in getattr(model._meta, "constraints", []):
+            if constraint.name in text:
+                return str(constraint.violation_error_message or f"The rule {constraint.name} was broken.")
+    return "The change conflicts with data already registered (a uniqueness or integrity rule was broken)."
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, (ProtectedError, RestrictedError)):
+        # Checked before IntegrityError, of which both are subclasses.
+        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
+        return Response(
+            {"detail": f"This object is still referenced by {', '.join(kinds)}; reassign or delete those first."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError):
+        return Response(
+            {"detail": _integrity_message(exc), "errors": {}}, status=status.HTTP_400_BAD_REQUEST
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = {"detail": "The request was not valid; see errors for each field.", "errors": errors}
+    return response

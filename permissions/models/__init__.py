@@ -1,0 +1,3 @@
+from permissions.models.base import AccordModel
+
+__all__ = ["AccordModel"]

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test run: lint, migrations check, OpenAPI schema without warnings,
+# then the pytest suite on a throwaway PostgreSQL 15 and again on SQLite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+source scripts/pg.sh
+export PYTHON_FOR_PORT=$BIN/python
+
+WORK=$(mktemp -d /tmp/accord-test.XXXXXX)
+cleanup() { pg_stop; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+export DJANGO_SETTINGS_MODULE=config.settings_test
+export ACCORD_VAR_DIR="$WORK/var"
+export SECRET_KEY=test-only-secret-key-not-for-production
+
+echo "== ruff"
+$BIN/ruff check .
+echo "== makemigrations --check"
+$BIN/python manage.py makemigrations --check --dry-run
+echo "== OpenAPI schema (warnings are errors)"
+$BIN/python manage.py spectacular --validate --fail-on-warn --file "$WORK/openapi.yaml"
+
+echo "== pytest on PostgreSQL 15"
+pg_start
+$BIN/python -m pytest -p no:cacheprovider "$@"
+pg_stop
+unset DATABASE_URL
+
+echo "== pytest on SQLite"
+$BIN/python -m pytest -p no:cacheprovider "$@"
