@@ -30,9 +30,9 @@ def _integrity_message(exc: IntegrityError) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
+        from permissions.api.serializers import drf_errors
+
+        exc = exceptions.ValidationError(drf_errors(exc))
     if isinstance(exc, (ProtectedError, RestrictedError)):
         # Checked before IntegrityError, of which both are subclasses.
         blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects

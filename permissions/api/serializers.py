@@ -111,12 +111,15 @@ class AccordModelSerializer(serializers.ModelSerializer):
         try:
             candidate.full_clean(exclude=many_to_many, validate_unique=True, validate_constraints=True)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(_drf_errors(exc)) from exc
+            raise serializers.ValidationError(drf_errors(exc)) from exc
         return attrs
 
 
-def _drf_errors(exc: DjangoValidationError) -> dict:
-    errors = {}
+def drf_errors(exc: DjangoValidationError) -> dict:
+    """A Django ValidationError as DRF's ``{field: [messages]}``."""
+    if not hasattr(exc, "error_dict"):
+        return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+    errors: dict[str, list[str]] = {}
     for field, messages in exc.message_dict.items():
         key = api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field
         errors.setdefault(key, []).extend(messages)

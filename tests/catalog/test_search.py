@@ -1,0 +1,123 @@
+"""Search: ranking, facets and filters, on PostgreSQL full-text and on the SQLite fallback."""
+
+from __future__ import annotations
+
+from django.test import TestCase
+from rest_framework.test import APIClient
+
+from tests import factories
+from tests.mixins import make_user
+
+
+class TestSearch(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = make_user("searcher")
+        cls.marketing = factories.department(name="Marketing", slug="marketing", description="Demand generation")
+        cls.finance = factories.department(name="Finance", slug="finance", description="Invoices and revenue")
+        cls.salesforce = factories.system(name="Salesforce", slug="salesforce", kind="crm", vendor="Salesforce")
+        cls.stripe = factories.system(name="Stripe", slug="stripe", kind="billing", description="Invoices")
+        cls.leads = factories.dataset(
+            system=cls.salesforce, qualified_name="crm.leads", name="Leads", kind="object",
+            description="Every lead captured by marketing forms", owner_department=cls.marketing,
+            classification="pii",
+        )
+        cls.invoices = factories.dataset(
+            system=cls.stripe, qualified_name="billing.invoices", name="Invoices", kind="table",
+            description="Customer invoices, one row per invoice; includes the lead source", owner_department=cls.finance,
+            classification="confidential",
+        )
+        cls.lead_email = factories.field(
+            dataset=cls.leads, name="lead_email", description="E-mail of the lead", classification="pii",
+            owner_department=cls.marketing,
+        )
+        cls.invoice_total = factories.field(
+            dataset=cls.invoices, name="amount_due", description="Total due", classification="confidential",
+            owner_department=cls.finance,
+        )
+
+    def setUp(self):
+        self.client = APIClient()
+        self.client.force_authenticate(self.user)
+
+    def search(self, **params):
+        response = self.client.get("/api/v1/search/", params)
+        self.assertEqual(response.status_code, 200, response.content)
+        return response.json()
+
+    def test_anonymous_is_refused(self):
+        self.assertEqual(APIClient().get("/api/v1/search/", {"q": "lead"}).status_code, 401)
+
+    def test_finds_every_type(self):
+        body = self.search(q="invoices")
+        found = {(hit["type"], hit["id"]) for hit in body["results"]}
+        self.assertIn(("dataset", self.invoices.pk), found)
+        self.assertIn(("system", self.stripe.pk), found)
+        self.assertIn(("department", self.finance.pk), found)
+
+    def test_finds_fields_with_their_dataset(self):
+        body = self.search(q="lead", type="field")
+        hits = [hit for hit in body["results"] if hit["type"] == "field"]
+        self.assertEqual([hit["id"] for hit in hits], [self.lead_email.pk])
+        self.assertEqual(hits[0]["dataset"]["qualified_name"], "crm.leads")
+        self.assertEqual(hits[0]["title"], "crm.leads.lead_email")
+
+    def test_name_match_ranks_above_description_match(self):
+        body = self.search(q="leads", type="dataset")
+        ids = [hit["id"] for hit in body["results"]]
+        # "Leads" is the dataset's name; the invoices only mention a lead in their description.
+        self.assertEqual(ids[0], self.leads.pk)
+        if self.invoices.pk in ids:
+            self.assertGreater(body["results"][0]["rank"], body["results"][ids.index(self.invoices.pk)]["rank"])
+
+    def test_results_are_sorted_by_rank(self):
+        ranks = [hit["rank"] for hit in self.search(q="lead")["results"]]
+        self.assertEqual(ranks, sorted(ranks, reverse=True))
+
+    def test_facets_count_matches(self):
+        body = self.search(q="invoices")
+        types = {entry["value"]: entry["count"] for entry in body["facets"]["type"]}
+        self.assertEqual(types.get("dataset"), 1)
+        self.assertEqual(types.get("system"), 1)
+        systems = {entry["value"]: entry for entry in body["facets"]["system"]}
+        self.assertEqual(systems[self.stripe.pk]["label"], "Stripe")
+        departments = {entry["value"]: entry["label"] for entry in body["facets"]["department"]}
+        self.assertEqual(departments[self.finance.pk], "Finance")
+        classifications = {entry["value"] for entry in body["facets"]["classification"]}
+        self.assertIn("confidential", classifications)
+
+    def test_filter_by_system_narrows_results_but_not_its_own_facet(self):
+        body = self.search(q="lead", system=self.salesforce.pk)
+        self.assertTrue(body["results"])
+        for hit in body["results"]:
+            if hit["type"] == "dataset":
+                self.assertEqual(hit["system"]["id"], self.salesforce.pk)
+        # The system facet ignores the system filter, so other systems' counts remain visible.
+        system_values = {entry["value"] for entry in body["facets"]["system"]}
+        self.assertIn(self.salesforce.pk, system_values)
+
+    def test_filter_by_classification_and_department(self):
+        body = self.search(q="lead", classification="pii", department=self.marketing.pk, type="dataset")
+        self.assertEqual([hit["id"] for hit in body["results"]], [self.leads.pk])
+
+    def test_limit(self):
+        self.assertLessEqual(len(self.search(q="lead", limit=1)["results"]), 1)
+
+    def test_no_match_is_empty_not_an_error(self):
+        body = self.search(q="zebrafish")
+        self.assertEqual(body["results"], [])
+        self.assertEqual(body["facets"]["type"], [])
+
+    def test_bad_parameters_are_400(self):
+        for params, field in (
+            ({}, "q"),
+            ({"q": "x", "limit": 0}, "limit"),
+            ({"q": "x", "limit": 1000}, "limit"),
+            ({"q": "x", "type": "invoice"}, "type"),
+            ({"q": "x", "system": "abc"}, "system"),
+            ({"q": "x" * 201}, "q"),
+        ):
+            with self.subTest(params=params):
+                response = self.client.get("/api/v1/search/", params)
+                self.assertEqual(response.status_code, 400)
+                self.assertIn(field, response.json()["errors"])
