@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from catalog.models import Dataset, Field, System, Tag
+from permissions import audit
 
 # Dataset attributes a registration may set (everything but its identity and tags).
 REGISTRABLE_DATASET_ATTRIBUTES = (
@@ -77,7 +78,8 @@ def register_dataset(
     the same payload twice changes nothing. Fields the dataset has but the payload
     lacks are reported as missing, and deleted only when ``remove_missing`` is set.
     Attributes absent from ``attributes`` are left as they are.
-    ``actor`` is who registered it (the trust layer's audit log records it).
+    Each dataset and field written gets one audit record, under the current audit
+    context; ``actor`` (who registers) must be the context's actor.
     """
     try:
         return _register(system, qualified_name, attributes, tags, fields, remove_missing)
@@ -88,7 +90,7 @@ def register_dataset(
 
 
 def _register(system, qualified_name, attributes, tags, fields, remove_missing) -> RegistrationResult:
-    with transaction.atomic():
+    with transaction.atomic(), audit.batch():
         dataset = Dataset.objects.select_for_update().filter(system=system, qualified_name=qualified_name).first()
         if dataset is None:
             dataset = Dataset(system=system, qualified_name=qualified_name, name=qualified_name)

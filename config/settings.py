@@ -57,11 +57,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "guardian",
     "permissions.apps.PermissionsConfig",
     "catalog.apps.CatalogConfig",
     "governance.apps.GovernanceConfig",
@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "permissions.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -115,6 +116,29 @@ else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Object permissions (stewards, owners) from django-guardian's direct FK tables.
+    "guardian.backends.ObjectPermissionBackend",
+    # Department leads act for the objects their department owns.
+    "permissions.backends.DepartmentLeadBackend",
+]
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user; the API refuses anonymous callers
+GUARDIAN_RAISE_403 = False
+
+# The trust layer knows domain models only through these names (permissions/ imports
+# no domain app).
+ACCORD_DEPARTMENT_MODEL = "catalog.Department"
+ACCORD_TAG_MODEL = "catalog.Tag"
+ACCORD_CLASSIFICATION_LEVELS = ["public", "internal", "confidential", "pii", "restricted"]
+ACCORD_COUNCIL_GROUP = env_str("ACCORD_COUNCIL_GROUP", "DataOps council")
+# A write to an audited model with no actor: an error (tests) or an "anonymous" record.
+ACCORD_AUDIT_REQUIRE_ACTOR = env_bool("ACCORD_AUDIT_REQUIRE_ACTOR", False)
+# Failed logins / rejected tokens per client address within the window before 429.
+ACCORD_AUTH_FAILURE_LIMIT = env_int("ACCORD_AUTH_FAILURE_LIMIT", 10)
+ACCORD_AUTH_FAILURE_WINDOW = env_int("ACCORD_AUTH_FAILURE_WINDOW", 300)
+ACCORD_TOKEN_DEFAULT_DAYS = env_int("ACCORD_TOKEN_DEFAULT_DAYS", 90)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -143,7 +167,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Bearer first, so an anonymous API caller gets 401 with WWW-Authenticate.
         "permissions.api.authentication.BearerTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "permissions.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["permissions.api.access.CatalogAccess"],
     "DEFAULT_FILTER_BACKENDS": [

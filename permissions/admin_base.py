@@ -4,6 +4,7 @@ lists all start from the rows the signed-in user may view."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.template.response import TemplateResponse
 
 
 class RestrictedAdminMixin:
@@ -31,6 +32,25 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     readonly_fields: tuple[str, ...] = ("created_at", "updated_at")
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The object's audit records (and its visible children's), with field diffs."""
+        from permissions.api.history import history_queryset
+
+        obj = self.get_object(request, admin.utils.unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        records = history_queryset(obj, request.user).order_by("-seq")[:500]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obj}", "object": obj, "records": records, "opts": self.opts,
+            "app_label": self.opts.app_label, **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/accord_history.html", context)
 
 
 class AccordInline(RestrictedAdminMixin, admin.TabularInline):

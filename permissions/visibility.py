@@ -1,14 +1,16 @@
 """The one place where visibility is decided.
 
 Accord follows the opt-out principle: every authenticated, active user may view
-every catalog and governance object unless an active deny rule opts them out.
-``visibility_filter`` compiles that decision for one model and one user into a
-single ``Q`` object, so every read path filters in SQL, never in Python.
+every catalog and governance object unless an active deny rule opts them out
+(``permissions.access``). ``visibility_filter`` compiles that decision for one
+model and one user into a single ``Q`` object, so every read path filters in SQL.
 """
 
 from __future__ import annotations
 
 from django.db.models import Model, Q
+
+from permissions.access import visible_condition
 
 
 def can_read_catalog(user) -> bool:
@@ -17,9 +19,5 @@ def can_read_catalog(user) -> bool:
 
 
 def visibility_filter(model: type[Model], user) -> Q:
-    """The SQL condition selecting the rows of ``model`` that ``user`` may view.
-
-    With no deny rules in the registry the opt-out default admits every row to
-    every active user, which is the empty condition.
-    """
-    return Q()
+    """The SQL condition selecting the rows of ``model`` that ``user`` may view."""
+    return visible_condition(model, user)

@@ -56,13 +56,18 @@ class APITestBase(_ConcreteOnly, TestCase):
     model: ClassVar[type[Model]]
     basename: ClassVar[str]
     objects_in_setup: ClassVar[int] = 3
+    # Catalog objects are readable by every employee (opt-out); the trust layer's
+    # own objects (deny rules) need the model's view permission.
+    read_permission_required: ClassVar[bool] = False
 
     @classmethod
     def setUpTestData(cls):
         label, name = cls.model._meta.app_label, cls.model._meta.model_name
-        cls.employee = make_user(f"employee-{name}")
+        view = (f"{label}.view_{name}",) if cls.read_permission_required else ()
+        cls.employee = make_user(f"employee-{name}", perms=view)
         cls.editor = make_user(
-            f"editor-{name}", perms=(f"{label}.add_{name}", f"{label}.change_{name}", f"{label}.delete_{name}")
+            f"editor-{name}",
+            perms=(*view, f"{label}.add_{name}", f"{label}.change_{name}", f"{label}.delete_{name}"),
         )
         cls.objects_ = cls.make_objects(cls.objects_in_setup)
 
@@ -118,6 +123,12 @@ class ReadAPITests(APITestBase):
     def test_anonymous_detail_is_refused(self):
         response = self.client_for(None).get(self.detail_url(self.objects_[0].pk))
         self.assertEqual(response.status_code, 401)
+
+    def test_reading_without_view_permission_when_required(self):
+        if not self.read_permission_required:
+            return
+        outsider = make_user(f"outsider-{self.basename}")
+        self.assertEqual(self.client_for(outsider).get(self.list_url()).status_code, 403)
 
     def test_inactive_account_is_refused(self):
         user = make_user(f"gone-{self.basename}", is_active=False)
@@ -286,7 +297,7 @@ class WriteAPITests(APITestBase):
             for item_shown, item_sent in zip(shown, sent, strict=True):
                 self.assertRepresents(item_shown, item_sent, key)
         elif isinstance(shown, dict) and not isinstance(sent, dict):
-            self.assertIn(sent, [shown.get("id"), shown.get("slug"), shown.get("username")], key)
+            self.assertIn(sent, [shown.get("id"), shown.get("slug"), shown.get("username"), shown.get("name")], key)
         elif isinstance(shown, str) and isinstance(sent, str) and shown.endswith("Z") and "T" in sent:
             self.assertEqual(shown[:19], sent[:19], key)
         else:

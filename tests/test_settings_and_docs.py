@@ -94,9 +94,9 @@ def test_api_refuses_anonymous_callers_with_401(client):
 
 @pytest.mark.django_db
 def test_bearer_token_authenticates(client, django_user_model):
-    from rest_framework.authtoken.models import Token
+    from permissions.services import create_token
 
     user = django_user_model.objects.create_user("tool")
-    token = Token.objects.create(user=user)
-    assert client.get("/api/v1/datasets/", HTTP_AUTHORIZATION=f"Bearer {token.key}").status_code == 200
+    _, raw = create_token(user=user, name="ci", actor=user)
+    assert client.get("/api/v1/datasets/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
     assert client.get("/api/v1/datasets/", HTTP_AUTHORIZATION="Bearer not-a-token").status_code == 401

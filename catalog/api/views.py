@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +17,7 @@ from catalog.api.registration import DatasetRegistrationSerializer
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
 from catalog.services import register_dataset
 from permissions.api.viewsets import AccordModelViewSet
+from permissions.edit import can_change, can_create
 
 TIMESTAMPS = ["created_at", "updated_at", "id"]
 
@@ -34,11 +36,6 @@ class DepartmentMembershipViewSet(AccordModelViewSet):
     filterset_class = filtersets.DepartmentMembershipFilterSet
     ordering_fields = ["role", "user__username", "department__name", *TIMESTAMPS]
     ordering = ["id"]
-
-    def get_queryset(self):
-        # Memberships follow their department's visibility.
-        user = self.request.user
-        return super().get_queryset().filter(department__in=Department.objects.visible_to(user))
 
 
 class TagViewSet(AccordModelViewSet):
@@ -142,6 +139,19 @@ class DatasetViewSet(AccordModelViewSet):
         payload = DatasetRegistrationSerializer(data=request.data, context=self.get_serializer_context())
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
+        existing = self.get_queryset().filter(system=data["system"], qualified_name=data["qualified_name"]).first()
+        if existing is None and Dataset.objects.filter(
+            system=data["system"], qualified_name=data["qualified_name"]
+        ).exists():
+            # Registered already but hidden from this caller: refused with the same
+            # words as any registration they may not make.
+            raise PermissionDenied("You do not have permission to register this dataset.")
+        allowed = (
+            can_change(request.user, existing) if existing is not None
+            else can_create(request.user, Dataset, {"system": data["system"], **data["attributes"]})
+        )
+        if not allowed:
+            raise PermissionDenied("You do not have permission to register this dataset.")
         result = register_dataset(
             system=data["system"],
             qualified_name=data["qualified_name"],
@@ -151,7 +161,6 @@ class DatasetViewSet(AccordModelViewSet):
             remove_missing=data["remove_missing"],
             actor=request.user,
         )
-        self._ensure_still_visible(result.dataset)
         dataset = self.get_queryset().prefetch_related(
             Prefetch("fields", queryset=visible_fields(request.user), to_attr="visible_fields")
         ).get(pk=result.dataset.pk)
@@ -177,21 +186,11 @@ class FieldViewSet(AccordModelViewSet):
     ordering_fields = ["name", "position", "data_type", "classification", *TIMESTAMPS]
     ordering = ["id"]
 
-    def get_queryset(self):
-        # A field is visible only inside a dataset the user can see.
-        user = self.request.user
-        return super().get_queryset().filter(dataset__in=Dataset.objects.visible_to(user))
 
 
 def lineage_edges(user):
-    datasets = Dataset.objects.visible_to(user)
-    fields = Field.objects.visible_to(user)
-    return (
-        LineageEdge.objects.visible_to(user)
-        .filter(source__in=datasets, target__in=datasets)
-        .filter(Q(source_field__isnull=True) | Q(source_field__in=fields, target_field__in=fields))
-        .select_related("source", "target", "source_field", "target_field")
-    )
+    """Edges whose ends (and mapped fields) the user may all see (LineageEdge.access)."""
+    return LineageEdge.objects.visible_to(user).select_related("source", "target", "source_field", "target_field")
 
 
 class LineageEdgeViewSet(AccordModelViewSet):
@@ -200,10 +199,6 @@ class LineageEdgeViewSet(AccordModelViewSet):
     filterset_class = filtersets.LineageEdgeFilterSet
     ordering_fields = TIMESTAMPS
     ordering = ["id"]
-
-    def get_queryset(self):
-        # An edge is shown only when both of its ends (and mapped fields) are visible.
-        return super().get_queryset() & lineage_edges(self.request.user)
 
 
 class SearchQuerySerializer(serializers.Serializer):

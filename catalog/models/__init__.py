@@ -5,3 +5,16 @@ from catalog.models.systems import System
 from catalog.models.tags import Tag
 
 __all__ = ["Dataset", "Department", "DepartmentMembership", "Field", "LineageEdge", "System", "Tag"]
+from catalog.models.object_permissions import (  # noqa: E402
+    DatasetGroupObjectPermission,
+    DatasetUserObjectPermission,
+    FieldGroupObjectPermission,
+    FieldUserObjectPermission,
+    SystemGroupObjectPermission,
+    SystemUserObjectPermission,
+)
+
+__all__ += [
+    "DatasetGroupObjectPermission", "DatasetUserObjectPermission", "FieldGroupObjectPermission",
+    "FieldUserObjectPermission", "SystemGroupObjectPermission", "SystemUserObjectPermission",
+]

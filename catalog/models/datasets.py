@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from catalog.choices import Classification, DatasetKind, Lifecycle
+from permissions.access import AccessSpec
 from permissions.models import AccordModel
 
 
@@ -46,6 +47,9 @@ class Dataset(AccordModel):
     published_at = models.DateTimeField(null=True, blank=True)
     source_modified_at = models.DateTimeField(null=True, blank=True, help_text="Last modified in the source.")
     archived_at = models.DateTimeField(null=True, blank=True)
+
+    access = AccessSpec(containers=("system",), classification="classification", tags="tags")
+    edit_department = "owner_department"
 
     class Meta:
         ordering = ["system__name", "qualified_name"]
@@ -101,6 +105,11 @@ class Field(AccordModel):
         "catalog.Department", null=True, blank=True, on_delete=models.PROTECT, related_name="owned_fields"
     )
     tags = models.ManyToManyField("catalog.Tag", blank=True, related_name="fields")
+
+    access = AccessSpec(containers=("dataset",), classification="classification", tags="tags")
+    audit_parent = "dataset"
+    edit_container = "dataset"
+    edit_department = "dataset.owner_department"
 
     class Meta:
         ordering = ["dataset_id", "position", "name"]

@@ -5,7 +5,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from catalog.choices import DepartmentRole
+from permissions.access import AccessSpec
 from permissions.models import AccordModel
+
+
+def _tree() -> dict[int, int | None]:
+    return dict(Department._base_manager.values_list("id", "parent_id"))
 
 
 class Department(AccordModel):
@@ -28,8 +33,47 @@ class Department(AccordModel):
             ),
         ]
 
+    access = AccessSpec(targetable=False)
+
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def subject_ids_for(cls, user) -> list[int]:
+        """The departments a rule about a department reaches ``user`` through:
+        those they belong to and every department above those."""
+        own = set(DepartmentMembership._base_manager.filter(user=user).values_list("department_id", flat=True))
+        if not own:
+            return []
+        parents = _tree()
+        found = set()
+        for department_id in own:
+            node = department_id
+            while node is not None and node not in found:
+                found.add(node)
+                node = parents.get(node)
+        return sorted(found)
+
+    @classmethod
+    def led_ids_for(cls, user) -> set[int]:
+        """The departments ``user`` acts for as a lead: those they lead and everything below."""
+        cached = getattr(user, "_accord_led_departments", None)
+        if cached is not None:
+            return cached
+        led = set(DepartmentMembership._base_manager.filter(user=user, role=DepartmentRole.LEAD)
+                  .values_list("department_id", flat=True))
+        if led:
+            children: dict[int, list[int]] = {}
+            for department_id, parent_id in _tree().items():
+                children.setdefault(parent_id, []).append(department_id)
+            stack = list(led)
+            while stack:
+                for child in children.get(stack.pop(), []):
+                    if child not in led:
+                        led.add(child)
+                        stack.append(child)
+        user._accord_led_departments = led
+        return led
 
     def ancestor_ids(self) -> list[int]:
         ids: list[int] = []
@@ -50,6 +94,9 @@ class DepartmentMembership(AccordModel):
     department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="department_memberships")
     role = models.CharField(max_length=16, choices=DepartmentRole.choices, default=DepartmentRole.MEMBER)
+
+    access = AccessSpec(targetable=False)
+    audit_parent = "department"
 
     class Meta:
         ordering = ["department__name", "user__username"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from permissions.access import AccessSpec
 from permissions.models import AccordModel
 
 
@@ -18,6 +19,11 @@ class LineageEdge(AccordModel):
         "catalog.Field", null=True, blank=True, on_delete=models.CASCADE, related_name="upstream_edges"
     )
     transformation = models.TextField(blank=True, help_text="How the target is derived from the source.")
+
+    # An edge is seen only when both ends (and any mapped fields) are.
+    access = AccessSpec(targetable=False, containers=("source", "target", "source_field", "target_field"))
+    edit_container = "target"  # who may change the target dataset documents where it comes from
+    edit_department = "target.owner_department"
 
     class Meta:
         ordering = ["source_id", "target_id", "id"]

@@ -2,6 +2,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from catalog.choices import ConnectionEngine, SystemKind
+from permissions.access import AccessSpec
 from permissions.models import AccordModel
 
 env_var_name = RegexValidator(
@@ -32,6 +33,9 @@ class System(AccordModel):
         validators=[env_var_name],
         help_text="Environment variable holding the connection string (DSN) for harvesting and checks.",
     )
+
+    access = AccessSpec(targetable=True)
+    edit_department = "owner_department"
 
     class Meta:
         ordering = ["name"]

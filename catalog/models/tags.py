@@ -1,6 +1,7 @@
 from django.core.validators import RegexValidator
 from django.db import models
 
+from permissions.access import AccessSpec
 from permissions.models import AccordModel
 
 
@@ -15,6 +16,8 @@ class Tag(AccordModel):
         blank=True,
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Give the colour as #RRGGBB.")],
     )
+
+    access = AccessSpec(targetable=False)
 
     class Meta:
         ordering = ["name"]

@@ -1,20 +1,40 @@
-from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from permissions.edit import can_change
 from permissions.visibility import can_read_catalog
 
 
 class CatalogAccess(BasePermission):
-    """Reading needs an active account (opt-out visibility narrows the rows);
-    changing needs the model permission for the action (add / change / delete)."""
+    """Reading needs an active account (opt-out rules then narrow the rows).
 
-    message = "You do not have permission to change this kind of object."
-    _model_perms = DjangoModelPermissions()
+    Changing is opt-in (``permissions.edit``): updates and deletes are decided per
+    object; creation is decided by the viewset once the payload is validated,
+    because a steward's right to add a field depends on the dataset it names.
+    """
+
+    message = "You do not have permission to change this object."
 
     def has_permission(self, request, view) -> bool:
-        if not can_read_catalog(request.user):
-            return False
+        return can_read_catalog(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
         if request.method in SAFE_METHODS:
             return True
-        if getattr(view, "queryset", None) is None:
-            return True
-        return self._model_perms.has_permission(request, view)
+        action = "delete" if request.method == "DELETE" else "change"
+        return can_change(request.user, obj, action)
+
+
+class ModelPermissionRequired(BasePermission):
+    """For endpoints that are not opt-out catalog reads (rules, the audit log):
+    reading needs the model's view permission, writing the add/change/delete one."""
+
+    actions = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": "add", "PUT": "change",
+               "PATCH": "change", "DELETE": "delete"}
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not can_read_catalog(user):
+            return False
+        model = view.queryset.model
+        action = self.actions.get(request.method, "change")
+        return user.has_perm(f"{model._meta.app_label}.{action}_{model._meta.model_name}")

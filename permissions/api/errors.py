@@ -29,6 +29,16 @@ def _integrity_message(exc: IntegrityError) -> str:
 
 
 def exception_handler(exc, context):
+    from permissions.api.viewsets import PreconditionFailed
+
+    if isinstance(exc, PreconditionFailed):
+        response = Response(
+            {"detail": "The object changed since you read it (If-Match does not match); read it again and retry.",
+             "current_etag": exc.current},
+            status=status.HTTP_412_PRECONDITION_FAILED,
+        )
+        response["ETag"] = exc.current
+        return response
     if isinstance(exc, DjangoValidationError):
         from permissions.api.serializers import drf_errors
 
@@ -48,7 +58,25 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if response.status_code == status.HTTP_403_FORBIDDEN:
+        _audit_denied(context, response)
     if isinstance(exc, exceptions.ValidationError):
         errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
         response.data = {"detail": "The request was not valid; see errors for each field.", "errors": errors}
     return response
+
+
+def _audit_denied(context, response) -> None:
+    from permissions import audit
+    from permissions.models import AuditAction
+
+    request = context.get("request")
+    view = context.get("view")
+    model = getattr(getattr(view, "queryset", None), "model", None)
+    audit.record_event(
+        AuditAction.ACCESS_DENIED,
+        object_type=model._meta.label_lower if model is not None else "",
+        object_id=str(context.get("kwargs", {}).get("pk", "")),
+        details={"method": getattr(request, "method", ""), "path": getattr(request, "path", ""),
+                 "detail": str(response.data.get("detail", "")) if isinstance(response.data, dict) else ""},
+    )

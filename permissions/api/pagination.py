@@ -17,3 +17,12 @@ class AccordCursorPagination(CursorPagination):
         if not any(field.lstrip("-") in ("id", "pk") for field in ordering):
             ordering.append("-id" if ordering and ordering[0].startswith("-") else "id")
         return tuple(ordering)
+
+
+class AuditCursorPagination(CursorPagination):
+    """Newest audit records first, by their place in the chain."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = "-seq"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from drf_spectacular.types import OpenApiTypes
@@ -51,7 +51,7 @@ class BriefRelatedField(serializers.RelatedField):
         return {name: getattr(value, name) for name in self.brief_fields}
 
     def to_internal_value(self, data):
-        model_name = self.queryset.model._meta.verbose_name
+        model_name = self.get_queryset().model._meta.verbose_name
         if isinstance(data, dict):
             data = data.get("id", data.get(self.natural_key) if self.natural_key else None)
         if isinstance(data, int) and not isinstance(data, bool):
@@ -65,7 +65,7 @@ class BriefRelatedField(serializers.RelatedField):
             self.fail("incorrect_type", model=model_name, natural=natural)
         try:
             return self.get_queryset().get(**{"pk" if key == "id" else key: value})
-        except self.queryset.model.DoesNotExist:
+        except ObjectDoesNotExist:
             self.fail("does_not_exist", model=model_name, lookup=key, value=value)
 
 
@@ -74,7 +74,8 @@ class BriefUserField(BriefRelatedField):
     """A person, shown as ``{"id", "username", "display_name"}``, written by id."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("queryset", get_user_model().objects.filter(is_active=True))
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", get_user_model().objects.filter(is_active=True))
         super().__init__(brief_fields=("id", "username"), natural_key="username", **kwargs)
 
     def get_queryset(self):
@@ -128,3 +129,26 @@ def drf_errors(exc: DjangoValidationError) -> dict:
 
 def concrete_field_names(model: type[models.Model]) -> list[str]:
     return [field.name for field in model._meta.concrete_fields]
+
+
+class AuditRecordSerializer(serializers.Serializer):
+    """An audit record as stored (read-only)."""
+
+    seq = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor_id = serializers.IntegerField(allow_null=True)
+    actor_name = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    object_repr = serializers.CharField()
+    parent_type = serializers.CharField()
+    parent_id = serializers.CharField()
+    changes = serializers.JSONField()
+    details = serializers.JSONField()
+    request_id = serializers.CharField()
+    client_ip = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    reason = serializers.CharField()
+    prev_hash = serializers.CharField()
+    record_hash = serializers.CharField()

@@ -3,38 +3,132 @@
 from __future__ import annotations
 
 from django.db import transaction
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from permissions import audit
+from permissions.access import restricted_condition
+from permissions.api.history import history_response
+from permissions.api.serializers import AuditRecordSerializer
+from permissions.edit import can_change, can_create
+from permissions.models import AuditAction
+
+
+class PreconditionFailed(Exception):
+    def __init__(self, current: str):
+        self.current = current
 
 
 class AccordModelViewSet(viewsets.ModelViewSet):
     """CRUD over a restricted queryset.
 
-    ``get_queryset`` narrows the declared queryset to the rows the requesting user
-    may view, so list, detail, filters, ordering, pagination and custom actions
-    all see the same rows, and a hidden object answers 404 like a missing one.
-    Writes are atomic: after a create or update the row is read back through the
-    restricted queryset inside the same transaction, and the write is rolled back
-    if the user could no longer see what they wrote.
+    * ``get_queryset`` narrows the declared queryset to the rows the requesting user
+      may view, so list, detail, filters, ordering, pagination and custom actions
+      all see the same rows, and a hidden object answers 404 like a missing one.
+    * Writes are atomic and audited as one record per object (``audit.batch``).
+      After a create or update the row is read back through the restricted
+      queryset inside the same transaction and the user's right to change it is
+      checked again; if either fails the write is rolled back (403).
+    * Responses carry an ETag; PUT, PATCH and DELETE honour ``If-Match`` (412).
+    * Reads of objects some deny rule restricts are audited.
+    * ``…/{id}/history/`` lists the object's audit records.
     """
+
+    filterset_class = None
 
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
 
+    # --- reads -------------------------------------------------------------------------------
+
+    def retrieve(self, request, *args, **kwargs):
+        instance = self.get_object()
+        self._audit_restricted_reads([instance])
+        response = Response(self.get_serializer(instance).data)
+        response["ETag"] = instance.etag
+        return response
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        rows = response.data.get("results", []) if isinstance(response.data, dict) else response.data
+        ids = [row["id"] for row in rows if isinstance(row, dict) and "id" in row]
+        self._audit_restricted_reads_by_id(ids)
+        return response
+
+    def _audit_restricted_reads(self, objects) -> None:
+        self._audit_restricted_reads_by_id([obj.pk for obj in objects])
+
+    def _audit_restricted_reads_by_id(self, ids: list) -> None:
+        if not ids:
+            return
+        model = self.queryset.model
+        restricted = list(
+            model._base_manager.filter(pk__in=ids).filter(restricted_condition(model)).values_list("pk", flat=True)
+        )
+        if restricted:
+            audit.record_event(
+                AuditAction.READ_RESTRICTED, object_type=model._meta.label_lower,
+                object_id=str(restricted[0]) if len(restricted) == 1 else "",
+                details={"ids": sorted(restricted), "path": self.request.path},
+            )
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not can_create(request.user, self.queryset.model, serializer.validated_data):
+            raise PermissionDenied("You do not have permission to create this object here.")
+        self.perform_create(serializer)
+        response = Response(serializer.data, status=status.HTTP_201_CREATED)
+        response["ETag"] = serializer.instance.etag
+        return response
+
+    def update(self, request, *args, **kwargs):
+        self._check_if_match(self.get_object())
+        response = super().update(request, *args, **kwargs)
+        response["ETag"] = self.get_queryset().get(pk=kwargs[self.lookup_field]).etag
+        return response
+
+    def destroy(self, request, *args, **kwargs):
+        instance = self.get_object()
+        self._check_if_match(instance)
+        self.perform_destroy(instance)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     def perform_create(self, serializer) -> None:
-        with transaction.atomic():
+        with transaction.atomic(), audit.batch():
             instance = serializer.save()
-            self._ensure_still_visible(instance)
+            self._ensure_still_in_reach(instance)
 
     def perform_update(self, serializer) -> None:
-        with transaction.atomic():
+        with transaction.atomic(), audit.batch():
             instance = serializer.save()
-            self._ensure_still_visible(instance)
+            self._ensure_still_in_reach(instance)
 
     def perform_destroy(self, instance) -> None:
-        with transaction.atomic():
+        with transaction.atomic(), audit.batch():
             instance.delete()
 
-    def _ensure_still_visible(self, instance) -> None:
-        if not self.get_queryset().filter(pk=instance.pk).exists():
-            raise PermissionDenied("After this change you could no longer see the object, so it was not saved.")
+    def _ensure_still_in_reach(self, instance) -> None:
+        fresh = self.get_queryset().filter(pk=instance.pk).first()
+        if fresh is None or not can_change(self.request.user, fresh):
+            raise PermissionDenied(
+                "After this change you could no longer see or change the object, so it was not saved."
+            )
+
+    def _check_if_match(self, instance) -> None:
+        wanted = self.request.headers.get("If-Match")
+        if wanted and wanted.strip() != "*" and instance.etag not in [tag.strip() for tag in wanted.split(",")]:
+            raise PreconditionFailed(instance.etag)
+
+    # --- history -----------------------------------------------------------------------------
+
+    @extend_schema(summary="The audit history of this object (and its children)", filters=False,
+                   responses=AuditRecordSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["seq"])
+    def history(self, request, pk=None):
+        return history_response(self, self.get_object())

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.db import models
 
 from permissions.querysets import RestrictedQuerySet
@@ -8,9 +10,14 @@ from permissions.querysets import RestrictedQuerySet
 class AccordModel(models.Model):
     """Base of every catalog and governance model.
 
-    The default manager is the restricted queryset, so ``Model.objects.visible_to(user)``
-    is available everywhere, and every row records when it was registered and
-    last changed in Accord.
+    * The default manager is the restricted queryset, so ``Model.objects.visible_to(user)``
+      is available everywhere.
+    * Every row records when it was registered and last changed in Accord.
+    * Every create, update and delete is audited with field-level before/after
+      values (``permissions.signals``); a child object names its parent in
+      ``audit_parent`` so the parent's history shows it.
+    * ``access`` (a ``permissions.access.AccessSpec``) declares how deny rules reach
+      the model: which containers hide it, its classification, its tags.
     """
 
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the row was registered in Accord.")
@@ -18,5 +25,30 @@ class AccordModel(models.Model):
 
     objects = RestrictedQuerySet.as_manager()
 
+    audit_parent: ClassVar[str | None] = None
+    audit_ignore: ClassVar[tuple[str, ...]] = ("created_at", "updated_at")
+
     class Meta:
         abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # What the row held when loaded (keyed by attribute name), so an update can be
+        # diffed without reading the row again. Deferred loads fall back to a query.
+        complete = len(values) == len(cls._meta.concrete_fields)
+        instance._audit_loaded = dict(zip(field_names, values, strict=True)) if complete else None
+        return instance
+
+    def audit_snapshot(self) -> dict[str, Any]:
+        """The audited values of the row by field name (foreign keys as ids)."""
+        return {
+            field.name: getattr(self, field.attname)
+            for field in self._meta.concrete_fields
+            if field.name not in self.audit_ignore
+        }
+
+    @property
+    def etag(self) -> str:
+        stamp = self.updated_at.isoformat() if self.updated_at else ""
+        return f'"{self._meta.model_name}-{self.pk}-{stamp}"'

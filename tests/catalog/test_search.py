@@ -24,7 +24,8 @@ class TestSearch(TestCase):
         )
         cls.invoices = factories.dataset(
             system=cls.stripe, qualified_name="billing.invoices", name="Invoices", kind="table",
-            description="Customer invoices, one row per invoice; includes the lead source", owner_department=cls.finance,
+            description="Customer invoices, one row per invoice; includes the lead source",
+            owner_department=cls.finance,
             classification="confidential",
         )
         cls.lead_email = factories.field(

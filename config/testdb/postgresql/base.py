@@ -1,0 +1,27 @@
+"""PostgreSQL for tests: like Django's backend, except that flushing the database
+between transactional tests also empties the append-only audit table.
+
+The triggers of permissions/migrations/0002 refuse TRUNCATE on the audit log; the
+test database's owner may switch them off around its own flush. Production uses
+Django's backend unchanged.
+"""
+
+from django.db.backends.postgresql import base
+
+AUDIT_TABLE = "permissions_auditrecord"
+
+
+class DatabaseOperations(base.DatabaseOperations):
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = super().sql_flush(style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        if AUDIT_TABLE not in tables:
+            return statements
+        return [
+            f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER USER;",
+            *statements,
+            f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER USER;",
+        ]
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations

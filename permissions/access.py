@@ -1,0 +1,229 @@
+"""Compiling opt-out deny rules into SQL, and explaining decisions.
+
+Domain models declare how rules reach them with an ``AccessSpec`` (their ``access``
+attribute); this module knows no domain model by name. For a model and a user,
+``visible_condition`` returns one ``Q`` made of sub-selects over the rule tables,
+so the database evaluates every rule; nothing loops over rules in Python. Only
+the user's subjects (their groups, their departments and those departments'
+ancestors) are looked up first, once per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Exists, Model, Q, QuerySet
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class AccessSpec:
+    """How deny rules reach a model's objects.
+
+    targetable: rules may name its objects directly.
+    containers: foreign keys to objects that contain it; hiding a container hides
+        it (a nullable container left empty hides nothing).
+    classification: the field holding its classification level.
+    tags: the many-to-many field holding its tags.
+    """
+
+    targetable: bool = True
+    containers: tuple[str, ...] = ()
+    classification: str | None = None
+    tags: str | None = None
+
+
+NO_RULES = AccessSpec(targetable=False)
+
+
+def spec_for(model: type[Model]) -> AccessSpec:
+    return getattr(model, "access", NO_RULES)
+
+
+def targetable_models() -> list[type[Model]]:
+    return [model for model in apps.get_models() if spec_for(model).targetable and hasattr(model, "access")]
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What a user is, for matching rule subjects."""
+
+    user_id: int
+    group_ids: tuple[int, ...]
+    department_ids: tuple[int, ...]  # their departments and every ancestor of those
+
+    def condition(self) -> Q:
+        from permissions.models.access import SubjectKind
+
+        return (
+            Q(subject_kind=SubjectKind.EVERYONE)
+            | Q(subject_kind=SubjectKind.USER, subject_user_id=self.user_id)
+            | Q(subject_kind=SubjectKind.GROUP, subject_group_id__in=self.group_ids)
+            | Q(subject_kind=SubjectKind.DEPARTMENT, subject_department_id__in=self.department_ids)
+        )
+
+
+def subjects_of(user) -> Subjects:
+    cached = getattr(user, "_accord_subjects", None)
+    if cached is not None:
+        return cached
+    department_model = apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)
+    subjects = Subjects(
+        user_id=user.pk,
+        group_ids=tuple(user.groups.values_list("pk", flat=True)),
+        department_ids=tuple(department_model.subject_ids_for(user)),
+    )
+    user._accord_subjects = subjects
+    return subjects
+
+
+def forget_subjects(user) -> None:
+    user.__dict__.pop("_accord_subjects", None)
+
+
+def active_rules(at=None) -> QuerySet:
+    from permissions.models.access import AccessRule
+
+    return AccessRule._base_manager.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at or timezone.now()))
+
+
+def rules_applying_to(user, at=None) -> QuerySet:
+    """Active rules whose subject matches the user and that no active exception lifts for them."""
+    from permissions.models.access import AccessRuleException
+
+    at = at or timezone.now()
+    subjects = subjects_of(user)
+    lifted = AccessRuleException._base_manager.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+    ).filter(subjects.condition()).values("rule_id")
+    return active_rules(at).filter(subjects.condition()).exclude(pk__in=lifted)
+
+
+def hidden_condition(model: type[Model], rules: QuerySet) -> Q:
+    """The rows of ``model`` that any of ``rules`` hides."""
+    from permissions.models.access import TargetKind
+
+    spec = spec_for(model)
+    hidden = Q(pk__in=[])  # matches nothing; the parts below are OR-ed onto it
+    if spec.targetable:
+        content_type = ContentType.objects.get_for_model(model)
+        hidden |= Q(pk__in=rules.filter(
+            target_kind=TargetKind.OBJECT, target_type=content_type, target_id__isnull=False
+        ).values("target_id"))
+    if spec.classification:
+        levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
+        class_rules = rules.filter(target_kind=TargetKind.CLASSIFICATION)
+        for rank, level in enumerate(levels):
+            # Uncorrelated: the database evaluates each EXISTS once per query.
+            hidden |= Q(**{spec.classification: level}) & Q(Exists(class_rules.filter(classification_rank__lte=rank)))
+    if spec.tags:
+        tag_field = model._meta.get_field(spec.tags)
+        through = tag_field.remote_field.through
+        source = tag_field.m2m_field_name()
+        target = tag_field.m2m_reverse_field_name()
+        hidden |= Q(pk__in=through.objects.filter(**{
+            f"{target}__in": rules.filter(target_kind=TargetKind.TAG).values("target_tag_id")
+        }).values(source))
+    for name in spec.containers:
+        field = model._meta.get_field(name)
+        related = field.related_model
+        hidden_containers = related._base_manager.filter(hidden_condition(related, rules)).values("pk")
+        hidden |= Q(**{f"{name}__in": hidden_containers})
+    return hidden
+
+
+def visible_condition(model: type[Model], user) -> Q:
+    """The SQL condition selecting the rows of ``model`` the user may view."""
+    if not hasattr(model, "access") or user.is_superuser:
+        return Q()
+    return ~hidden_condition(model, rules_applying_to(user))
+
+
+def restricted_condition(model: type[Model]) -> Q:
+    """The rows some active rule hides from somebody (their reads are audited)."""
+    if not hasattr(model, "access"):
+        return Q(pk__in=[])
+    return hidden_condition(model, active_rules())
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+def _rules_targeting(obj: Model, rules: QuerySet) -> list[tuple[Any, str]]:
+    """(rule, how it reaches the object) for every rule in ``rules`` that hides ``obj``."""
+    from permissions.models.access import TargetKind
+
+    model = type(obj)
+    spec = spec_for(model)
+    found: list[tuple[Any, str]] = []
+    label = f"{model._meta.verbose_name} {obj}"
+    if spec.targetable:
+        content_type = ContentType.objects.get_for_model(model)
+        for rule in rules.filter(target_kind=TargetKind.OBJECT, target_type=content_type, target_id=obj.pk):
+            found.append((rule, f"names {label}"))
+    if spec.classification:
+        level = getattr(obj, spec.classification)
+        levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
+        if level in levels:
+            for rule in rules.filter(target_kind=TargetKind.CLASSIFICATION,
+                                     classification_rank__lte=levels.index(level)):
+                found.append((rule, f"{label} is classified {level}"))
+    if spec.tags:
+        tag_ids = list(getattr(obj, spec.tags).values_list("pk", flat=True))
+        for rule in rules.filter(target_kind=TargetKind.TAG, target_tag_id__in=tag_ids):
+            found.append((rule, f"{label} is tagged {rule.target_tag}"))
+    for name in spec.containers:
+        container = getattr(obj, name)
+        if container is not None:
+            found.extend(_rules_targeting(container, rules))
+    return found
+
+
+def explain(user, obj: Model) -> dict[str, Any]:
+    """Can ``user`` see ``obj``, and which rules and exceptions decide it."""
+    from permissions.models.access import AccessRuleException
+
+    at = timezone.now()
+    result: dict[str, Any] = {
+        "user": {"id": user.pk, "username": user.get_username()},
+        "object": {"type": obj._meta.label_lower, "id": obj.pk, "repr": str(obj)},
+        "visible": True,
+        "superuser": bool(user.is_superuser),
+        "denied_by": [],
+        "lifted_by_exception": [],
+        "not_applicable": [],
+    }
+    if not user.is_active:
+        result.update(visible=False, summary="Inactive accounts see nothing.")
+        return result
+    subjects = subjects_of(user)
+    applicable_ids = set(active_rules(at).filter(subjects.condition()).values_list("pk", flat=True))
+    exceptions = {
+        exc.rule_id: exc
+        for exc in AccessRuleException._base_manager.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+        .filter(subjects.condition()).select_related("subject_department", "subject_group", "subject_user")
+    }
+    for rule, path in _rules_targeting(obj, active_rules(at).select_related("target_tag")):
+        entry = {"rule": rule.pk, "reason": rule.reason, "subject": rule.subject_label(), "reaches_object": path,
+                 "expires_at": rule.expires_at}
+        if rule.pk not in applicable_ids:
+            result["not_applicable"].append(entry)
+        elif rule.pk in exceptions:
+            exc = exceptions[rule.pk]
+            result["lifted_by_exception"].append(
+                {**entry, "exception": exc.pk, "exception_subject": exc.subject_label(), "exception_reason": exc.reason}
+            )
+        else:
+            result["denied_by"].append(entry)
+    if user.is_superuser:
+        result["summary"] = "Superusers see everything; reads of restricted objects are audited."
+    elif result["denied_by"]:
+        result["visible"] = False
+        result["summary"] = f"Hidden by {len(result['denied_by'])} deny rule(s)."
+    else:
+        result["summary"] = "Visible: no active deny rule applies without an exception."
+    return result

@@ -1,0 +1,170 @@
+"""The trust layer in the admin: deny rules (with exceptions and explain), API
+tokens (shown once), and a read-only audit log."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html
+
+from permissions import audit
+from permissions.access import explain, targetable_models
+from permissions.admin_base import AccordInline, AccordModelAdmin
+from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditRecord
+from permissions.services import create_token, revoke_token
+
+
+class ExceptionInline(AccordInline):
+    model = AccessRuleException
+    fields = ["subject_kind", "subject_department", "subject_group", "subject_user", "reason", "expires_at"]
+    autocomplete_fields = ["subject_department", "subject_user"]
+    show_change_link = False
+
+
+class ExplainForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"))
+    object_type = forms.ChoiceField(choices=())
+    object_id = forms.IntegerField(min_value=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["object_type"].choices = [
+            (m._meta.label_lower, m._meta.verbose_name.capitalize()) for m in targetable_models()
+        ]
+
+
+@admin.register(AccessRule)
+class AccessRuleAdmin(AccordModelAdmin):
+    list_display = ["id", "__str__", "reason", "expires_at", "created_by"]
+    list_filter = ["subject_kind", "target_kind", "classification"]
+    search_fields = ["reason", "subject_user__username", "subject_group__name", "subject_department__name"]
+    autocomplete_fields = ["subject_department", "subject_user", "target_tag"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [ExceptionInline]
+    fieldsets = [
+        ("Who is opted out", {"fields": ["subject_kind", "subject_department", "subject_group", "subject_user"]}),
+        ("Of what", {"fields": ["target_kind", "target_type", "target_id", "classification", "target_tag"]}),
+        ("Why and until when", {"fields": ["reason", "expires_at", "created_by", "created_at", "updated_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        for instance in formset.save(commit=False):
+            if instance.pk is None:
+                instance.created_by = request.user
+            instance.save()
+        for deleted in formset.deleted_objects:
+            deleted.delete()
+        formset.save_m2m()
+
+    def get_urls(self):
+        return [path("explain/", self.admin_site.admin_view(self.explain_view), name="permissions_explain"),
+                *super().get_urls()]
+
+    def explain_view(self, request: HttpRequest):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = ExplainForm(request.GET or None)
+        result = None
+        if form.is_valid():
+            model = {m._meta.label_lower: m for m in targetable_models()}[form.cleaned_data["object_type"]]
+            obj = model._default_manager.visible_to(request.user).filter(pk=form.cleaned_data["object_id"]).first()
+            if obj is None:
+                form.add_error("object_id", "No such object.")
+            else:
+                result = explain(form.cleaned_data["user"], obj)
+        context = {**self.admin_site.each_context(request), "title": "Explain access", "form": form,
+                   "result": result, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/permissions/explain.html", context)
+
+
+@admin.register(AccessRuleException)
+class AccessRuleExceptionAdmin(AccordModelAdmin):
+    list_display = ["id", "rule", "subject_kind", "reason", "expires_at"]
+    list_filter = ["subject_kind"]
+    search_fields = ["reason", "rule__reason", "subject_user__username"]
+    autocomplete_fields = ["rule", "subject_department", "subject_user"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "expires_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    form = ApiTokenForm
+    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at", "expires_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    autocomplete_fields = ["user"]
+    actions = ["revoke_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "name", "prefix", "expires_at", "last_used_at", "revoked_at", "created_at"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # tokens are immutable; revoke and create a new one instead
+        token, raw = create_token(user=form.cleaned_data["user"], name=form.cleaned_data["name"],
+                                  expires_at=form.cleaned_data.get("expires_at"), actor=request.user)
+        obj.pk = token.pk
+        messages.warning(request, format_html(
+            "The token for {} is <code>{}</code>. Copy it now: it is shown only once.", token.user, raw))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        for token in queryset:
+            revoke_token(token, actor=request.user)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):
+    """Read-only: the database refuses changes anyway, and the admin offers none."""
+
+    list_display = ["seq", "timestamp", "action", "actor_name", "object_type", "object_repr", "request_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_name", "object_repr", "object_id", "request_id", "reason"]
+    date_hierarchy = "timestamp"
+    show_full_result_count = False
+    readonly_fields = [f.name for f in AuditRecord._meta.fields if f.name != "changes"] + ["changes_pretty"]
+    exclude = ["changes"]
+
+    @admin.display(description="Changes")
+    def changes_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.changes, indent=2, default=str))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "chain_head": audit.chain_head()}
+        return super().changelist_view(request, extra_context)

@@ -1,0 +1,113 @@
+"""Serializers of the trust layer's own objects: tokens, access rules, exceptions."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from rest_framework import serializers
+
+from permissions.access import targetable_models
+from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField
+from permissions.models import AccessRule, AccessRuleException, ApiToken
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    user = BriefUserField(read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "user", "created_at", "expires_at", "last_used_at", "revoked_at",
+                  "is_active"]
+        read_only_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True,
+                                           help_text="Default: ACCORD_TOKEN_DEFAULT_DAYS from now.")
+    never_expires = serializers.BooleanField(default=False)
+
+    def validate_expires_at(self, value):
+        from django.utils import timezone
+
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("The expiry must be in the future.")
+        return value
+
+    def validate_name(self, value):
+        user = self.context["request"].user
+        if ApiToken.objects.filter(user=user, name=value, revoked_at__isnull=True).exists():
+            raise serializers.ValidationError("You already have an active token with this name.")
+        return value
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+
+
+def _department_ref(**kwargs):
+    return BriefRelatedField(
+        queryset=apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)._default_manager.all(),
+        brief_fields=("id", "name", "slug"), natural_key="slug", **kwargs,
+    )
+
+
+class _SubjectFields(AccordModelSerializer):
+    subject_department = _department_ref(required=False, allow_null=True)
+    subject_group = BriefRelatedField(queryset=Group.objects.all(), brief_fields=("id", "name"),
+                                      natural_key="name", required=False, allow_null=True)
+    subject_user = BriefUserField(required=False, allow_null=True)
+
+
+class TargetTypeField(serializers.SlugRelatedField):
+    """A rule's target kind as ``app_label.model`` (``catalog.dataset``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="model", queryset=ContentType.objects.all(), **kwargs)
+
+    def to_representation(self, obj):
+        return f"{obj.app_label}.{obj.model}"
+
+    def to_internal_value(self, data):
+        labels = {m._meta.label_lower: m for m in targetable_models()}
+        if data not in labels:
+            raise serializers.ValidationError(f"Rules can target: {', '.join(sorted(labels))}.")
+        return ContentType.objects.get_for_model(labels[data])
+
+
+class AccessRuleExceptionSerializer(_SubjectFields):
+    rule = BriefRelatedField(queryset=AccessRule.objects.all(), brief_fields=("id", "reason"))
+    created_by = BriefUserField(read_only=True)
+
+    class Meta:
+        model = AccessRuleException
+        fields = ["id", "rule", "subject_kind", "subject_department", "subject_group", "subject_user", "reason",
+                  "expires_at", "created_by", "created_at", "updated_at"]
+
+
+class AccessRuleSerializer(_SubjectFields):
+    target_type = TargetTypeField(required=False, allow_null=True)
+    target_tag = BriefRelatedField(
+        queryset=apps.get_model(settings.ACCORD_TAG_MODEL)._default_manager.all(), brief_fields=("id", "name"),
+        natural_key="slug", required=False, allow_null=True,
+    )
+    classification = serializers.ChoiceField(choices=settings.ACCORD_CLASSIFICATION_LEVELS, required=False,
+                                             allow_blank=True)
+    created_by = BriefUserField(read_only=True)
+    exceptions = AccessRuleExceptionSerializer(many=True, read_only=True)
+    target = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRule
+        fields = ["id", "subject_kind", "subject_department", "subject_group", "subject_user", "target_kind",
+                  "target_type", "target_id", "classification", "target_tag", "target", "reason", "expires_at",
+                  "created_by", "exceptions", "created_at", "updated_at"]
+
+    def get_target(self, rule) -> str:
+        return rule.target_label()

@@ -1,0 +1,108 @@
+"""Who is acting, and why: the context every audit record is written under.
+
+A web request sets it in ``RequestContextMiddleware``; work outside a request
+(Celery tasks, management commands, scripts) must enter ``system_actor()`` or
+``actor_context()`` explicitly. A write to an audited model with no actor raises
+``MissingActorError`` when ``ACCORD_AUDIT_REQUIRE_ACTOR`` is on (always in tests):
+a change nobody is accountable for is a bug, not a silent gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+
+
+class MissingActorError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person (``user`` set) or a named system component (``system`` set)."""
+
+    user: object | None = None
+    system: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.user is not None:
+            return self.user.get_username()
+        return f"system:{self.system}"
+
+    @property
+    def user_id(self) -> int | None:
+        return getattr(self.user, "pk", None)
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    actor: Actor | None = None
+    request: object | None = None  # the HttpRequest, whose user DRF may set later
+    request_id: str = ""
+    client_ip: str | None = None
+    user_agent: str = ""
+    reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def resolved_actor(self) -> Actor | None:
+        if self.actor is not None:
+            return self.actor
+        user = getattr(self.request, "user", None)
+        if user is not None and user.is_authenticated:
+            return Actor(user=user)
+        return None
+
+
+_current: ContextVar[AuditContext | None] = ContextVar("accord_audit_context", default=None)
+
+
+def current() -> AuditContext | None:
+    return _current.get()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@contextlib.contextmanager
+def _entered(ctx: AuditContext) -> Iterator[AuditContext]:
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def request_context(request, request_id: str) -> contextlib.AbstractContextManager[AuditContext]:
+    forwarded = request.META.get("REMOTE_ADDR") or None
+    return _entered(AuditContext(
+        request=request, request_id=request_id, client_ip=forwarded,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+    ))
+
+
+def system_actor(component: str, *, reason: str) -> contextlib.AbstractContextManager[AuditContext]:
+    """Run work outside a request as a named system component, with a reason."""
+    if not reason:
+        raise ValueError("A system actor needs a reason (what the work is for).")
+    return _entered(AuditContext(actor=Actor(system=component), request_id=new_request_id(), reason=reason))
+
+
+def actor_context(user, *, reason: str = "", request_id: str = "") -> contextlib.AbstractContextManager[AuditContext]:
+    """Run work as a given person (a command run on someone's behalf, a test)."""
+    parent = current()
+    base = parent or AuditContext()
+    return _entered(replace(base, actor=Actor(user=user), reason=reason or base.reason,
+                            request_id=request_id or base.request_id or new_request_id()))
+
+
+@contextlib.contextmanager
+def reason(text: str) -> Iterator[None]:
+    """Attach a reason to the changes made inside the block."""
+    parent = current() or AuditContext()
+    with _entered(replace(parent, reason=text)):
+        yield

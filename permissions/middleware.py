@@ -1,0 +1,26 @@
+"""Every request runs inside an audit context and carries a request id."""
+
+from __future__ import annotations
+
+import re
+
+from permissions import context
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextMiddleware:
+    """Accept the caller's ``X-Request-ID`` when well-formed (else make one), put it
+    on the response, and make the request the audit context of everything it does."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else context.new_request_id()
+        request.request_id = request_id
+        with context.request_context(request, request_id):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response

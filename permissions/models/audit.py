@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+    APPROVE = "approve", "Approved"
+    SIGN = "sign", "Signed"
+    RULE_CHANGE = "rule_change", "Access rule changed"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    TOKEN_REJECTED = "token_rejected", "API token rejected"
+    LOGIN = "login", "Logged in"
+    LOGOUT = "logout", "Logged out"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    ACCESS_DENIED = "access_denied", "Request denied"
+    READ_RESTRICTED = "read_restricted", "Restricted object read"
+    PERMISSION_GRANTED = "permission_granted", "Object permission granted"
+    PERMISSION_REVOKED = "permission_revoked", "Object permission revoked"
+
+
+class AuditRecord(models.Model):
+    """One entry of the append-only, hash-chained audit log.
+
+    The database refuses UPDATE and DELETE on this table (and TRUNCATE on
+    PostgreSQL); see migration 0002. ``seq`` numbers the chain without gaps and
+    ``record_hash`` covers the record's canonical content and ``prev_hash``, so
+    ``manage.py verify_audit`` finds any record altered, removed or inserted.
+    The actor is kept by id and by name, so the record survives the user's deletion.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_name = models.CharField(max_length=150)
+    object_type = models.CharField(max_length=100, blank=True, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    parent_type = models.CharField(max_length=100, blank=True)
+    parent_id = models.CharField(max_length=64, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="{field: {before, after}}")
+    details = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    reason = models.TextField(blank=True)
+    prev_hash = models.CharField(max_length=64)
+    record_hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["parent_type", "parent_id"], name="audit_parent_idx"),
+            models.Index(fields=["action", "client_ip", "timestamp"], name="audit_failures_idx"),
+        ]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor_name}"

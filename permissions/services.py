@@ -1,0 +1,41 @@
+"""Trust-layer services: tokens and access rules, each change audited."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from permissions import audit
+from permissions.models import ApiToken, AuditAction
+
+
+def create_token(*, user, name: str, actor, expires_at: datetime.datetime | None = None,
+                 never_expires: bool = False) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; return it and the raw token, which is never stored."""
+    if expires_at is None and not never_expires:
+        expires_at = timezone.now() + datetime.timedelta(days=settings.ACCORD_TOKEN_DEFAULT_DAYS)
+    raw, prefix, key_hash = ApiToken.generate()
+    with transaction.atomic():
+        token = ApiToken.objects.create(user=user, name=name, prefix=prefix, key_hash=key_hash, expires_at=expires_at)
+        audit.record_event(
+            AuditAction.TOKEN_CREATED, token,
+            details={"user": user.get_username(), "name": name, "prefix": prefix,
+                     "expires_at": expires_at.isoformat() if expires_at else None},
+        )
+    return token, raw
+
+
+def revoke_token(token: ApiToken, *, actor) -> ApiToken:
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record_event(
+                AuditAction.TOKEN_REVOKED, token,
+                details={"user": token.user.get_username(), "name": token.name, "prefix": token.prefix},
+            )
+    return token

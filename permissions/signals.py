@@ -1,0 +1,114 @@
+"""Change records for every write to an audited model, however it is made
+(API, admin, services, tasks, commands): wired to Django's model signals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+
+from permissions import audit
+from permissions.models import AccordModel, AuditAction
+
+# Fields of the user model that are never copied into the log (the hash of a
+# password still changes, and that change is recorded without its values).
+SECRET_FIELDS = {"password"}
+USER_IGNORED = {"last_login"}
+
+
+def _is_audited(instance) -> bool:
+    return isinstance(instance, (AccordModel, get_user_model(), Group))
+
+
+def _snapshot(instance) -> dict[str, Any]:
+    if isinstance(instance, AccordModel):
+        return instance.audit_snapshot()
+    return {
+        field.name: getattr(instance, field.attname)
+        for field in instance._meta.concrete_fields
+        if field.name not in USER_IGNORED
+    }
+
+
+def _stored_snapshot(instance) -> dict[str, Any] | None:
+    """The row as stored, by field name: from what was loaded, else read again."""
+    names = list(_snapshot(instance))
+    attnames = {field.name: field.attname for field in instance._meta.concrete_fields}
+    loaded = getattr(instance, "_audit_loaded", None)
+    if loaded is not None:
+        return {name: loaded.get(attnames[name]) for name in names}
+    row = type(instance)._base_manager.filter(pk=instance.pk).values(*[attnames[n] for n in names]).first()
+    return None if row is None else {name: row[attnames[name]] for name in names}
+
+
+def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    before, after = before or {}, after or {}
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if name in SECRET_FIELDS:
+            changes[name] = {"before": "(hidden)" if old else None, "after": "(hidden)"}
+        else:
+            changes[name] = {"before": old, "after": new}
+    return changes
+
+
+def on_pre_save(sender, instance, raw=False, **kwargs) -> None:
+    if raw or not _is_audited(instance):
+        return
+    instance._audit_before = None if instance._state.adding or instance.pk is None else _stored_snapshot(instance)
+
+
+def on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
+    if raw or not _is_audited(instance):
+        return
+    after = _snapshot(instance)
+    before = None if created else getattr(instance, "_audit_before", None)
+    changes = _diff(before, after)
+    if created:
+        changes = {k: v for k, v in changes.items() if v["after"] not in (None, "", [], {})}
+    audit.record_change(AuditAction.CREATE if created else AuditAction.UPDATE, instance, changes)
+    instance._audit_loaded = {
+        field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
+    }
+
+
+def on_post_delete(sender, instance, **kwargs) -> None:
+    if not _is_audited(instance):
+        return
+    before = _snapshot(instance)
+    changes = {k: v for k, v in _diff(before, None).items() if v["before"] not in (None, "", [], {})}
+    audit.record_change(AuditAction.DELETE, instance, changes)
+
+
+def on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
+    if reverse or not _is_audited(instance):
+        return
+    field_name = next(
+        (f.name for f in instance._meta.many_to_many if f.remote_field.through is sender), None
+    )
+    if field_name is None:
+        return
+    manager = getattr(instance, field_name)
+    if action in ("pre_add", "pre_remove", "pre_clear"):
+        instance.__dict__.setdefault("_audit_m2m_before", {})[field_name] = sorted(
+            manager.values_list("pk", flat=True)
+        )
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    before = instance.__dict__.get("_audit_m2m_before", {}).pop(field_name, [])
+    after = sorted(manager.values_list("pk", flat=True))
+    if before != after:
+        audit.record_change(AuditAction.UPDATE, instance, {field_name: {"before": before, "after": after}})
+
+
+def connect() -> None:
+    pre_save.connect(on_pre_save, dispatch_uid="accord_audit_pre_save")
+    post_save.connect(on_post_save, dispatch_uid="accord_audit_post_save")
+    post_delete.connect(on_post_delete, dispatch_uid="accord_audit_post_delete")
+    m2m_changed.connect(on_m2m_changed, dispatch_uid="accord_audit_m2m")
