@@ -33,6 +33,26 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields: tuple[str, ...] = ("created_at", "updated_at")
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._audit_restricted_read(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _audit_restricted_read(self, request, object_id) -> None:
+        """Opening an object some deny rule restricts (as a superuser or an
+        exempted person) leaves an audit record, as it does through the API."""
+        from permissions import audit
+        from permissions.access import restricted_condition
+        from permissions.models import AuditAction
+
+        model = self.model
+        try:
+            pk = model._meta.pk.to_python(admin.utils.unquote(object_id))
+        except Exception:  # noqa: BLE001 - a malformed id simply is not a restricted read
+            return
+        if self.get_queryset(request).filter(pk=pk).filter(restricted_condition(model)).exists():
+            audit.record_event(AuditAction.READ_RESTRICTED, object_type=model._meta.label_lower, object_id=str(pk),
+                               details={"path": request.path})
+
     def history_view(self, request, object_id, extra_context=None):
         """The object's audit records (and its visible children's), with field diffs."""
         from permissions.api.history import history_queryset
