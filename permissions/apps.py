@@ -11,3 +11,10 @@ class PermissionsConfig(AppConfig):
 
         signals.connect()
         auth_events.connect()
+
+        from django.db.models.signals import post_migrate
+
+        from permissions.council import ensure_council_group
+
+        # After every app (its permissions exist by then), so the group ends up complete.
+        post_migrate.connect(ensure_council_group, dispatch_uid="accord_council_group")

@@ -166,7 +166,7 @@ class TestPrecedence(TestCase):
                            {"object": f"catalog.dataset:{self.leads.pk}", "user": "alice"})
         self.assertEqual(other.status_code, 403)
         council = make_user("councillor")
-        council.groups.add(Group.objects.create(name="DataOps council"))
+        council.groups.add(Group.objects.get(name="DataOps council"))
         client.force_authenticate(council)
         about_alice = client.get("/api/v1/access/explain/",
                                  {"object": f"catalog.dataset:{self.leads.pk}", "user": "alice"})
