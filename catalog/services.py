@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 
 from catalog.models import Dataset, Field, System, Tag
 from permissions import audit
@@ -42,12 +43,19 @@ class RegistrationResult:
 
 
 def _apply(instance, attributes: dict[str, Any]) -> bool:
-    """Set the attributes that differ; say whether anything did."""
+    """Set the attributes that differ; say whether anything did.
+
+    Related objects are compared by id, so an unchanged owner costs no query.
+    """
     changed = False
     for name, value in attributes.items():
-        if getattr(instance, name) != value:
-            setattr(instance, name, value)
-            changed = True
+        if isinstance(value, Model) or (value is None and hasattr(instance, f"{name}_id")):
+            if getattr(instance, f"{name}_id") == (value.pk if value is not None else None):
+                continue
+        elif getattr(instance, name) == value:
+            continue
+        setattr(instance, name, value)
+        changed = True
     return changed
 
 

@@ -83,6 +83,7 @@ def test_schema_and_docs_are_public_and_served_locally(client):
         html = page.content.decode()
         assert "/static/drf_spectacular_sidecar/" in html
         assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
+        assert "googleapis" not in html and "gstatic" not in html
 
 
 @pytest.mark.django_db

@@ -20,13 +20,15 @@ from playwright.sync_api import (
     Playwright,
     Request,
     Response,
+    expect,
     sync_playwright,
 )
 
 # Playwright's sync API drives its own asyncio event loop from the test thread, so Django sees
 # a "running event loop" there and refuses ORM calls (SynchronousOnlyOperation) in fixtures and
 # tests. No coroutine ever touches the database here — the loop only talks to the browser — so
-# the check is a false positive for these tests and we switch it off for this folder's run.
+# the check is a false positive here. Note it is process-wide: once this conftest is collected,
+# the whole pytest run (other folders included) goes without the check.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,10 +62,15 @@ class BrowserProblems:
     failed_requests: list[str] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # Chromium asks every site for /favicon.ico on its own; the admin's pages do not link one.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
             self.console_errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     def on_request_failed(self, request: Request) -> None:
+        # Leaving a page cancels its unfinished requests (net::ERR_ABORTED); that is the browser
+        # navigating, not the server failing. A missing asset still shows up in on_response.
+        if request.failure == "net::ERR_ABORTED":
+            return
         self.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
 
     def on_response(self, response: Response) -> None:
@@ -76,6 +83,7 @@ class BrowserProblems:
 
 @pytest.fixture(scope="session")
 def playwright_instance() -> Iterator[Playwright]:
+    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         yield playwright
 

@@ -1,0 +1,30 @@
+"""manage.py load_demo — load the demo company (idempotent; safe to run on every start)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from catalog.demo import DemoLoadResult, load_demo
+from permissions.context import system_actor
+
+# The audit log names this component as the actor of every change the demo makes.
+DEMO_LOADER = "load_demo"
+
+KINDS = ("departments", "people", "memberships", "systems", "tags", "datasets", "fields", "lineage edges")
+
+
+class Command(BaseCommand):
+    help = "Load the demo company (departments, people, systems, datasets, fields, lineage). Safe to re-run."
+
+    def handle(self, *args, **options) -> None:
+        with system_actor(DEMO_LOADER, reason="Load the demo company") as audit_context:
+            result = load_demo(actor=audit_context.actor)
+        self.stdout.write(summarise(result))
+
+
+def summarise(result: DemoLoadResult) -> str:
+    contents = ", ".join(f"{result.total(kind)} {kind}" for kind in KINDS)
+    if not result.changed:
+        return f"Demo company already loaded, nothing changed: {contents}."
+    created, updated = sum(result.created.values()), sum(result.updated.values())
+    return f"Demo company loaded: {contents} ({created} created, {updated} updated)."
