@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("permissions.api.urls")),
+    path("api/v1/", include("governance.api.urls")),
 ]

@@ -115,18 +115,34 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at", "expires_at"]
     search_fields = ["name", "prefix", "user__username"]
-    autocomplete_fields = ["user"]
     actions = ["revoke_selected"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["user", "name", "prefix", "expires_at", "last_used_at", "revoked_at", "created_at"] if obj else []
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            # A token authenticates as its user: only superusers may mint one for someone else.
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_autocomplete_fields(self, request):
+        return ["user"] if request.user.is_superuser else []
+
     def save_model(self, request, obj, form, change):
         if change:
             return  # tokens are immutable; revoke and create a new one instead
-        token, raw = create_token(user=form.cleaned_data["user"], name=form.cleaned_data["name"],
+        owner = form.cleaned_data["user"]
+        if owner != request.user and not request.user.is_superuser:
+            raise PermissionDenied
+        token, raw = create_token(user=owner, name=form.cleaned_data["name"],
                                   expires_at=form.cleaned_data.get("expires_at"), actor=request.user)
-        obj.pk = token.pk
+        for name in ("pk", "prefix", "key_hash", "created_at", "expires_at"):
+            setattr(obj, name, getattr(token, name))
         messages.warning(request, format_html(
             "The token for {} is <code>{}</code>. Copy it now: it is shown only once.", token.user, raw))
 

@@ -76,15 +76,23 @@ def _lock_chain() -> None:
     # lock from its first write (or from BEGIN in IMMEDIATE mode) until commit.
 
 
+def require_actor(what: str) -> None:
+    """Refuse, before anything is written, a change nobody is accountable for
+    (when ``ACCORD_AUDIT_REQUIRE_ACTOR`` is on)."""
+    if not getattr(settings, "ACCORD_AUDIT_REQUIRE_ACTOR", False):
+        return
+    ctx = context.current()
+    if ctx is None or ctx.resolved_actor() is None:
+        raise context.MissingActorError(
+            f"The {what} has no actor; wrap work outside a request in permissions.context.system_actor(...)"
+        )
+
+
 def _append(**values: Any) -> AuditRecord:
     ctx = context.current()
     actor = ctx.resolved_actor() if ctx else None
     if actor is None and values.get("actor_name") is None:
-        if getattr(settings, "ACCORD_AUDIT_REQUIRE_ACTOR", False):
-            raise context.MissingActorError(
-                f"{values.get('action')} of {values.get('object_type')}:{values.get('object_id')} has no actor; "
-                "wrap work outside a request in permissions.context.system_actor(...)"
-            )
+        require_actor(f"{values.get('action')} of {values.get('object_type')}:{values.get('object_id')}")
     defaults = {
         "actor_id": actor.user_id if actor else None,
         "actor_name": actor.name if actor else "anonymous",

@@ -14,7 +14,7 @@ from permissions import context
 # (app_label, codename prefixes) the council holds.
 COUNCIL_PERMISSIONS = {
     "catalog": ("add_", "change_", "delete_", "view_"),
-    "governance": ("add_", "change_", "delete_", "view_"),
+    "governance": ("add_", "change_", "delete_", "view_", "approve_"),
     "permissions": ("add_accessrule", "change_accessrule", "delete_accessrule", "view_accessrule",
                     "add_accessruleexception", "change_accessruleexception", "delete_accessruleexception",
                     "view_accessruleexception", "view_auditrecord", "view_apitoken"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from permissions import audit
 from permissions.models import AccordModel, AuditAction
@@ -60,6 +60,7 @@ def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[s
 def on_pre_save(sender, instance, raw=False, **kwargs) -> None:
     if raw or not _is_audited(instance):
         return
+    audit.require_actor(f"save of {instance._meta.label_lower}")
     instance._audit_before = None if instance._state.adding or instance.pk is None else _stored_snapshot(instance)
 
 
@@ -75,6 +76,11 @@ def on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
     instance._audit_loaded = {
         field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
     }
+
+
+def on_pre_delete(sender, instance, **kwargs) -> None:
+    if _is_audited(instance):
+        audit.require_actor(f"delete of {instance._meta.label_lower}")
 
 
 def on_post_delete(sender, instance, **kwargs) -> None:
@@ -110,5 +116,6 @@ def on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -
 def connect() -> None:
     pre_save.connect(on_pre_save, dispatch_uid="accord_audit_pre_save")
     post_save.connect(on_post_save, dispatch_uid="accord_audit_post_save")
+    pre_delete.connect(on_pre_delete, dispatch_uid="accord_audit_pre_delete")
     post_delete.connect(on_post_delete, dispatch_uid="accord_audit_post_delete")
     m2m_changed.connect(on_m2m_changed, dispatch_uid="accord_audit_m2m")

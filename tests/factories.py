@@ -68,3 +68,62 @@ def lineage(**kw) -> LineageEdge:
     if "target" not in kw:
         kw["target"] = dataset(system=kw["source"].system)
     return LineageEdge.objects.create(**kw)
+
+
+# --- governance ---------------------------------------------------------------------------------
+
+
+def entity(**kw):
+    from governance.models import BusinessEntity
+
+    i = n()
+    kw.setdefault("name", f"Entity {i:05d}")
+    kw.setdefault("slug", f"entity-{i}")
+    kw.setdefault("bounded_context", "Sales")
+    return BusinessEntity.objects.create(**kw)
+
+
+def workflow(**kw):
+    from governance.models import StateWorkflow
+
+    i = n()
+    if "dataset" not in kw:
+        kw["dataset"] = dataset()
+        for name, data_type in (("email", "varchar(255)"), ("score", "integer"), ("status", "varchar(32)"),
+                                ("created_at", "timestamp"), ("opted_out", "boolean")):
+            field(dataset=kw["dataset"], name=name, data_type=data_type)
+    kw.setdefault("name", f"Workflow {i:05d}")
+    kw.setdefault("slug", f"workflow-{i}")
+    kw.setdefault("owner_department", department())
+    return StateWorkflow.objects.create(**kw)
+
+
+def state(**kw):
+    from governance.models import StateDefinition
+
+    i = n()
+    kw.setdefault("workflow", workflow() if "workflow" not in kw else kw["workflow"])
+    kw.setdefault("name", f"State {i:05d}")
+    kw.setdefault("slug", f"state-{i}")
+    kw.setdefault("owner_department", kw["workflow"].owner_department)
+    stakeholders = kw.pop("stakeholders", [])
+    obj = StateDefinition.objects.create(**kw)
+    if stakeholders:
+        obj.stakeholders.set(stakeholders)
+    return obj
+
+
+def contract(**kw):
+    from governance.models import DataContract
+
+    i = n()
+    kw.setdefault("name", f"Contract {i:05d}")
+    kw.setdefault("slug", f"contract-{i}")
+    kw.setdefault("producer", department())
+    consumers = kw.pop("consumers", None) or [department()]
+    datasets = kw.pop("datasets", [])
+    obj = DataContract.objects.create(**kw)
+    obj.consumers.set(consumers)
+    if datasets:
+        obj.datasets.set(datasets)
+    return obj

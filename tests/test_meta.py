@@ -19,6 +19,11 @@ NOT_CRUD = {
     "permissions.AuditRecord": "append-only; read-only API and admin, tests/permissions/test_audit.py",
     "permissions.ApiToken": "create/revoke only; tests/permissions/test_tokens.py",
 }
+# Rows written only by a workflow action and shown inside their parent (API and admin inline).
+NESTED_ONLY = {
+    "governance.StateApproval": "written by the approve action; tests/governance/test_workflows.py",
+    "governance.ContractSignature": "written by the sign action; tests/governance/test_workflows.py",
+}
 # Rows maintained by the system, never edited by people.
 INTERNAL = {
     "catalog.DatasetUserObjectPermission", "catalog.DatasetGroupObjectPermission",
@@ -44,7 +49,7 @@ def _domain_models():
     return [
         model for model in apps.get_models()
         if model._meta.app_label in DOMAIN_APPS and not model._meta.auto_created
-        and model._meta.label not in INTERNAL
+        and model._meta.label not in INTERNAL and model._meta.label not in NESTED_ONLY
     ]
 
 

@@ -10,9 +10,9 @@ User = get_user_model()
 
 
 def department_ref(**kwargs) -> BriefRelatedField:
-    return BriefRelatedField(
-        queryset=Department.objects.all(), brief_fields=("id", "name", "slug"), natural_key="slug", **kwargs
-    )
+    if not kwargs.get("read_only"):
+        kwargs["queryset"] = Department.objects.all()
+    return BriefRelatedField(brief_fields=("id", "name", "slug"), natural_key="slug", **kwargs)
 
 
 def tags_ref() -> BriefRelatedField:

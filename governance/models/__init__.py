@@ -1,1 +1,14 @@
-"""Governance models (systems of record, state definitions, contracts) live here."""
+from governance.models.contracts import ContractSignature, ContractVersion, DataContract
+from governance.models.entities import BusinessEntity, EntityAttribute, SystemOfRecord
+from governance.models.states import (
+    StateApproval,
+    StateDefinition,
+    StateDefinitionVersion,
+    StateTransition,
+    StateWorkflow,
+)
+
+__all__ = [
+    "BusinessEntity", "ContractSignature", "ContractVersion", "DataContract", "EntityAttribute", "StateApproval",
+    "StateDefinition", "StateDefinitionVersion", "StateTransition", "StateWorkflow", "SystemOfRecord",
+]

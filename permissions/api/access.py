@@ -20,6 +20,10 @@ class CatalogAccess(BasePermission):
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in SAFE_METHODS:
             return True
+        if getattr(view, "action", None) not in ("update", "partial_update", "destroy"):
+            # Workflow actions (approve, sign, propose…) are decided by their service,
+            # which knows who may act (the council, a department's lead) and says why.
+            return True
         action = "delete" if request.method == "DELETE" else "change"
         return can_change(request.user, obj, action)
 

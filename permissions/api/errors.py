@@ -30,6 +30,16 @@ def _integrity_message(exc: IntegrityError) -> str:
 
 def exception_handler(exc, context):
     from permissions.api.viewsets import PreconditionFailed
+    from permissions.errors import Refused
+
+    if isinstance(exc, Refused):
+        body = {"detail": exc.message}
+        if exc.errors or exc.status_code == 400:
+            body["errors"] = exc.errors
+        response = Response(body, status=exc.status_code)
+        if exc.status_code == status.HTTP_403_FORBIDDEN:
+            _audit_denied(context, response)
+        return response
 
     if isinstance(exc, PreconditionFailed):
         response = Response(

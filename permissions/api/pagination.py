@@ -20,9 +20,12 @@ class AccordCursorPagination(CursorPagination):
 
 
 class AuditCursorPagination(CursorPagination):
-    """Newest audit records first, by their place in the chain."""
+    """Newest audit records first, by their place in the chain, whatever the view orders by."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = "-seq"
+
+    def get_ordering(self, request, queryset, view):
+        return (self.ordering,)

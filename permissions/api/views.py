@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,6 +44,16 @@ def is_council(user) -> bool:
     return user.is_superuser or user.groups.filter(name=settings.ACCORD_COUNCIL_GROUP).exists()
 
 
+class OwnTokens(BasePermission):
+    """Anyone active manages their own tokens; superusers everyone's."""
+
+    def has_permission(self, request, view) -> bool:
+        return can_read_catalog(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.user.is_superuser or obj.user_id == request.user.pk
+
+
 class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                       viewsets.GenericViewSet):
     """Your API tokens (superusers: everyone's). Create one to get its value once;
@@ -50,6 +61,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
 
     queryset = ApiToken.objects.select_related("user")
     serializer_class = ApiTokenSerializer
+    permission_classes = [OwnTokens]
     filterset_fields = ["name"]
     ordering_fields = ["created_at", "expires_at", "last_used_at", "id"]
     ordering = ["-id"]
@@ -190,7 +202,7 @@ class AuditFilterSet(filters.FilterSet):
 class AuditRecordViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit log (needs ``permissions.view_auditrecord``). Newest first.
 
-    ``export/?format=csv`` or ``?format=json`` streams the filtered records.
+    ``export/?as=csv`` or ``?as=json`` returns the filtered records.
     """
 
     queryset = AuditRecord.objects.all()

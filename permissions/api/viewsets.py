@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -88,16 +89,24 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         return response
 
     def update(self, request, *args, **kwargs):
-        self._check_if_match(self.get_object())
-        response = super().update(request, *args, **kwargs)
-        response["ETag"] = self.get_queryset().get(pk=kwargs[self.lookup_field]).etag
+        with transaction.atomic():
+            self._check_if_match(self._locked(self.get_object()))
+            response = super().update(request, *args, **kwargs)
+            response["ETag"] = self.get_queryset().get(pk=kwargs[self.lookup_field]).etag
         return response
 
     def destroy(self, request, *args, **kwargs):
-        instance = self.get_object()
-        self._check_if_match(instance)
-        self.perform_destroy(instance)
+        with transaction.atomic():
+            instance = self.get_object()
+            self._check_if_match(self._locked(instance))
+            self.perform_destroy(instance)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @staticmethod
+    def _locked(instance):
+        """The row as stored, locked until the write commits, so two writers holding
+        the same ETag cannot both pass the If-Match check."""
+        return type(instance)._base_manager.select_for_update().get(pk=instance.pk)
 
     def perform_create(self, serializer) -> None:
         with transaction.atomic(), audit.batch():
@@ -131,4 +140,8 @@ class AccordModelViewSet(viewsets.ModelViewSet):
                    responses=AuditRecordSerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["seq"])
     def history(self, request, pk=None):
-        return history_response(self, self.get_object())
+        # Looked up without the list's filters and ordering, which concern this
+        # model's rows, not audit records.
+        instance = get_object_or_404(self.get_queryset(), pk=pk)
+        self.check_object_permissions(request, instance)
+        return history_response(self, instance)

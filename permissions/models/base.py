@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.db import models
+from django.db import models, transaction
 
 from permissions.querysets import RestrictedQuerySet
 
@@ -47,6 +47,15 @@ class AccordModel(models.Model):
             for field in self._meta.concrete_fields
             if field.name not in self.audit_ignore
         }
+
+    def save(self, *args, **kwargs):
+        # The row and its audit record commit together, or not at all.
+        with transaction.atomic(savepoint=False):
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        with transaction.atomic(savepoint=False):
+            return super().delete(*args, **kwargs)
 
     @property
     def etag(self) -> str:

@@ -1,24 +1,33 @@
-"""manage.py load_demo — load the demo company (idempotent; safe to run on every start)."""
+"""manage.py load_demo — load the demo company (idempotent; safe to run on every start).
+
+It lives in the governance app because it loads both halves: the catalog
+(catalog.demo) and the governance registry built on it (governance.demo).
+"""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from catalog.demo import DemoLoadResult, load_demo
+from governance.demo import load_governance_demo
 from permissions.context import system_actor
 
 # The audit log names this component as the actor of every change the demo makes.
 DEMO_LOADER = "load_demo"
 
-KINDS = ("departments", "people", "memberships", "systems", "tags", "datasets", "fields", "lineage edges")
+KINDS = ("departments", "people", "memberships", "systems", "tags", "datasets", "fields", "lineage edges",
+         "business entities", "systems of record", "state definitions", "contracts")
 
 
 class Command(BaseCommand):
-    help = "Load the demo company (departments, people, systems, datasets, fields, lineage). Safe to re-run."
+    help = ("Load the demo company (departments, people, systems, datasets, fields, lineage, systems of record, "
+            "the Lead lifecycle and the lead hand-off contract). Safe to re-run.")
 
     def handle(self, *args, **options) -> None:
-        with system_actor(DEMO_LOADER, reason="Load the demo company") as audit_context:
+        with system_actor(DEMO_LOADER, reason="Load the demo company") as audit_context, transaction.atomic():
             result = load_demo(actor=audit_context.actor)
+            load_governance_demo(result)
         self.stdout.write(summarise(result))
 
 

@@ -1,0 +1,435 @@
+"""The governance admin, shaped for the council: approve and sign with confirmation,
+pending approvals per department, version diffs, contract pages with parties and signatures."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from catalog.models import Department
+from governance.choices import ContractStatus, DesignationStatus, VersionStatus
+from governance.models import (
+    BusinessEntity,
+    ContractSignature,
+    ContractVersion,
+    DataContract,
+    EntityAttribute,
+    StateApproval,
+    StateDefinition,
+    StateDefinitionVersion,
+    StateTransition,
+    StateWorkflow,
+    SystemOfRecord,
+)
+from governance.services import contracts as contract_services
+from governance.services import entities as entity_services
+from governance.services import states as state_services
+from governance.services.common import acts_for
+from permissions.admin_base import AccordInline, AccordModelAdmin
+from permissions.errors import Refused
+
+
+class AttributeInline(AccordInline):
+    model = EntityAttribute
+    fields = ["name", "is_identifier", "description"]
+
+
+@admin.register(BusinessEntity)
+class BusinessEntityAdmin(AccordModelAdmin):
+    list_display = ["name", "bounded_context", "owner_department", "authoritative_system"]
+    list_filter = ["bounded_context", ("owner_department", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "slug", "bounded_context", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["owner_department", "datasets"]
+    inlines = [AttributeInline]
+
+    @admin.display(description="System of record")
+    def authoritative_system(self, obj):
+        designation = entity_services.authoritative(obj)
+        return designation.system if designation else "—"
+
+
+@admin.register(EntityAttribute)
+class EntityAttributeAdmin(AccordModelAdmin):
+    list_display = ["name", "entity", "is_identifier"]
+    search_fields = ["name", "entity__name"]
+    autocomplete_fields = ["entity"]
+    list_select_related = ["entity"]
+
+
+@admin.register(SystemOfRecord)
+class SystemOfRecordAdmin(AccordModelAdmin):
+    list_display = ["entity", "attribute", "system", "dataset", "field", "status", "decided_at"]
+    list_filter = ["status", ("system", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["entity__name", "attribute__name", "system__name", "rationale"]
+    autocomplete_fields = ["entity", "attribute", "system", "dataset", "field"]
+    list_select_related = ["entity", "attribute", "system", "dataset", "field"]
+    readonly_fields = ["status", "proposed_by", "decided_by", "decided_at", "superseded_by", "superseded_at",
+                       "created_at", "updated_at"]
+    actions = ["approve_selected"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.proposed_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != DesignationStatus.PROPOSED:
+            return False  # superseded, never overwritten: propose a new designation instead
+        return super().has_change_permission(request, obj)
+
+    @admin.action(description="Approve the selected proposed designations")
+    def approve_selected(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(request, "admin/governance/confirm_action.html", {
+                **self.admin_site.each_context(request), "title": "Approve systems of record?",
+                "objects": queryset, "action": "approve_selected", "opts": self.opts,
+                "explanation": "Each approved designation becomes active; the active designation for the same "
+                               "entity attribute is superseded.",
+            })
+        _run(request, [lambda d=d: entity_services.approve_system_of_record(d, actor=request.user)
+                       for d in queryset], "approved")
+
+
+def _run(request, steps, verb: str) -> None:
+    done = 0
+    for step in steps:
+        try:
+            step()
+            done += 1
+        except Refused as exc:
+            messages.error(request, exc.message)
+    if done:
+        messages.success(request, f"{done} {verb}.")
+
+
+class StateInline(AccordInline):
+    model = StateDefinition
+    fields = ["position", "name", "slug", "state_value", "owner_department", "scope"]
+    autocomplete_fields = ["owner_department"]
+
+
+class TransitionInline(AccordInline):
+    model = StateTransition
+    fk_name = "workflow"
+    fields = ["from_state", "to_state", "description"]
+
+
+@admin.register(StateWorkflow)
+class StateWorkflowAdmin(AccordModelAdmin):
+    list_display = ["name", "owner_department", "dataset", "state_field"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["owner_department", "dataset", "state_field"]
+    inlines = [StateInline, TransitionInline]
+
+
+class VersionInline(AccordInline):
+    model = StateDefinitionVersion
+    fields = ["number", "status", "definition_text", "approved_at"]
+    readonly_fields = ["number", "status", "definition_text", "approved_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StateDefinition)
+class StateDefinitionAdmin(AccordModelAdmin):
+    list_display = ["name", "workflow", "scope", "owner_department", "approved"]
+    list_filter = ["scope", ("workflow", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "slug", "workflow__name"]
+    autocomplete_fields = ["workflow", "owner_department", "stakeholders"]
+    inlines = [VersionInline]
+
+    @admin.display(description="Approved version")
+    def approved(self, obj):
+        version = obj.approved_version()
+        return f"v{version.number}" if version else "—"
+
+
+class ApprovalInline(AccordInline):
+    model = StateApproval
+    fields = ["department", "approved_by", "comment", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StateDefinitionVersion)
+class StateDefinitionVersionAdmin(AccordModelAdmin):
+    """Drafts are written here; "Propose" and "Approve" act through the services."""
+
+    list_display = ["definition", "number", "status", "proposed_at", "approved_at", "waiting_for"]
+    list_filter = ["status", "definition__scope", ("definition__workflow", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["definition__name", "definition_text"]
+    autocomplete_fields = ["definition"]
+    list_select_related = ["definition__workflow", "definition__owner_department"]
+    readonly_fields = ["number", "status", "criteria_text", "content_hash", "proposed_by", "proposed_at",
+                       "approved_at", "superseded_at", "created_at", "updated_at"]
+    inlines = [ApprovalInline]
+    actions = ["propose_selected", "approve_selected"]
+
+    def get_fields(self, request, obj=None):
+        return ["definition", "definition_text", "criteria", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status != VersionStatus.DRAFT:
+            return ["definition", "definition_text", "criteria", *self.readonly_fields]
+        if obj is not None:
+            return ["definition", *self.readonly_fields]
+        return self.readonly_fields
+
+    @admin.display(description="Criteria")
+    def criteria_text(self, obj):
+        from governance import criteria
+
+        return criteria.describe(obj.criteria) if obj and obj.criteria else "—"
+
+    @admin.display(description="Waiting for")
+    def waiting_for(self, obj):
+        if obj.status != VersionStatus.PROPOSED:
+            return ""
+        return ", ".join(d.name for d in state_services.pending_departments(obj))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            state_services.update_draft(obj, definition_text=obj.definition_text, criteria=obj.criteria,
+                                        actor=request.user)
+        else:
+            created = state_services.create_draft(definition=obj.definition, definition_text=obj.definition_text,
+                                                  criteria=obj.criteria, actor=request.user)
+            obj.pk = created.pk
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except Refused as exc:
+            messages.error(request, f"{exc.message} {json.dumps(exc.errors) if exc.errors else ''}")
+            return redirect(request.path)
+
+    @admin.action(description="Propose the selected drafts for approval")
+    def propose_selected(self, request, queryset):
+        _run(request, [lambda v=v: state_services.propose(v, actor=request.user) for v in queryset], "proposed")
+
+    @admin.action(description="Approve the selected versions (for the departments you act for)")
+    def approve_selected(self, request, queryset):
+        proposed = queryset.filter(status=VersionStatus.PROPOSED)
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(request, "admin/governance/confirm_action.html", {
+                **self.admin_site.each_context(request), "title": "Approve state definitions?",
+                "objects": proposed, "action": "approve_selected", "opts": self.opts,
+                "explanation": "Your approval is recorded for each department you act for that still has to "
+                               "approve. A version is approved once every required department has.",
+            })
+        steps = []
+        for version in proposed:
+            for department in state_services.pending_departments(version):
+                if state_services.can_approve_for(request.user, version, department):
+                    steps.append(lambda v=version, d=department: state_services.approve(
+                        v, department=d, actor=request.user))
+        if not steps:
+            messages.warning(request, "Nothing to approve that you may approve.")
+        _run(request, steps, "approval(s) recorded")
+
+    def get_urls(self):
+        return [
+            path("pending/", self.admin_site.admin_view(self.pending_view), name="governance_pending_approvals"),
+            path("<int:pk>/diff/", self.admin_site.admin_view(self.diff_view), name="governance_version_diff"),
+            *super().get_urls(),
+        ]
+
+    def pending_view(self, request):
+        """Proposed versions waiting for each department the user can see."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        proposed = list(self.get_queryset(request).filter(status=VersionStatus.PROPOSED)
+                        .select_related("definition__owner_department").prefetch_related("definition__stakeholders",
+                                                                                          "approvals"))
+        departments = Department.objects.visible_to(request.user).order_by("name")
+        wanted = request.GET.get("department")
+        if wanted:
+            departments = departments.filter(slug=wanted)
+        rows = []
+        for department in departments:
+            waiting = [v for v in proposed if department in state_services.pending_departments(v)]
+            if waiting:
+                rows.append({"department": department, "versions": waiting,
+                             "can_act": acts_for(request.user, department)})
+        return TemplateResponse(request, "admin/governance/pending.html", {
+            **self.admin_site.each_context(request), "title": "Pending approvals by department", "rows": rows,
+            "opts": self.opts,
+        })
+
+    def diff_view(self, request, pk):
+        version = get_object_or_404(self.get_queryset(request), pk=pk)
+        others = self.get_queryset(request).filter(definition=version.definition).exclude(pk=pk).order_by("-number")
+        against = others.filter(pk=request.GET.get("against")).first() if request.GET.get("against") else None
+        against = against or others.filter(number__lt=version.number).first()
+        result = state_services.diff(*sorted([against, version], key=lambda v: v.number)) if against else None
+        return TemplateResponse(request, "admin/governance/diff.html", {
+            **self.admin_site.each_context(request), "title": f"Compare {version}", "version": version,
+            "others": others, "against": against, "diff": result, "opts": self.opts,
+        })
+
+
+class SignatureInline(AccordInline):
+    model = ContractSignature
+    fields = ["department", "signed_by", "content_hash", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ContractVersion)
+class ContractVersionAdmin(AccordModelAdmin):
+    list_display = ["contract", "version", "status", "change_class", "effective_from", "missing"]
+    list_filter = ["status", "change_class"]
+    search_fields = ["contract__name", "version"]
+    autocomplete_fields = ["contract", "state_definitions"]
+    list_select_related = ["contract__producer"]
+    readonly_fields = ["status", "change_class", "changes_text", "content_hash", "proposed_at", "effective_from",
+                       "activated_at", "ended_at", "created_by", "created_at", "updated_at"]
+    inlines = [SignatureInline]
+    actions = ["propose_selected", "sign_selected"]
+
+    def get_fields(self, request, obj=None):
+        return ["contract", "version", "terms", "state_definitions", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status != ContractStatus.DRAFT:
+            return ["contract", "version", "terms", "state_definitions", *self.readonly_fields]
+        return self.readonly_fields
+
+    @admin.display(description="Changes against the previous version")
+    def changes_text(self, obj):
+        return format_html_join("", "<div>{}: {}</div>", ((c["class"], c["change"]) for c in obj.changes or []))
+
+    @admin.display(description="Missing signatures")
+    def missing(self, obj):
+        if obj.status != ContractStatus.PROPOSED:
+            return ""
+        return ", ".join(d.name for d in contract_services.missing_signatures(obj))
+
+    def save_model(self, request, obj, form, change):
+        states = form.cleaned_data.get("state_definitions")
+        if change:
+            contract_services.update_draft(obj, actor=request.user, version_label=obj.version, terms=obj.terms,
+                                           state_definitions=states)
+        else:
+            created = contract_services.create_version(contract=obj.contract, version=obj.version, terms=obj.terms,
+                                                       state_definitions=states or [], actor=request.user)
+            obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change)  # state definitions were set by the service
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except Refused as exc:
+            messages.error(request, f"{exc.message} {json.dumps(exc.errors) if exc.errors else ''}")
+            return redirect(request.path)
+
+    @admin.action(description="Propose the selected drafts (freeze and collect signatures)")
+    def propose_selected(self, request, queryset):
+        _run(request, [lambda v=v: contract_services.propose(v, actor=request.user) for v in queryset], "proposed")
+
+    @admin.action(description="Sign the selected versions for the departments you lead")
+    def sign_selected(self, request, queryset):
+        proposed = queryset.filter(status=ContractStatus.PROPOSED)
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(request, "admin/governance/confirm_action.html", {
+                **self.admin_site.each_context(request), "title": "Sign contract versions?",
+                "objects": proposed, "action": "sign_selected", "opts": self.opts,
+                "explanation": "Your signature covers exactly the content of each version (by its hash), for every "
+                               "party department you lead that has not signed yet.",
+            })
+        steps = [lambda v=v, d=d: contract_services.sign(v, department=d, actor=request.user)
+                 for v in proposed for d in contract_services.missing_signatures(v) if acts_for(request.user, d)]
+        if not steps:
+            messages.warning(request, "Nothing to sign that you may sign.")
+        _run(request, steps, "signature(s) recorded")
+
+
+class ContractVersionInline(AccordInline):
+    model = ContractVersion
+    fields = ["version", "status", "change_class", "effective_from", "activated_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DataContract)
+class DataContractAdmin(AccordModelAdmin):
+    list_display = ["name", "producer", "consumer_list", "status"]
+    list_filter = [("producer", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["producer", "consumers", "datasets"]
+    readonly_fields = ["overview", "created_at", "updated_at"]
+    inlines = [ContractVersionInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("producer").prefetch_related("consumers", "versions")
+
+    @admin.display(description="Consumers")
+    def consumer_list(self, obj):
+        return ", ".join(c.name for c in obj.consumers.all())
+
+    @admin.display(description="Status")
+    def status(self, obj):
+        versions = sorted(obj.versions.all(), key=lambda v: v.pk, reverse=True)
+        active = next((v for v in versions if v.status == ContractStatus.ACTIVE), None)
+        pending = next((v for v in versions if v.status in (ContractStatus.DRAFT, ContractStatus.PROPOSED)), None)
+        text = f"active {active.version}" if active else "not active"
+        return f"{text}; {pending.version} {pending.status}" if pending else text
+
+    @admin.display(description="Overview")
+    def overview(self, obj):
+        """Parties, signatures of the current version, terms in brief, and incidents (none until checks run)."""
+        if obj.pk is None:
+            return "—"
+        version = obj.active_version() or obj.versions.order_by("-id").first()
+        if version is None:
+            return "No version yet."
+        signed = {s.department_id: s for s in version.signatures.select_related("signed_by")}
+        parties = format_html_join("", "<li>{} ({}): {}</li>", (
+            (party.name, "producer" if party.pk == obj.producer_id else "consumer",
+             f"signed by {signed[party.pk].signed_by} on {signed[party.pk].created_at:%Y-%m-%d}"
+             if party.pk in signed else "not signed") for party in obj.parties()))
+        terms = version.terms or {}
+        fields = sum(len(o.get("fields", [])) for o in terms.get("schema", []))
+        url = reverse("admin:governance_contractversion_change", args=[version.pk])
+        return format_html(
+            '<p>Version <a href="{}">{}</a> — {}</p><ul>{}</ul><p>Terms: {} schema object(s), {} field(s), {} '
+            "quality rule(s); freshness {} h; checks {}; notice {} days.</p><p>Incidents: none recorded "
+            "(compliance checks are not running yet).</p>",
+            url, version.version, version.get_status_display(), parties, len(terms.get("schema", [])), fields,
+            len(terms.get("quality", [])), (terms.get("sla") or {}).get("freshness_hours", "—"),
+            terms.get("schedule") or "not scheduled", terms.get("notice_period_days", 0))
+
+
+@admin.register(StateTransition)
+class StateTransitionAdmin(AccordModelAdmin):
+    list_display = ["workflow", "from_state", "to_state"]
+    search_fields = ["workflow__name", "from_state__name", "to_state__name", "description"]
+    autocomplete_fields = ["workflow", "from_state", "to_state"]
+    list_select_related = ["workflow", "from_state", "to_state"]
+
+

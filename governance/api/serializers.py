@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from catalog.api.serializers import dataset_ref, department_ref, field_ref, system_ref
+from governance.choices import ContractStatus, DesignationStatus, VersionStatus
+from governance.models import (
+    BusinessEntity,
+    ContractSignature,
+    ContractVersion,
+    DataContract,
+    EntityAttribute,
+    StateApproval,
+    StateDefinition,
+    StateDefinitionVersion,
+    StateTransition,
+    StateWorkflow,
+    SystemOfRecord,
+)
+from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField
+
+
+def _ref(model, fields=("id", "name"), **kwargs) -> BriefRelatedField:
+    return BriefRelatedField(queryset=model.objects.all(), brief_fields=fields, **kwargs)
+
+
+class BusinessEntitySerializer(AccordModelSerializer):
+    owner_department = department_ref(required=False, allow_null=True)
+    datasets = dataset_ref(many=True, required=False)
+
+    class Meta:
+        model = BusinessEntity
+        fields = ["id", "name", "slug", "bounded_context", "description", "owner_department", "datasets",
+                  "created_at", "updated_at"]
+
+
+class EntityAttributeSerializer(AccordModelSerializer):
+    entity = _ref(BusinessEntity, ("id", "name", "slug"), natural_key="slug")
+
+    class Meta:
+        model = EntityAttribute
+        fields = ["id", "entity", "name", "description", "is_identifier", "created_at", "updated_at"]
+
+
+class SystemOfRecordSerializer(AccordModelSerializer):
+    entity = _ref(BusinessEntity, ("id", "name", "slug"), natural_key="slug")
+    attribute = _ref(EntityAttribute, ("id", "name"), required=False, allow_null=True)
+    system = system_ref()
+    dataset = dataset_ref(required=False, allow_null=True)
+    field = field_ref(required=False, allow_null=True)
+    proposed_by = BriefUserField(read_only=True)
+    decided_by = BriefUserField(read_only=True)
+
+    class Meta:
+        model = SystemOfRecord
+        fields = ["id", "entity", "attribute", "system", "dataset", "field", "status", "rationale", "proposed_by",
+                  "decided_by", "decided_at", "superseded_by", "superseded_at", "created_at", "updated_at"]
+        read_only_fields = ["status", "decided_at", "superseded_by", "superseded_at"]
+
+    def validate(self, attrs):
+        if self.instance is not None and self.instance.status != DesignationStatus.PROPOSED:
+            raise serializers.ValidationError(
+                "Only a proposed designation can be edited; propose a new one to change an active designation.")
+        return super().validate(attrs)
+
+
+class StateWorkflowSerializer(AccordModelSerializer):
+    owner_department = department_ref()
+    dataset = dataset_ref()
+    state_field = field_ref(required=False, allow_null=True)
+
+    class Meta:
+        model = StateWorkflow
+        fields = ["id", "name", "slug", "description", "owner_department", "dataset", "state_field", "created_at",
+                  "updated_at"]
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        dataset = attrs.get("dataset", getattr(self.instance, "dataset", None))
+        state_field = attrs.get("state_field", getattr(self.instance, "state_field", None))
+        if state_field is not None and dataset is not None and state_field.dataset_id != dataset.pk:
+            raise serializers.ValidationError({"state_field": "The state field must belong to the dataset."})
+        return attrs
+
+
+class StateDefinitionSerializer(AccordModelSerializer):
+    workflow = _ref(StateWorkflow, ("id", "name", "slug"), natural_key="slug")
+    owner_department = department_ref()
+    stakeholders = department_ref(many=True, required=False)
+    approved_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StateDefinition
+        fields = ["id", "workflow", "name", "slug", "state_value", "position", "owner_department", "scope",
+                  "stakeholders", "approved_version", "created_at", "updated_at"]
+
+    def get_approved_version(self, obj) -> int | None:
+        approved = [v for v in obj.versions.all() if v.status == VersionStatus.APPROVED]
+        return approved[0].number if approved else None
+
+
+class StateTransitionSerializer(AccordModelSerializer):
+    workflow = _ref(StateWorkflow, ("id", "name", "slug"), natural_key="slug")
+    from_state = _ref(StateDefinition, ("id", "name", "slug"))
+    to_state = _ref(StateDefinition, ("id", "name", "slug"))
+
+    class Meta:
+        model = StateTransition
+        fields = ["id", "workflow", "from_state", "to_state", "description", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        workflow = attrs.get("workflow", getattr(self.instance, "workflow", None))
+        for key in ("from_state", "to_state"):
+            state = attrs.get(key, getattr(self.instance, key, None))
+            if state is not None and workflow is not None and state.workflow_id != workflow.pk:
+                raise serializers.ValidationError({key: "The state must belong to the workflow."})
+        return attrs
+
+
+class StateApprovalSerializer(serializers.ModelSerializer):
+    department = department_ref(read_only=True)
+    approved_by = BriefUserField(read_only=True)
+
+    class Meta:
+        model = StateApproval
+        fields = ["id", "department", "approved_by", "content_hash", "comment", "created_at"]
+
+
+class StateDefinitionVersionSerializer(AccordModelSerializer):
+    """Versions are created and edited as drafts only; workflow actions move them on."""
+
+    definition = _ref(StateDefinition, ("id", "name", "slug"))
+    approvals = StateApprovalSerializer(many=True, read_only=True)
+    proposed_by = BriefUserField(read_only=True)
+    pending_departments = serializers.SerializerMethodField()
+    criteria_text = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StateDefinitionVersion
+        fields = ["id", "definition", "number", "status", "definition_text", "criteria", "criteria_text",
+                  "content_hash", "proposed_by", "proposed_at", "approved_at", "superseded_at", "approvals",
+                  "pending_departments", "created_at", "updated_at"]
+        read_only_fields = ["number", "status", "content_hash", "proposed_at", "approved_at", "superseded_at"]
+
+    def get_pending_departments(self, obj) -> list[str]:
+        if obj.status != VersionStatus.PROPOSED:
+            return []
+        approved = {a.department_id for a in obj.approvals.all()}
+        return [d.slug for d in obj.definition.approving_departments() if d.pk not in approved]
+
+    def get_criteria_text(self, obj) -> str:
+        from governance import criteria
+
+        return criteria.describe(obj.criteria) if obj.criteria else ""
+
+    def validate(self, attrs):
+        # Drafts are validated by the service (criteria against the dataset's fields).
+        return attrs
+
+
+class DepartmentActionSerializer(serializers.Serializer):
+    department = department_ref()
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class ContractSignatureSerializer(serializers.ModelSerializer):
+    department = department_ref(read_only=True)
+    signed_by = BriefUserField(read_only=True)
+
+    class Meta:
+        model = ContractSignature
+        fields = ["id", "department", "signed_by", "content_hash", "comment", "created_at"]
+
+
+class DataContractSerializer(AccordModelSerializer):
+    producer = department_ref()
+    consumers = department_ref(many=True)
+    datasets = dataset_ref(many=True, required=False)
+    active_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DataContract
+        fields = ["id", "name", "slug", "description", "producer", "consumers", "datasets", "active_version",
+                  "created_at", "updated_at"]
+
+    def get_active_version(self, obj) -> str | None:
+        active = [v for v in obj.versions.all() if v.status == ContractStatus.ACTIVE]
+        return active[0].version if active else None
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        producer = attrs.get("producer", getattr(self.instance, "producer", None))
+        if producer is not None and producer in attrs.get("consumers", []):
+            raise serializers.ValidationError({"consumers": "The producer cannot also be a consumer."})
+        if "consumers" in attrs and not attrs["consumers"]:
+            raise serializers.ValidationError({"consumers": "A contract needs at least one consumer department."})
+        return attrs
+
+
+class ContractVersionSerializer(AccordModelSerializer):
+    contract = _ref(DataContract, ("id", "name", "slug"), natural_key="slug")
+    signatures = ContractSignatureSerializer(many=True, read_only=True)
+    state_definitions = _ref(StateDefinition, ("id", "name", "slug"), many=True, required=False)
+    missing_signatures = serializers.SerializerMethodField()
+    created_by = BriefUserField(read_only=True)
+
+    class Meta:
+        model = ContractVersion
+        fields = ["id", "contract", "version", "status", "terms", "change_class", "changes", "content_hash",
+                  "state_definitions", "proposed_at", "effective_from", "activated_at", "ended_at", "signatures",
+                  "missing_signatures", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["status", "change_class", "changes", "content_hash", "proposed_at", "effective_from",
+                            "activated_at", "ended_at"]
+
+    def get_missing_signatures(self, obj) -> list[str]:
+        if obj.status != ContractStatus.PROPOSED:
+            return []
+        signed = {s.department_id for s in obj.signatures.all()}
+        return [p.slug for p in obj.contract.parties() if p.pk not in signed]
+
+    def validate(self, attrs):
+        return attrs  # the service validates terms, semver and classification
+
+
+class OdcsImportSerializer(serializers.Serializer):
+    document = serializers.JSONField(help_text="The ODCS document: YAML/JSON text, or the JSON object itself.")
+    contract = _ref(DataContract, ("id", "name", "slug"), natural_key="slug", required=False, allow_null=True,
+                    help_text="Import as a new version of this contract; omit to create a contract.")
+    producer = department_ref(required=False, allow_null=True)
+    consumers = department_ref(many=True, required=False)
+
+    def validate_document(self, value):
+        if not isinstance(value, (str, dict)) or not value:
+            raise serializers.ValidationError("Send the document as YAML/JSON text or as a JSON object.")
+        return value

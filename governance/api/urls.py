@@ -1,0 +1,16 @@
+from rest_framework.routers import DefaultRouter
+
+from governance.api import views
+
+router = DefaultRouter()
+router.register("business-entities", views.BusinessEntityViewSet)
+router.register("entity-attributes", views.EntityAttributeViewSet)
+router.register("systems-of-record", views.SystemOfRecordViewSet)
+router.register("state-workflows", views.StateWorkflowViewSet)
+router.register("state-definitions", views.StateDefinitionViewSet)
+router.register("state-transitions", views.StateTransitionViewSet)
+router.register("state-definition-versions", views.StateDefinitionVersionViewSet)
+router.register("contracts", views.DataContractViewSet)
+router.register("contract-versions", views.ContractVersionViewSet)
+
+urlpatterns = router.urls

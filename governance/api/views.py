@@ -1,0 +1,316 @@
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from governance import filtersets
+from governance.api import serializers as gs
+from governance.models import (
+    BusinessEntity,
+    ContractSignature,
+    ContractVersion,
+    DataContract,
+    EntityAttribute,
+    StateApproval,
+    StateDefinition,
+    StateDefinitionVersion,
+    StateTransition,
+    StateWorkflow,
+    SystemOfRecord,
+)
+from governance.services import contracts as contract_services
+from governance.services import entities as entity_services
+from governance.services import odcs_io
+from governance.services import states as state_services
+from permissions.api.viewsets import AccordModelViewSet
+from permissions.edit import can_change, can_create
+
+TIMESTAMPS = ["created_at", "updated_at", "id"]
+
+
+def _action_response(view, instance, serializer_class, code=status.HTTP_200_OK):
+    fresh = view.get_queryset().get(pk=instance.pk)
+    response = Response(serializer_class(fresh, context=view.get_serializer_context()).data, status=code)
+    response["ETag"] = fresh.etag
+    return response
+
+
+class BusinessEntityViewSet(AccordModelViewSet):
+    queryset = BusinessEntity.objects.select_related("owner_department").prefetch_related("datasets")
+    serializer_class = gs.BusinessEntitySerializer
+    filterset_class = filtersets.BusinessEntityFilterSet
+    ordering_fields = ["name", "bounded_context", *TIMESTAMPS]
+    ordering = ["id"]
+
+    @extend_schema(summary="Which system is authoritative for this entity (or one attribute)",
+                   parameters=[OpenApiParameter("attribute", str, description="Attribute name")],
+                   responses=gs.SystemOfRecordSerializer, filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def authoritative(self, request, pk=None):
+        entity = self.get_object()
+        attribute = None
+        if request.query_params.get("attribute"):
+            attribute = entity.attributes.filter(name=request.query_params["attribute"]).first()
+            if attribute is None:
+                raise ValidationError({"attribute": [f"{entity.name} has no attribute "
+                                                     f"{request.query_params['attribute']!r}."]})
+        designation = entity_services.authoritative(entity, attribute)
+        visible = SystemOfRecord.objects.visible_to(request.user)
+        if designation is None or not visible.filter(pk=designation.pk).exists():
+            return Response({"detail": "No system of record is designated."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(gs.SystemOfRecordSerializer(designation, context=self.get_serializer_context()).data)
+
+    @extend_schema(summary="Conflicts between the registry and the designations", responses=OpenApiTypes.OBJECT,
+                   filters=False)
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def conflicts(self, request):
+        return Response({"conflicts": entity_services.conflicts(request.user)})
+
+
+class EntityAttributeViewSet(AccordModelViewSet):
+    queryset = EntityAttribute.objects.select_related("entity")
+    serializer_class = gs.EntityAttributeSerializer
+    filterset_class = filtersets.EntityAttributeFilterSet
+    ordering_fields = ["name", *TIMESTAMPS]
+    ordering = ["id"]
+
+
+class SystemOfRecordViewSet(AccordModelViewSet):
+    """Designations. Creating one proposes it; the council approves (superseding the active one)."""
+
+    queryset = SystemOfRecord.objects.select_related(
+        "entity", "attribute", "system", "dataset", "field", "proposed_by", "decided_by")
+    serializer_class = gs.SystemOfRecordSerializer
+    filterset_class = filtersets.SystemOfRecordFilterSet
+    ordering_fields = ["status", "decided_at", *TIMESTAMPS]
+    ordering = ["id"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = entity_services.propose_system_of_record(
+            entity=data["entity"], attribute=data.get("attribute"), system=data["system"],
+            dataset=data.get("dataset"), field=data.get("field"), rationale=data["rationale"],
+            actor=self.request.user)
+
+    @extend_schema(summary="Approve a proposed designation (council)", request=gs.ReasonSerializer,
+                   responses=gs.SystemOfRecordSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def approve(self, request, pk=None):
+        designation = self.get_object()
+        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        designation = entity_services.approve_system_of_record(designation, actor=request.user, reason=reason)
+        return _action_response(self, designation, gs.SystemOfRecordSerializer)
+
+    @extend_schema(summary="Reject a proposed designation (council)", request=gs.ReasonSerializer,
+                   responses=gs.SystemOfRecordSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def reject(self, request, pk=None):
+        designation = self.get_object()
+        body = gs.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        designation = entity_services.reject_system_of_record(designation, actor=request.user,
+                                                              reason=body.validated_data["reason"])
+        return _action_response(self, designation, gs.SystemOfRecordSerializer)
+
+
+class StateWorkflowViewSet(AccordModelViewSet):
+    queryset = StateWorkflow.objects.select_related("owner_department", "dataset", "state_field")
+    serializer_class = gs.StateWorkflowSerializer
+    filterset_class = filtersets.StateWorkflowFilterSet
+    ordering_fields = ["name", *TIMESTAMPS]
+    ordering = ["id"]
+
+
+class StateDefinitionViewSet(AccordModelViewSet):
+    queryset = StateDefinition.objects.select_related("workflow", "owner_department").prefetch_related(
+        "stakeholders", "versions")
+    serializer_class = gs.StateDefinitionSerializer
+    filterset_class = filtersets.StateDefinitionFilterSet
+    ordering_fields = ["name", "position", *TIMESTAMPS]
+    ordering = ["id"]
+
+
+class StateTransitionViewSet(AccordModelViewSet):
+    queryset = StateTransition.objects.select_related("workflow", "from_state", "to_state")
+    serializer_class = gs.StateTransitionSerializer
+    filterset_class = filtersets.StateTransitionFilterSet
+    ordering_fields = TIMESTAMPS
+    ordering = ["id"]
+
+
+class StateDefinitionVersionViewSet(AccordModelViewSet):
+    """Versions of a state's definition: drafts are created and edited here, then
+    proposed and approved through the actions. ``?awaiting=<department id>`` lists
+    the proposed versions waiting for that department's approval."""
+
+    queryset = StateDefinitionVersion.objects.select_related(
+        "definition__workflow", "definition__owner_department", "proposed_by").prefetch_related(
+        "definition__stakeholders",
+        Prefetch("approvals", queryset=StateApproval
+.objects.select_related("department", "approved_by")))
+    serializer_class = gs.StateDefinitionVersionSerializer
+    filterset_class = filtersets.StateDefinitionVersionFilterSet
+    ordering_fields = ["number", "status", *TIMESTAMPS]
+    ordering = ["id"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = state_services.create_draft(
+            definition=data["definition"], definition_text=data.get("definition_text", ""),
+            criteria=data.get("criteria") or {}, actor=self.request.user)
+
+    def perform_update(self, serializer):
+        data = serializer.validated_data
+        state_services.update_draft(serializer.instance, definition_text=data.get("definition_text"),
+                                    criteria=data.get("criteria"), actor=self.request.user)
+        serializer.instance.refresh_from_db()
+
+    def perform_destroy(self, instance):
+        from permissions.errors import Conflict
+
+        if instance.status != "draft":
+            raise Conflict(f"Version {instance.number} is {instance.status}; only drafts can be deleted.")
+        super().perform_destroy(instance)
+
+    @extend_schema(summary="Propose a draft for approval", request=None,
+                   responses=gs.StateDefinitionVersionSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def propose(self, request, pk=None):
+        version = self.get_object()
+        if not can_change(request.user, version):
+            self.permission_denied(request, message="You may not propose this state definition.")
+        version = state_services.propose(version, actor=request.user)
+        return _action_response(self, version, gs.StateDefinitionVersionSerializer)
+
+    @extend_schema(summary="Approve a proposed version for one department", request=gs.DepartmentActionSerializer,
+                   responses=gs.StateDefinitionVersionSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def approve(self, request, pk=None):
+        version = self.get_object()
+        body = gs.DepartmentActionSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        version = state_services.approve(version, department=body.validated_data["department"], actor=request.user,
+                                         comment=body.validated_data["comment"])
+        return _action_response(self, version, gs.StateDefinitionVersionSerializer)
+
+    @extend_schema(summary="Compare this version with another version of the same state",
+                   parameters=[OpenApiParameter("against", int, required=True, description="Other version's id")],
+                   responses=OpenApiTypes.OBJECT, filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def diff(self, request, pk=None):
+        version = self.get_object()
+        other_id = request.query_params.get("against", "")
+        other = self.get_queryset().filter(pk=int(other_id)).first() if other_id.isdigit() else None
+        if other is None:
+            raise ValidationError({"against": ["Give the id of another version you can see."]})
+        older, newer = sorted([version, other], key=lambda v: v.number)
+        return Response(state_services.diff(older, newer))
+
+
+class DataContractViewSet(AccordModelViewSet):
+    queryset = DataContract.objects.select_related("producer").prefetch_related("consumers", "datasets", "versions")
+    serializer_class = gs.DataContractSerializer
+    filterset_class = filtersets.DataContractFilterSet
+    ordering_fields = ["name", *TIMESTAMPS]
+    ordering = ["id"]
+
+    @extend_schema(summary="Import an ODCS v3.x document (YAML or JSON) as a new draft version",
+                   request=gs.OdcsImportSerializer, responses={201: gs.ContractVersionSerializer}, filters=False)
+    @action(detail=False, methods=["post"], url_path="import-odcs", filterset_class=None, pagination_class=None)
+    def import_odcs(self, request):
+        body = gs.OdcsImportSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        contract = data.get("contract")
+        if contract is not None and not can_change(request.user, contract):
+            self.permission_denied(request, message="You may not add versions to this contract.")
+        if contract is None and not can_create(request.user, DataContract, {"producer": data.get("producer")}):
+            self.permission_denied(request, message="You may not create contracts for this producer.")
+        version, warnings = odcs_io.import_document(data["document"], producer=data.get("producer"),
+                                                    consumers=data.get("consumers", []), contract=contract,
+                                                    actor=request.user)
+        fresh = ContractVersion.objects.get(pk=version.pk)
+        body = gs.ContractVersionSerializer(fresh, context=self.get_serializer_context()).data
+        return Response({**body, "warnings": warnings}, status=status.HTTP_201_CREATED)
+
+
+class ContractVersionViewSet(AccordModelViewSet):
+    """Versions of a contract: drafts created and edited here; propose, sign and terminate as actions."""
+
+    queryset = ContractVersion.objects.select_related("contract__producer", "created_by").prefetch_related(
+        "contract__consumers", "state_definitions",
+        Prefetch("signatures", queryset=ContractSignature
+.objects.select_related("department", "signed_by")))
+    serializer_class = gs.ContractVersionSerializer
+    filterset_class = filtersets.ContractVersionFilterSet
+    ordering_fields = ["status", "activated_at", *TIMESTAMPS]
+    ordering = ["id"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = contract_services.create_version(
+            contract=data["contract"], version=data.get("version", ""), terms=data.get("terms") or {},
+            state_definitions=data.get("state_definitions", []), actor=self.request.user)
+
+    def perform_update(self, serializer):
+        data = serializer.validated_data
+        contract_services.update_draft(serializer.instance, actor=self.request.user,
+                                       version_label=data.get("version"), terms=data.get("terms"),
+                                       state_definitions=data.get("state_definitions"))
+        serializer.instance.refresh_from_db()
+
+    def perform_destroy(self, instance):
+        from permissions.errors import Conflict
+
+        if instance.status != "draft":
+            raise Conflict(f"Version {instance.version} is {instance.status}; only drafts can be deleted.")
+        super().perform_destroy(instance)
+
+    @extend_schema(summary="Propose a draft: freeze it and collect signatures", request=None,
+                   responses=gs.ContractVersionSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def propose(self, request, pk=None):
+        version = contract_services.propose(self.get_object(), actor=request.user)
+        return _action_response(self, version, gs.ContractVersionSerializer)
+
+    @extend_schema(summary="Sign a proposed version for a party department you lead",
+                   request=gs.DepartmentActionSerializer, responses=gs.ContractVersionSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def sign(self, request, pk=None):
+        version = self.get_object()
+        body = gs.DepartmentActionSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        version = contract_services.sign(version, department=body.validated_data["department"], actor=request.user,
+                                         comment=body.validated_data["comment"])
+        return _action_response(self, version, gs.ContractVersionSerializer)
+
+    @extend_schema(summary="Export this version as an ODCS v3 document",
+                   parameters=[OpenApiParameter("as", str, enum=["yaml", "json"], description="Default yaml.")],
+                   responses={(200, "application/yaml"): OpenApiTypes.STR,
+                              (200, "application/json"): OpenApiTypes.OBJECT}, filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def odcs(self, request, pk=None):
+        fmt = request.query_params.get("as", "yaml")
+        if fmt not in ("yaml", "json"):
+            raise ValidationError({"as": ["Choose yaml or json."]})
+        version = self.get_object()
+        text, content_type = odcs_io.render(odcs_io.export_document(version), fmt)
+        filename = f"{version.contract.slug}-{version.version}.odcs.{fmt}"
+        return HttpResponse(text, content_type=content_type,
+                            headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+    @extend_schema(summary="Terminate an active or proposed version", request=gs.ReasonSerializer,
+                   responses=gs.ContractVersionSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def terminate(self, request, pk=None):
+        version = self.get_object()
+        body = gs.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = contract_services.terminate(version, actor=request.user, reason=body.validated_data["reason"])
+        return _action_response(self, version, gs.ContractVersionSerializer)

@@ -1,0 +1,238 @@
+"""The demo company's governance: the Lead lifecycle, systems of record and the
+"Marketing → Sales lead hand-off" contract, approved and signed by the demo leads.
+
+Loaded after the catalog demo (``manage.py load_demo``). Idempotent: objects are
+keyed by slug, and each workflow step (approve, sign) runs only if it has not
+happened yet, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from catalog.demo import CREATED, UNCHANGED, DemoLoadResult, _upsert
+from catalog.models import Dataset, Department, Field, System
+from governance.choices import ContractStatus, DesignationStatus, StateScope, VersionStatus
+from governance.models import (
+    BusinessEntity,
+    DataContract,
+    EntityAttribute,
+    StateDefinition,
+    StateTransition,
+    StateWorkflow,
+    SystemOfRecord,
+)
+from governance.services import contracts as contract_services
+from governance.services import entities as entity_services
+from governance.services import states as state_services
+
+WAREHOUSE = "analytics-warehouse"
+COUNCIL_CHAIR = "dana.data"  # the Data Platform lead chairs the DataOps council in the demo
+
+# slug, name, bounded context, owner department, [(attribute, identifier?)], datasets holding its records
+ENTITIES = [
+    ("lead", "Lead", "Marketing", "marketing", [("email", False), ("lead_status", False)],
+     [("marketo", "leads"), ("salesforce", "Lead"), (WAREHOUSE, "staging.stg_leads")]),
+    ("account", "Account", "Sales", "sales", [("account_id", True)],
+     [("salesforce", "Account"), (WAREHOUSE, "marts.dim_account")]),
+    ("customer", "Customer", "Billing", "finance", [("customer_id", True), ("billing_email", False)],
+     [("netsuite", "customer"), ("stripe", "subscriptions"), (WAREHOUSE, "marts.dim_customer")]),
+    ("ticket", "Ticket", "Support", "customer-success", [("ticket_id", True)],
+     [("zendesk", "tickets"), (WAREHOUSE, "marts.fct_tickets")]),
+    ("invoice", "Invoice", "Billing", "finance", [("invoice_number", True)],
+     [("netsuite", "invoice"), ("stripe", "invoices"), (WAREHOUSE, "marts.fct_invoices")]),
+]
+
+# entity, attribute or None, system, dataset, field, rationale
+DESIGNATIONS = [
+    ("lead", None, "salesforce", "Lead", None, "Sales works leads in Salesforce; Marketo only feeds it."),
+    ("account", None, "salesforce", "Account", None, "Accounts are created and owned by Sales in Salesforce."),
+    ("customer", "customer_id", "netsuite", "customer", "internalId",
+     "Finance issues customer numbers when the first invoice is raised in NetSuite."),
+    ("ticket", None, "zendesk", "tickets", None, "Support works every ticket in Zendesk."),
+    ("invoice", None, "netsuite", "invoice", None, "NetSuite is the book of record for invoicing."),
+]
+
+MQL_CRITERIA = {"all": [
+    {"field": "email", "op": "is_not_null"},
+    {"field": "company", "op": "is_not_null"},
+    {"field": "lead_score", "op": "gte", "value": 60},
+    {"field": "email_opt_out", "op": "eq", "value": False},
+]}
+
+# slug, name, value, owner, scope, stakeholders, definition, criteria
+STATES = [
+    ("raw", "Raw", "raw", "marketing", StateScope.DOMAIN, [],
+     "A person we know of, not yet engaged: captured by a form, a list import or an event badge scan.",
+     {"field": "email", "op": "is_not_null"}),
+    ("mql", "MQL", "mql", "marketing", StateScope.DOMAIN, [],
+     "Marketing-qualified lead: a reachable person at a named company whose engagement score reached 60 and "
+     "who has not opted out of email.", MQL_CRITERIA),
+    ("sql", "SQL", "sql", "sales", StateScope.ENTERPRISE, ["marketing", "sales"],
+     "Sales-qualified lead: an MQL that an SDR accepted after a first conversation confirmed need and budget.",
+     {"all": [*MQL_CRITERIA["all"], {"field": "lead_source", "op": "is_not_null"}]}),
+    ("opportunity", "Opportunity", "opportunity", "sales", StateScope.DOMAIN, [],
+     "A converted lead with an account and an open opportunity.",
+     {"all": [{"field": "is_converted", "op": "eq", "value": True},
+              {"field": "converted_account_id", "op": "is_not_null"}]}),
+    ("customer", "Customer", "customer", "finance", StateScope.ENTERPRISE, ["sales", "finance", "customer-success"],
+     "A converted lead whose account has a paid invoice.",
+     {"all": [{"field": "is_converted", "op": "eq", "value": True},
+              {"field": "converted_account_id", "op": "is_not_null"}]}),
+]
+
+HANDOFF_TERMS: dict[str, Any] = {
+    "schema": [{
+        "name": "stg_leads", "physical_name": "staging.stg_leads", "physical_type": "view",
+        "description": "One row per person in the funnel, handed from Marketing to Sales.",
+        "fields": [
+            {"name": "lead_id", "type": "varchar(24)", "logical_type": "string", "required": True, "unique": True,
+             "primary_key": True, "description": "Salesforce Lead Id, or 'mkto-' plus the Marketo id."},
+            {"name": "email", "type": "varchar(255)", "logical_type": "string", "required": False,
+             "classification": "pii", "description": "Lower-cased, trimmed email."},
+            {"name": "company", "type": "varchar(255)", "logical_type": "string", "required": False},
+            {"name": "lead_status", "type": "varchar(32)", "logical_type": "string", "required": True},
+            {"name": "lead_score", "type": "integer", "logical_type": "integer", "required": False},
+            {"name": "email_opt_out", "type": "boolean", "logical_type": "boolean", "required": True},
+            {"name": "created_at", "type": "timestamp", "logical_type": "timestamp", "required": True},
+            {"name": "updated_at", "type": "timestamp", "logical_type": "timestamp", "required": True},
+        ],
+    }],
+    "quality": [
+        {"object": "stg_leads", "field": "lead_id", "rule": "not_null", "params": {}, "severity": "error"},
+        {"object": "stg_leads", "field": "lead_id", "rule": "unique", "params": {}, "severity": "error"},
+        {"object": "stg_leads", "field": "lead_status", "rule": "accepted_values", "severity": "error",
+         "params": {"values": ["raw", "engaged", "mql", "sql", "customer", "disqualified"]}},
+        {"object": "stg_leads", "field": "lead_score", "rule": "range", "params": {"min": 0, "max": 100},
+         "severity": "warning"},
+        {"object": "stg_leads", "field": "email", "rule": "pattern", "severity": "warning",
+         "params": {"pattern": "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$"}},
+        {"object": "stg_leads", "field": None, "rule": "row_count", "params": {"operator": ">=", "value": 1},
+         "severity": "error"},
+        {"object": "stg_leads", "field": "updated_at", "rule": "freshness", "params": {"max_age_hours": 24},
+         "severity": "error"},
+    ],
+    "sla": {"freshness_hours": 24, "availability_percent": 99.5, "response_time_hours": 4},
+    "support_channel": "#lead-handoff",
+    "schedule": "0 6 * * *",
+    "notice_period_days": 30,
+}
+
+
+def load_governance_demo(result: DemoLoadResult) -> None:
+    """Add the governance part of the demo (call after the catalog demo, in an audit context)."""
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=[
+        "maria.marketing", "sofia.sales", "frank.finance", "chloe.cs", COUNCIL_CHAIR])}
+    departments = {d.slug: d for d in Department.objects.all()}
+    with transaction.atomic():
+        chair = users[COUNCIL_CHAIR]
+        council = Group.objects.get(name=settings.ACCORD_COUNCIL_GROUP)
+        if not chair.groups.filter(pk=council.pk).exists():
+            chair.groups.add(council)
+            chair = get_user_model().objects.get(pk=chair.pk)  # forget cached permissions
+        _load_entities(result, departments, chair)
+        states = _load_lifecycle(result, departments, users, chair)
+        _load_contract(result, departments, users, states)
+
+
+def _dataset(system_slug: str, qualified_name: str) -> Dataset:
+    return Dataset.objects.get(system__slug=system_slug, qualified_name=qualified_name)
+
+
+def _load_entities(result: DemoLoadResult, departments: dict[str, Department], chair) -> None:
+    entities = {}
+    for slug, name, context, owner, attributes, datasets in ENTITIES:
+        entity, outcome = _upsert(BusinessEntity, {"slug": slug}, {
+            "name": name, "bounded_context": context, "owner_department": departments[owner],
+            "description": f"The {name.lower()} as the {context} context knows it."})
+        result.record("business entities", outcome)
+        wanted = {_dataset(*ref).pk for ref in datasets}
+        if set(entity.datasets.values_list("pk", flat=True)) != wanted:
+            entity.datasets.set(wanted)
+        for attribute, identifier in attributes:
+            _, outcome = _upsert(EntityAttribute, {"entity": entity, "name": attribute},
+                                 {"is_identifier": identifier})
+            result.record("entity attributes", outcome)
+        entities[slug] = entity
+    for entity_slug, attribute, system, dataset, field, rationale in DESIGNATIONS:
+        entity = entities[entity_slug]
+        attr = entity.attributes.get(name=attribute) if attribute else None
+        if SystemOfRecord.objects.filter(entity=entity, attribute=attr, status=DesignationStatus.ACTIVE).exists():
+            result.record("systems of record", UNCHANGED)
+            continue
+        ds = _dataset(system, dataset)
+        designation = entity_services.propose_system_of_record(
+            entity=entity, attribute=attr, system=System.objects.get(slug=system), dataset=ds,
+            field=Field.objects.get(dataset=ds, name=field) if field else None, rationale=rationale, actor=chair)
+        entity_services.approve_system_of_record(designation, actor=chair, reason="Demo: agreed by the council")
+        result.record("systems of record", CREATED)
+
+
+def _load_lifecycle(result, departments, users, chair) -> dict[str, StateDefinition]:
+    leads = _dataset(WAREHOUSE, "staging.stg_leads")
+    workflow, outcome = _upsert(StateWorkflow, {"slug": "lead-lifecycle"}, {
+        "name": "Lead lifecycle", "owner_department": departments["marketing"], "dataset": leads,
+        "state_field": Field.objects.get(dataset=leads, name="lead_status"),
+        "description": "How a person moves from a first touch to a paying customer."})
+    result.record("state workflows", outcome)
+    leads_by_department = {"marketing": users["maria.marketing"], "sales": users["sofia.sales"],
+                           "finance": users["frank.finance"], "customer-success": users["chloe.cs"]}
+    states: dict[str, StateDefinition] = {}
+    for position, (slug, name, value, owner, scope, stakeholders, text, criteria) in enumerate(STATES):
+        state, outcome = _upsert(StateDefinition, {"workflow": workflow, "slug": slug}, {
+            "name": name, "state_value": value, "position": position, "owner_department": departments[owner],
+            "scope": scope})
+        if {d.slug for d in state.stakeholders.all()} != set(stakeholders):
+            state.stakeholders.set([departments[s] for s in stakeholders])
+        result.record("state definitions", outcome)
+        states[slug] = state
+        if state.versions.filter(status=VersionStatus.APPROVED).exists():
+            result.record("approved state versions", UNCHANGED)
+            continue
+        version = state.versions.order_by("-number").first()
+        if version is None:
+            version = state_services.create_draft(definition=state, definition_text=text, criteria=criteria,
+                                                  actor=chair)
+        if version.status == VersionStatus.DRAFT:
+            version = state_services.propose(version, actor=users["maria.marketing"])
+        for department in state_services.pending_departments(version):
+            state_services.approve(version, department=department, actor=leads_by_department[department.slug])
+        result.record("approved state versions", CREATED)
+    names = [slug for slug, *_ in STATES]
+    for source, target in zip(names, names[1:], strict=False):
+        _, outcome = _upsert(StateTransition, {"from_state": states[source], "to_state": states[target]},
+                             {"workflow": workflow, "description": f"{states[source].name} to {states[target].name}"})
+        result.record("state transitions", outcome)
+    return states
+
+
+def _load_contract(result, departments, users, states) -> None:
+    contract, outcome = _upsert(DataContract, {"slug": "marketing-sales-lead-handoff"}, {
+        "name": "Marketing → Sales lead hand-off", "producer": departments["marketing"],
+        "description": "What Marketing promises Sales about the leads it hands over: which fields, how fresh, "
+                       "what an MQL means, and how fast it answers when something is wrong."})
+    result.record("contracts", outcome)
+    if not contract.consumers.filter(slug="sales").exists():
+        contract.consumers.set([departments["sales"]])
+    leads = _dataset(WAREHOUSE, "staging.stg_leads")
+    if not contract.datasets.filter(pk=leads.pk).exists():
+        contract.datasets.set([leads])
+    if contract.versions.filter(status=ContractStatus.ACTIVE).exists():
+        result.record("contract versions", UNCHANGED)
+        return
+    version = contract.versions.filter(version="1.0.0").first() or contract_services.create_version(
+        contract=contract, version="1.0.0", terms=HANDOFF_TERMS, actor=users["maria.marketing"],
+        state_definitions=[states["mql"], states["sql"]])
+    if version.status == ContractStatus.DRAFT:
+        version = contract_services.propose(version, actor=users["maria.marketing"])
+    signers = {"marketing": users["maria.marketing"], "sales": users["sofia.sales"]}
+    for department in contract_services.missing_signatures(version):
+        contract_services.sign(version, department=department, actor=signers[department.slug])
+    result.record("contract versions", CREATED)
+
+

@@ -1,0 +1,110 @@
+"""Data contracts between departments: versioned terms, signed by every party."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from governance.choices import ChangeClass, ContractStatus
+from governance.models.base import FrozenContentMixin
+from permissions.access import AccessSpec
+from permissions.models import AccordModel
+
+
+class DataContract(AccordModel):
+    """What a producer department promises its consumer departments about some datasets."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    producer = models.ForeignKey("catalog.Department", on_delete=models.PROTECT, related_name="produced_contracts")
+    consumers = models.ManyToManyField("catalog.Department", related_name="consumed_contracts")
+    datasets = models.ManyToManyField("catalog.Dataset", related_name="contracts")
+
+    access = AccessSpec(targetable=False)
+    edit_department = "producer"
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def parties(self) -> list:
+        return [self.producer, *self.consumers.exclude(pk=self.producer_id).order_by("name")]
+
+    def active_version(self):
+        return self.versions.filter(status=ContractStatus.ACTIVE).first()
+
+
+class ContractVersion(FrozenContentMixin, AccordModel):
+    """One version of a contract's terms.
+
+    draft → proposed → active (every party signed, notice period over) →
+    superseded or terminated. ``terms`` is Accord's structured form (see
+    governance.terms); ``meta`` and ``residual`` keep what came from an ODCS
+    document so that exporting it loses nothing.
+    """
+
+    contract = models.ForeignKey(DataContract, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=40, help_text="Semantic version, e.g. 1.2.0")
+    status = models.CharField(max_length=16, choices=ContractStatus.choices, default=ContractStatus.DRAFT)
+    terms = models.JSONField(default=dict)
+    meta = models.JSONField(default=dict, blank=True)
+    residual = models.JSONField(default=dict, blank=True)
+    change_class = models.CharField(max_length=16, choices=ChangeClass.choices, blank=True)
+    changes = models.JSONField(default=list, blank=True, help_text="What changed against the previous version.")
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    state_definitions = models.ManyToManyField("governance.StateDefinition", blank=True, related_name="contracts")
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    effective_from = models.DateTimeField(null=True, blank=True,
+                                          help_text="Not active before this (end of the notice period).")
+    activated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    access = AccessSpec(targetable=False, containers=("contract",))
+    audit_parent = "contract"
+    edit_container = "contract"
+    frozen_fields = ("version", "terms", "meta", "residual", "contract_id")
+    frozen_statuses = (ContractStatus.PROPOSED, ContractStatus.ACTIVE, ContractStatus.SUPERSEDED,
+                       ContractStatus.TERMINATED)
+
+    class Meta:
+        ordering = ["contract_id", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "version"], name="contract_version_unique",
+                                    violation_error_message="This contract already has this version."),
+            models.UniqueConstraint(fields=["contract"], condition=Q(status="active"),
+                                    name="one_active_contract_version",
+                                    violation_error_message="A contract has at most one active version."),
+        ]
+        permissions = [("sign_contractversion", "Can sign contracts for departments one leads")]
+
+    def __str__(self) -> str:
+        return f"{self.contract} {self.version} ({self.status})" if self.contract_id else self.version
+
+
+class ContractSignature(AccordModel):
+    """A party's signature over exactly one version's content (by hash)."""
+
+    version = models.ForeignKey(ContractVersion, on_delete=models.CASCADE, related_name="signatures")
+    department = models.ForeignKey("catalog.Department", on_delete=models.PROTECT, related_name="+")
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    content_hash = models.CharField(max_length=64)
+    comment = models.TextField(blank=True)
+
+    access = AccessSpec(targetable=False, containers=("version",))
+    audit_parent = "version"
+
+    class Meta:
+        ordering = ["version_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "department"], name="one_signature_per_party",
+                                    violation_error_message="This department has already signed this version."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department} signed {self.version}"

@@ -1,0 +1,130 @@
+"""Importing an ODCS document as a contract version, and exporting a version as ODCS.
+
+The pure mapping lives in governance.odcs; this module connects it to the models:
+a version keeps ``meta``, ``terms`` and ``residual``, so exporting an imported
+version gives back the document that was imported, and a version written in
+Accord exports as a fresh ODCS v3.1 document that validates.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import yaml
+from django.db import transaction
+from django.utils.text import slugify
+
+from catalog.models import Department
+from governance import odcs
+from governance.choices import ContractStatus, VersionStatus
+from governance.models import ContractVersion, DataContract, StateDefinition
+from governance.services import contracts as contract_services
+from permissions.errors import Invalid
+
+# Accord's lifecycle → the statuses ODCS documents use.
+ODCS_STATUS = {
+    ContractStatus.DRAFT: "draft", ContractStatus.PROPOSED: "proposed", ContractStatus.ACTIVE: "active",
+    ContractStatus.SUPERSEDED: "deprecated", ContractStatus.TERMINATED: "retired",
+}
+
+
+def _issues_as_errors(issues: list) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for issue in issues:
+        errors.setdefault(f"document.{issue.path}" if issue.path and issue.path != "$" else "document",
+                          []).append(issue.message)
+    return errors
+
+
+LATEST_SCHEMA = "3.1.0"
+
+
+def parse_and_validate(text_or_document) -> tuple[dict, list[str]]:
+    """The document, valid against the schema of the version it declares, and any warnings.
+
+    A document that declares an older version but uses features of the latest one
+    (the standard's own examples do) is accepted when it validates against the
+    latest schema, with a warning saying so.
+    """
+    try:
+        document = (odcs.load_document(text_or_document) if isinstance(text_or_document, (str, bytes))
+                    else odcs.load_document(json.dumps(text_or_document)))
+        issues = odcs.validate(document)
+        if issues and not odcs.validate(document, LATEST_SCHEMA):
+            declared = document.get("apiVersion")
+            return document, [f"The document declares {declared} but follows ODCS v{LATEST_SCHEMA}; it was "
+                              f"validated against v{LATEST_SCHEMA}."]
+    except odcs.OdcsError as exc:
+        where = f" (line {exc.line}, column {exc.column})" if getattr(exc, "line", None) else ""
+        raise Invalid(f"The document could not be read: {exc}{where}", errors={"document": [str(exc)]}) from exc
+    if issues:
+        raise Invalid("The document does not follow the ODCS JSON Schema.", errors=_issues_as_errors(issues))
+    return document, []
+
+
+def _state_refs(version: ContractVersion) -> list[str]:
+    return [f"{s.workflow.slug}/{s.slug}" for s in version.state_definitions.select_related("workflow")
+            .order_by("workflow__slug", "slug")]
+
+
+def _states_for(refs: list) -> list[StateDefinition]:
+    found = []
+    for ref in refs or []:
+        workflow_slug, _, state_slug = str(ref).partition("/")
+        state = StateDefinition.objects.filter(workflow__slug=workflow_slug, slug=state_slug).first()
+        if state is not None and state.versions.filter(status=VersionStatus.APPROVED).exists():
+            found.append(state)
+    return found
+
+
+@transaction.atomic
+def import_document(document_text, *, producer: Department | None, consumers: list[Department],
+                    contract: DataContract | None, actor) -> tuple[ContractVersion, list[str]]:
+    """A new draft version (and, unless ``contract`` is given, a new contract) from an ODCS document,
+    with the warnings the import raised."""
+    document, warnings = parse_and_validate(document_text)
+    parts = odcs.split(document)
+    meta = parts.meta
+    version_label = str(meta.get("version") or "")
+    if contract is None:
+        if producer is None or not consumers:
+            raise Invalid("A new contract needs its producer and at least one consumer department.",
+                          errors={"producer": ["Name the producing department."]} if producer is None
+                          else {"consumers": ["Name at least one consuming department."]})
+        name = str(meta.get("name") or meta.get("dataProduct") or meta.get("id") or "Imported contract")
+        slug = slugify(name)[:190] or f"contract-{uuid.uuid4().hex[:8]}"
+        if DataContract.objects.filter(slug=slug).exists() or DataContract.objects.filter(name=name).exists():
+            raise Invalid(f"A contract named {name!r} already exists; import into it by naming it as the contract.",
+                          errors={"contract": [f"{name!r} exists."]})
+        description = meta.get("description") if isinstance(meta.get("description"), dict) else {}
+        contract = DataContract.objects.create(name=name, slug=slug, producer=producer,
+                                               description=str(description.get("purpose") or ""))
+        contract.consumers.set(consumers)
+    version = contract_services.create_version(
+        contract=contract, version=version_label, terms=parts.terms, meta=meta, residual=parts.residual,
+        state_definitions=_states_for(parts.terms.get("state_definitions")), actor=actor)
+    return version, warnings
+
+
+def export_document(version: ContractVersion) -> dict:
+    """The version as an ODCS document: exactly what was imported, or a fresh v3.1 document."""
+    terms = dict(version.terms)
+    if not version.residual:
+        terms["state_definitions"] = _state_refs(version)
+        contract = version.contract
+        meta = {
+            "id": str(version.meta.get("id") or f"accord-contract-{contract.slug}"),
+            "name": contract.name, "version": version.version, "status": ODCS_STATUS[version.status],
+            "domain": contract.producer.slug,
+        }
+        if contract.description:
+            meta["description"] = {"purpose": contract.description}
+        return odcs.from_terms(meta, terms)
+    return odcs.join(odcs.ContractParts(meta=version.meta, terms=terms, residual=version.residual))
+
+
+def render(document: dict, fmt: str) -> tuple[str, str]:
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False), "application/json"
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True), "application/yaml"

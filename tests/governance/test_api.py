@@ -1,0 +1,361 @@
+"""Every governance endpoint through the shared CRUD, permission and admin mixins."""
+
+from __future__ import annotations
+
+from governance.models import (
+    BusinessEntity,
+    ContractVersion,
+    DataContract,
+    EntityAttribute,
+    StateDefinition,
+    StateDefinitionVersion,
+    StateTransition,
+    StateWorkflow,
+    SystemOfRecord,
+)
+from governance.services import contracts as contract_services
+from governance.services import states as state_services
+from tests import factories
+from tests.mixins import AdminTests, CRUDAPITests
+
+TERMS = {"schema": [{"name": "leads", "fields": [{"name": "lead_id", "type": "varchar(24)", "required": True}]}],
+         "notice_period_days": 0}
+
+
+class TestBusinessEntityAPI(CRUDAPITests):
+    model = BusinessEntity
+    basename = "businessentity"
+    ordering_field = "name"
+    update_payload = {"description": "Anyone we invoice."}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.finance = factories.department(name="Finance", slug="finance")
+        cls.table = factories.dataset(qualified_name="netsuite.customer")
+        super().setUpTestData()
+        cls.customer = factories.entity(name="Customer", slug="customer", bounded_context="Billing",
+                                        owner_department=cls.finance)
+        cls.invalid_payloads = [
+            ({"name": "Customer", "slug": "customer-2", "bounded_context": "Billing"}, "non_field_errors"),
+            ({"name": "X", "slug": "customer", "bounded_context": "Billing"}, "slug"),
+            ({"name": "Y", "slug": "y"}, "bounded_context"),
+        ]
+        cls.filter_cases = [({"bounded_context": "Billing"}, [cls.customer.pk]),
+                            ({"owner_department": cls.finance.pk}, [cls.customer.pk])]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.entity() for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"name": "Invoice", "slug": "invoice", "bounded_context": "Billing", "owner_department": "finance",
+                 "datasets": [self.table.pk]}]
+
+
+class TestEntityAttributeAPI(CRUDAPITests):
+    model = EntityAttribute
+    basename = "entityattribute"
+    ordering_field = "name"
+    update_payload = {"is_identifier": True}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.customer = factories.entity(name="Customer", slug="customer")
+        super().setUpTestData()
+        cls.invalid_payloads = [({"entity": "customer"}, "name"), ({"entity": 999999, "name": "x"}, "entity")]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [EntityAttribute.objects.create(entity=factories.entity(), name=f"attr_{factories.n()}")
+                for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"entity": "customer", "name": "customer_id", "is_identifier": True}]
+
+
+class TestSystemOfRecordAPI(CRUDAPITests):
+    model = SystemOfRecord
+    basename = "systemofrecord"
+    update_payload = {"rationale": "Finance issues the numbers."}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.netsuite = factories.system(name="NetSuite", slug="netsuite")
+        cls.customers = factories.dataset(system=cls.netsuite, qualified_name="customer")
+        cls.other = factories.dataset(qualified_name="elsewhere")
+        cls.customer = factories.entity(name="Customer", slug="customer")
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"entity": "customer", "system": "netsuite"}, "rationale"),
+            ({"entity": "customer", "system": "netsuite", "dataset": cls.other.pk, "rationale": "x"}, "dataset"),
+        ]
+        cls.filter_cases = [({"system": cls.netsuite.pk}, lambda t: list(
+            SystemOfRecord.objects.filter(system=t.netsuite).values_list("pk", flat=True)))]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [SystemOfRecord.objects.create(entity=factories.entity(), system=factories.system(), rationale="r")
+                for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"entity": "customer", "system": "netsuite", "dataset": self.customers.pk,
+                 "rationale": "Finance issues customer numbers"}]
+
+    def test_created_designation_is_only_proposed(self):
+        response = self.client_for(self.editor).post(self.list_url(), self.create_payloads()[0], format="json")
+        self.assertEqual(response.json()["status"], "proposed")
+        self.assertEqual(response.json()["proposed_by"]["username"], self.editor.username)
+
+
+class TestStateWorkflowAPI(CRUDAPITests):
+    model = StateWorkflow
+    basename = "stateworkflow"
+    ordering_field = "name"
+    update_payload = {"description": "From first touch to customer"}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.marketing = factories.department(name="Marketing", slug="marketing")
+        cls.leads = factories.dataset(qualified_name="stg_leads")
+        cls.status = factories.field(dataset=cls.leads, name="lead_status")
+        cls.elsewhere = factories.field(name="status")
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"name": "W", "slug": "w", "owner_department": "marketing", "dataset": cls.leads.pk,
+              "state_field": cls.elsewhere.pk}, "state_field"),
+            ({"name": "W", "slug": "w", "owner_department": "marketing"}, "dataset"),
+        ]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.workflow() for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"name": "Lead lifecycle", "slug": "lead-lifecycle", "owner_department": "marketing",
+                 "dataset": self.leads.pk, "state_field": self.status.pk}]
+
+
+class TestStateDefinitionAPI(CRUDAPITests):
+    model = StateDefinition
+    basename = "statedefinition"
+    ordering_field = "name"
+    update_payload = {"scope": "enterprise"}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.flow = factories.workflow(slug="lead-lifecycle")
+        cls.sales = factories.department(name="Sales", slug="sales")
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"workflow": "lead-lifecycle", "name": "MQL", "slug": "mql", "owner_department": "sales",
+              "scope": "galactic"}, "scope"),
+            ({"workflow": "lead-lifecycle", "name": "MQL", "owner_department": "sales"}, "slug"),
+        ]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.state() for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"workflow": "lead-lifecycle", "name": "MQL", "slug": "mql", "state_value": "mql",
+                 "owner_department": "sales", "scope": "enterprise", "stakeholders": ["sales"]}]
+
+
+class TestStateTransitionAPI(CRUDAPITests):
+    model = StateTransition
+    basename = "statetransition"
+    update_payload = {"description": "Accepted by an SDR"}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.flow = factories.workflow(slug="lead-lifecycle")
+        cls.mql = factories.state(workflow=cls.flow, slug="mql")
+        cls.sql = factories.state(workflow=cls.flow, slug="sql")
+        cls.foreign = factories.state()
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"workflow": "lead-lifecycle", "from_state": cls.mql.pk, "to_state": cls.mql.pk}, "non_field_errors"),
+            ({"workflow": "lead-lifecycle", "from_state": cls.mql.pk, "to_state": cls.foreign.pk}, "to_state"),
+        ]
+
+    @classmethod
+    def make_objects(cls, count):
+        objects = []
+        for _ in range(count):
+            flow = factories.workflow()
+            objects.append(StateTransition.objects.create(workflow=flow, from_state=factories.state(workflow=flow),
+                                                          to_state=factories.state(workflow=flow)))
+        return objects
+
+    def create_payloads(self):
+        return [{"workflow": "lead-lifecycle", "from_state": self.mql.pk, "to_state": self.sql.pk}]
+
+
+class TestStateDefinitionVersionAPI(CRUDAPITests):
+    model = StateDefinitionVersion
+    basename = "statedefinitionversion"
+    ordering_field = "number"
+    update_payload = {"definition_text": "Reachable and engaged."}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.mql = factories.state(slug="mql")
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"definition": cls.mql.pk, "definition_text": "x",
+              "criteria": {"field": "no_such_field", "op": "is_null"}}, "criteria.field"),
+            ({"definition": 999999, "definition_text": "x"}, "definition"),
+        ]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [state_services.create_draft(definition=factories.state(), definition_text="d", criteria={},
+                                            actor=None) for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"definition": self.mql.pk, "definition_text": "A reachable person with a score of 60",
+                 "criteria": {"all": [{"field": "email", "op": "is_not_null"},
+                                      {"field": "score", "op": "gte", "value": 60}]}}]
+
+
+class TestDataContractAPI(CRUDAPITests):
+    model = DataContract
+    basename = "datacontract"
+    ordering_field = "name"
+    update_payload = {"description": "Leads handed to Sales"}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.marketing = factories.department(name="Marketing", slug="marketing")
+        cls.sales = factories.department(name="Sales", slug="sales")
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"name": "C", "slug": "c", "producer": "marketing", "consumers": ["marketing"]}, "consumers"),
+            ({"name": "C", "slug": "c", "producer": "marketing", "consumers": []}, "consumers"),
+            ({"name": "C", "slug": "c", "consumers": ["sales"]}, "producer"),
+        ]
+        cls.filter_cases = [({"producer": cls.marketing.pk}, [])]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.contract() for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"name": "Lead hand-off", "slug": "lead-handoff", "producer": "marketing", "consumers": ["sales"]}]
+
+
+class TestContractVersionAPI(CRUDAPITests):
+    model = ContractVersion
+    basename = "contractversion"
+    ordering_field = "id"
+    update_payload = {"terms": {**TERMS, "support_channel": "#leads"}}
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.handoff = factories.contract(slug="lead-handoff")
+        super().setUpTestData()
+        cls.invalid_payloads = [
+            ({"contract": "lead-handoff", "version": "one", "terms": TERMS}, "version"),
+            ({"contract": "lead-handoff", "version": "1.0.0", "terms": {"schedule": "sometimes"}},
+             "terms.schedule"),
+        ]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [contract_services.create_version(contract=factories.contract(), version="1.0.0", terms=TERMS,
+                                                 actor=None) for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"contract": "lead-handoff", "version": "1.0.0", "terms": TERMS}]
+
+
+# --- admin ---------------------------------------------------------------------------------------
+
+
+class TestBusinessEntityAdmin(AdminTests):
+    model = BusinessEntity
+    search_term = "Entity"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.entity() for _ in range(count)]
+
+
+class TestEntityAttributeAdmin(AdminTests):
+    model = EntityAttribute
+    search_term = "attr"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [EntityAttribute.objects.create(entity=factories.entity(), name=f"attr_{factories.n()}")
+                for _ in range(count)]
+
+
+class TestSystemOfRecordAdmin(AdminTests):
+    model = SystemOfRecord
+    search_term = "Entity"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [SystemOfRecord.objects.create(entity=factories.entity(), system=factories.system(), rationale="r")
+                for _ in range(count)]
+
+
+class TestStateWorkflowAdmin(AdminTests):
+    model = StateWorkflow
+    search_term = "Workflow"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.workflow() for _ in range(count)]
+
+
+class TestStateDefinitionAdmin(AdminTests):
+    model = StateDefinition
+    search_term = "State"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.state() for _ in range(count)]
+
+
+class TestStateTransitionAdmin(AdminTests):
+    model = StateTransition
+    search_term = "Workflow"
+
+    @classmethod
+    def make_objects(cls, count):
+        return TestStateTransitionAPI.make_objects(count)
+
+
+class TestStateDefinitionVersionAdmin(AdminTests):
+    model = StateDefinitionVersion
+    search_term = "State"
+
+    @classmethod
+    def make_objects(cls, count):
+        return TestStateDefinitionVersionAPI.make_objects(count)
+
+    def test_pending_and_diff_pages(self):
+        self.assertEqual(self.client.get("/admin/governance/statedefinitionversion/pending/").status_code, 200)
+        version = self.objects_[0]
+        self.assertEqual(self.client.get(f"/admin/governance/statedefinitionversion/{version.pk}/diff/")
+                         .status_code, 200)
+
+
+class TestDataContractAdmin(AdminTests):
+    model = DataContract
+    search_term = "Contract"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [factories.contract() for _ in range(count)]
+
+
+class TestContractVersionAdmin(AdminTests):
+    model = ContractVersion
+    search_term = "Contract"
+
+    @classmethod
+    def make_objects(cls, count):
+        return TestContractVersionAPI.make_objects(count)
