@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from catalog.models import Dataset, Field, System, Tag
+from catalog.signals import schema_changed
 from permissions import audit
 
 # Dataset attributes a registration may set (everything but its identity and tags).
@@ -90,11 +91,16 @@ def register_dataset(
     context; ``actor`` (who registers) must be the context's actor.
     """
     try:
-        return _register(system, qualified_name, attributes, tags, fields, remove_missing)
+        result = _register(system, qualified_name, attributes, tags, fields, remove_missing)
     except IntegrityError:
         # Another registration of the same dataset won the race to create it;
         # ours now updates that row instead.
-        return _register(system, qualified_name, attributes, tags, fields, remove_missing)
+        result = _register(system, qualified_name, attributes, tags, fields, remove_missing)
+    if not result.dataset_created and (result.fields_created or result.fields_updated or result.fields_removed):
+        changes = {"created": result.fields_created, "updated": result.fields_updated,
+                   "removed": result.fields_removed}
+        transaction.on_commit(lambda: schema_changed.send(sender=Dataset, dataset=result.dataset, changes=changes))
+    return result
 
 
 def _register(system, qualified_name, attributes, tags, fields, remove_missing) -> RegistrationResult:

@@ -3,9 +3,20 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("accord")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _beat_actor(**kwargs):
+    """Beat's own bookkeeping (last run times) happens outside any task: give it a named actor."""
+    from permissions import context
+
+    context._current.set(context.AuditContext(actor=context.Actor(system="beat"), reason="Celery beat scheduler"))
+
+
+beat_init.connect(_beat_actor, weak=False)

@@ -8,6 +8,7 @@ there. Anything else (PostgreSQL, Redis, RabbitMQ) is configured by URL, and the
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -101,6 +102,10 @@ TEMPLATES = [
 
 if EMBEDDED:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The demo warehouse (a SQLite file written by load_demo) is the live source the
+    # demo contract is checked against; its System names this variable, so every
+    # process of the embedded default (web, worker, beat, commands) can reach it.
+    os.environ.setdefault("ACCORD_DEMO_WAREHOUSE_DSN", f"sqlite:///{VAR_DIR / 'demo_warehouse.sqlite3'}")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -139,6 +144,15 @@ ACCORD_AUDIT_REQUIRE_ACTOR = env_bool("ACCORD_AUDIT_REQUIRE_ACTOR", False)
 ACCORD_AUTH_FAILURE_LIMIT = env_int("ACCORD_AUTH_FAILURE_LIMIT", 10)
 ACCORD_AUTH_FAILURE_WINDOW = env_int("ACCORD_AUTH_FAILURE_WINDOW", 300)
 ACCORD_TOKEN_DEFAULT_DAYS = env_int("ACCORD_TOKEN_DEFAULT_DAYS", 90)
+# Compliance checks: statement timeout on live sources, retries while a source is down,
+# acknowledgement SLA of incidents, and how long webhook deliveries are retried.
+ACCORD_CHECK_STATEMENT_TIMEOUT_MS = env_int("ACCORD_CHECK_STATEMENT_TIMEOUT_MS", 60_000)
+ACCORD_CHECK_MAX_RETRIES = env_int("ACCORD_CHECK_MAX_RETRIES", 5)
+ACCORD_CHECK_RETRY_BASE_SECONDS = env_int("ACCORD_CHECK_RETRY_BASE_SECONDS", 30)
+ACCORD_CHECK_TIME_LIMIT_SECONDS = env_int("ACCORD_CHECK_TIME_LIMIT_SECONDS", 900)
+ACCORD_INCIDENT_ACK_HOURS = env_int("ACCORD_INCIDENT_ACK_HOURS", 4)
+ACCORD_WEBHOOK_RETRY_HOURS = env_int("ACCORD_WEBHOOK_RETRY_HOURS", 24)
+ACCORD_WEBHOOK_TIMEOUT_SECONDS = env_int("ACCORD_WEBHOOK_TIMEOUT_SECONDS", 10)
 # Where the ODCS JSON Schemas live (default: the development checkout's ../shared/data/odcs/schema).
 ACCORD_ODCS_SCHEMA_DIR = env_str("ACCORD_ODCS_SCHEMA_DIR", "")
 
@@ -209,6 +223,13 @@ SPECTACULAR_SETTINGS = {
         "LifecycleEnum": "catalog.choices.Lifecycle",
         "DepartmentRoleEnum": "catalog.choices.DepartmentRole",
         "ConnectionEngineEnum": "catalog.choices.ConnectionEngine",
+        "EventTypeEnum": "governance.models.compliance.EventType",
+        "DesignationStatusEnum": "governance.choices.DesignationStatus",
+        "VersionStatusEnum": "governance.choices.VersionStatus",
+        "ContractStatusEnum": "governance.choices.ContractStatus",
+        "IncidentStatusEnum": "governance.models.compliance.IncidentStatus",
+        "DeliveryStatusEnum": "governance.models.compliance.DeliveryStatus",
+        "RunStatusEnum": "governance.models.compliance.RunStatus",
     },
 }
 

@@ -16,10 +16,15 @@ from catalog.models import Department
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.models import (
     BusinessEntity,
+    CheckResult,
+    ComplianceRun,
     ContractSignature,
     ContractVersion,
     DataContract,
+    Delivery,
     EntityAttribute,
+    Incident,
+    NotificationSubscription,
     StateApproval,
     StateDefinition,
     StateDefinitionVersion,
@@ -27,6 +32,7 @@ from governance.models import (
     StateWorkflow,
     SystemOfRecord,
 )
+from governance.services import compliance, notifications
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
@@ -189,7 +195,7 @@ class StateDefinitionVersionAdmin(AccordModelAdmin):
             return ["definition", *self.readonly_fields]
         return self.readonly_fields
 
-    @admin.display(description="Criteria")
+    @admin.display(description="Criteria in words")
     def criteria_text(self, obj):
         from governance import criteria
 
@@ -201,6 +207,23 @@ class StateDefinitionVersionAdmin(AccordModelAdmin):
             return ""
         return ", ".join(d.name for d in state_services.pending_departments(obj))
 
+    change_list_template = "admin/governance/statedefinitionversion/change_list.html"
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != VersionStatus.DRAFT:
+            return False  # proposed and approved versions are read-only (shown, not editable)
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status != VersionStatus.DRAFT:
+            return False  # only drafts may be thrown away; approvals are history
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete would bypass the draft-only rule
+        return actions
+
     def save_model(self, request, obj, form, change):
         if change:
             state_services.update_draft(obj, definition_text=obj.definition_text, criteria=obj.criteria,
@@ -208,7 +231,8 @@ class StateDefinitionVersionAdmin(AccordModelAdmin):
         else:
             created = state_services.create_draft(definition=obj.definition, definition_text=obj.definition_text,
                                                   criteria=obj.criteria, actor=request.user)
-            obj.pk = created.pk
+            for field in StateDefinitionVersion._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(created, field.attname))
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -239,6 +263,7 @@ class StateDefinitionVersionAdmin(AccordModelAdmin):
                         v, department=d, actor=request.user))
         if not steps:
             messages.warning(request, "Nothing to approve that you may approve.")
+            return None
         _run(request, steps, "approval(s) recorded")
 
     def get_urls(self):
@@ -323,6 +348,21 @@ class ContractVersionAdmin(AccordModelAdmin):
             return ""
         return ", ".join(d.name for d in contract_services.missing_signatures(obj))
 
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != ContractStatus.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status != ContractStatus.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def save_model(self, request, obj, form, change):
         states = form.cleaned_data.get("state_definitions")
         if change:
@@ -331,7 +371,8 @@ class ContractVersionAdmin(AccordModelAdmin):
         else:
             created = contract_services.create_version(contract=obj.contract, version=obj.version, terms=obj.terms,
                                                        state_definitions=states or [], actor=request.user)
-            obj.pk = created.pk
+            for field in ContractVersion._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(created, field.attname))
 
     def save_related(self, request, form, formsets, change):
         for formset in formsets:
@@ -377,13 +418,19 @@ class ContractVersionInline(AccordInline):
 
 @admin.register(DataContract)
 class DataContractAdmin(AccordModelAdmin):
-    list_display = ["name", "producer", "consumer_list", "status"]
+    list_display = ["name", "producer", "consumer_list", "status", "compliance_status", "last_checked_at"]
     list_filter = [("producer", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["producer", "consumers", "datasets"]
-    readonly_fields = ["overview", "created_at", "updated_at"]
+    readonly_fields = ["overview", "compliance_status", "last_checked_at", "created_at", "updated_at"]
     inlines = [ContractVersionInline]
+    actions = ["run_checks_now"]
+
+    @admin.action(description="Run the checks of the selected contracts now")
+    def run_checks_now(self, request, queryset):
+        _run(request, [lambda c=c: compliance.request_run(c, trigger="manual", actor=request.user)
+                       for c in queryset], "run(s) queued")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("producer").prefetch_related("consumers", "versions")
@@ -418,11 +465,20 @@ class DataContractAdmin(AccordModelAdmin):
         url = reverse("admin:governance_contractversion_change", args=[version.pk])
         return format_html(
             '<p>Version <a href="{}">{}</a> — {}</p><ul>{}</ul><p>Terms: {} schema object(s), {} field(s), {} '
-            "quality rule(s); freshness {} h; checks {}; notice {} days.</p><p>Incidents: none recorded "
-            "(compliance checks are not running yet).</p>",
+            "quality rule(s); freshness {} h; checks {}; notice {} days.</p><p>Compliance: {} (last checked {})."
+            "</p><p>Incidents: {}</p>",
             url, version.version, version.get_status_display(), parties, len(terms.get("schema", [])), fields,
             len(terms.get("quality", [])), (terms.get("sla") or {}).get("freshness_hours", "—"),
-            terms.get("schedule") or "not scheduled", terms.get("notice_period_days", 0))
+            terms.get("schedule") or "not scheduled", terms.get("notice_period_days", 0),
+            obj.get_compliance_status_display(), obj.last_checked_at or "never", self._incidents(obj))
+
+    @staticmethod
+    def _incidents(obj):
+        incidents = list(obj.incidents.order_by("-id")[:5])
+        if not incidents:
+            return "none"
+        return format_html_join(", ", '<a href="{}">{}</a>', (
+            (reverse("admin:governance_incident_change", args=[i.pk]), str(i)) for i in incidents))
 
 
 @admin.register(StateTransition)
@@ -433,3 +489,127 @@ class StateTransitionAdmin(AccordModelAdmin):
     list_select_related = ["workflow", "from_state", "to_state"]
 
 
+
+
+# --- compliance ----------------------------------------------------------------------------------
+
+
+class CheckResultInline(admin.TabularInline):
+    model = CheckResult
+    fields = ["key", "kind", "status", "violations", "observed", "threshold", "duration_ms", "message"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ComplianceRun)
+class ComplianceRunAdmin(AccordModelAdmin):
+    list_display = ["contract_version", "scheduled_for", "trigger", "status", "outcome", "summary_text"]
+    list_filter = ["outcome", "status", "trigger", ("contract_version__contract", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["contract_version__contract__name"]
+    date_hierarchy = "scheduled_for"
+    list_select_related = ["contract_version__contract"]
+    inlines = [CheckResultInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ComplianceRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Results")
+    def summary_text(self, obj):
+        return ", ".join(f"{n} {k}" for k, n in (obj.summary or {}).items() if n)
+
+
+@admin.register(Incident)
+class IncidentAdmin(AccordModelAdmin):
+    list_display = ["__str__", "contract", "status", "assignee", "ack_due_at", "escalation_level", "created_at"]
+    list_filter = ["status", ("contract", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["title", "contract__name", "resolution_note"]
+    list_select_related = ["contract", "assignee"]
+    actions = ["acknowledge_selected", "resolve_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Incident._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Acknowledge the selected incidents")
+    def acknowledge_selected(self, request, queryset):
+        _run(request, [lambda i=i: compliance.acknowledge_incident(i, actor=request.user) for i in queryset],
+             "acknowledged")
+
+    @admin.action(description="Resolve the selected incidents (with a note)")
+    def resolve_selected(self, request, queryset):
+        note = request.POST.get("note", "").strip()
+        if request.POST.get("confirmed") != "yes" or not note:
+            return TemplateResponse(request, "admin/governance/confirm_action.html", {
+                **self.admin_site.each_context(request), "title": "Resolve incidents?", "objects": queryset,
+                "action": "resolve_selected", "opts": self.opts, "ask_note": True,
+                "explanation": "Say how they were resolved; the note is kept on each incident and in the audit log.",
+            })
+        _run(request, [lambda i=i: compliance.resolve_incident(i, actor=request.user, note=note) for i in queryset],
+             "resolved")
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    fields = ["event_type", "event_id", "status", "attempts", "last_status_code", "last_error", "delivered_at"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+    ordering = ["-id"]
+
+
+@admin.register(NotificationSubscription)
+class NotificationSubscriptionAdmin(AccordModelAdmin):
+    list_display = ["name", "owner", "kind", "url", "is_active"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "url", "owner__username"]
+    autocomplete_fields = ["departments"]
+    readonly_fields = ["owner", "created_at", "updated_at"]
+    inlines = [DeliveryInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(owner=request.user)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            messages.warning(request, format_html(
+                "The signing secret is <code>{}</code>. Copy it now: it is not shown again.", obj.secret))
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["event_type", "event_id", "subscription", "status", "attempts", "last_status_code",
+                    "next_attempt_at", "delivered_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["event_id", "subscription__name"]
+    actions = ["resend_selected"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("subscription")
+        return queryset if request.user.is_superuser else queryset.filter(subscription__owner=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Delivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Re-send the selected deliveries (same event id)")
+    def resend_selected(self, request, queryset):
+        _run(request, [lambda d=d: notifications.redeliver(d, actor=request.user) for d in queryset], "queued")

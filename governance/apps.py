@@ -4,3 +4,29 @@ from django.apps import AppConfig
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_ensure_housekeeping, dispatch_uid="accord_housekeeping_tasks")
+
+        from catalog.signals import schema_changed
+
+        schema_changed.connect(_schema_drift, dispatch_uid="accord_schema_drift_checks")
+
+
+def _schema_drift(sender, dataset, changes, **kwargs) -> None:
+    """A covered dataset's fields changed: check the contracts that cover it."""
+    from governance.services.compliance import schema_drift
+
+    schema_drift(dataset, changes=changes)
+
+
+def _ensure_housekeeping(sender, app_config=None, **kwargs) -> None:
+    if app_config is None or app_config.label != "governance":
+        return
+    from governance.services.schedules import ensure_housekeeping_tasks
+    from permissions.context import system_actor
+
+    with system_actor("migrate", reason="Ensure Accord's periodic housekeeping tasks"):
+        ensure_housekeeping_tasks()

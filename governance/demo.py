@@ -8,6 +8,10 @@ happened yet, so a second run changes nothing.
 
 from __future__ import annotations
 
+import datetime
+import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -119,13 +123,67 @@ HANDOFF_TERMS: dict[str, Any] = {
     ],
     "sla": {"freshness_hours": 24, "availability_percent": 99.5, "response_time_hours": 4},
     "support_channel": "#lead-handoff",
-    "schedule": "0 6 * * *",
+    "schedule": "*/5 * * * *",  # every five minutes, so a demo shows checks running
     "notice_period_days": 30,
 }
 
 
+def write_demo_warehouse(path: Path, *, at: datetime.datetime | None = None) -> bool:
+    """The demo warehouse as a SQLite file, with planted violations of the hand-off contract.
+
+    Written once (an existing file is left alone). 500 leads, of which: 3 share a
+    lead_id with another row, 5 have a status outside the accepted list, 4 have a
+    score above 100, 7 have a malformed email, and 6 claim "mql" with a score
+    under 60 (so they break the MQL definition).
+    """
+    if path.exists():
+        return False
+    at = (at or datetime.datetime.now(datetime.UTC)).replace(tzinfo=None, microsecond=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    columns = ("lead_id", "salesforce_lead_id", "marketo_lead_id", "email", "first_name", "last_name", "company",
+               "lead_source", "lead_status", "lead_score", "is_converted", "converted_account_id", "email_opt_out",
+               "created_at", "updated_at")
+    connection.execute(f'CREATE TABLE "staging.stg_leads" ({", ".join(columns)})')
+    statuses = ["raw", "engaged", "mql", "sql", "customer", "disqualified"]
+    rows = []
+    for i in range(500):
+        status = statuses[i % len(statuses)]
+        score = 40 + (i * 7) % 60 if status in ("raw", "engaged", "disqualified") else 60 + (i * 3) % 40
+        email = f"lead{i}@customer{i % 37}.example.com"
+        lead_id = f"00Q{i:015d}"
+        if i < 3:
+            lead_id = f"00Q{i + 100:015d}"  # duplicates of rows 100-102
+        if 10 <= i < 15:
+            status = "junk"
+        if 20 <= i < 24:
+            score = 150
+        if 30 <= i < 37:
+            email = f"lead{i}-at-nowhere"
+        if status == "mql" and 200 <= i < 240 and sum(1 for r in rows if r[8] == "mql" and r[9] < 60) < 6:
+            score = 30
+        converted = status in ("customer",)
+        created = at - datetime.timedelta(days=1 + i % 300, hours=i % 24)
+        rows.append((lead_id, lead_id if i % 3 else None, None if i % 3 else f"mk{i}", email, f"First{i}",
+                     f"Last{i}", f"Customer {i % 37}", ["web", "event", "partner"][i % 3], status, score,
+                     int(converted), f"001{i:015d}" if converted else None, int(i % 11 == 0),
+                     created.isoformat(sep=" "), (at - datetime.timedelta(hours=i % 12)).isoformat(sep=" ")))
+    connection.executemany(f'INSERT INTO "staging.stg_leads" VALUES ({", ".join("?" * len(columns))})', rows)
+    connection.commit()
+    connection.close()
+    return True
+
+
+def demo_warehouse_path() -> Path | None:
+    dsn = os.environ.get("ACCORD_DEMO_WAREHOUSE_DSN", "")
+    return Path(dsn.removeprefix("sqlite:///")) if dsn.startswith("sqlite:///") else None
+
+
 def load_governance_demo(result: DemoLoadResult) -> None:
     """Add the governance part of the demo (call after the catalog demo, in an audit context)."""
+    path = demo_warehouse_path()
+    if path is not None:
+        write_demo_warehouse(path)
     users = {u.username: u for u in get_user_model().objects.filter(username__in=[
         "maria.marketing", "sofia.sales", "frank.finance", "chloe.cs", COUNCIL_CHAIR])}
     departments = {d.slug: d for d in Department.objects.all()}

@@ -52,7 +52,9 @@ def jsonable(value: Any) -> Any:
         return sorted(items, key=str) if isinstance(value, set) else items
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # time zones, UUIDs and the like: their text is what a reader needs
 
 
 def canonical(record: AuditRecord | dict) -> bytes:

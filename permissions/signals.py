@@ -15,11 +15,18 @@ from permissions.models import AccordModel, AuditAction
 # Fields of the user model that are never copied into the log (the hash of a
 # password still changes, and that change is recorded without its values).
 SECRET_FIELDS = {"password"}
-USER_IGNORED = {"last_login"}
+# Bookkeeping that changes on every login or every beat tick: not a change anybody made.
+USER_IGNORED = {"last_login", "last_run_at", "total_run_count", "date_changed", "last_update"}
+# Schedules people edit in the admin (django-celery-beat) are audited like our own models.
+SCHEDULE_MODELS = ("django_celery_beat.periodictask", "django_celery_beat.crontabschedule",
+                   "django_celery_beat.intervalschedule", "django_celery_beat.periodictasks")
 
 
 def _is_audited(instance) -> bool:
-    return isinstance(instance, (AccordModel, get_user_model(), Group))
+    if instance._meta.label_lower == "django_celery_beat.periodictasks":
+        return False  # beat's "schedule changed" marker row, rewritten on every edit
+    return isinstance(instance, (AccordModel, get_user_model(), Group)) or \
+        instance._meta.label_lower in SCHEDULE_MODELS
 
 
 def _snapshot(instance) -> dict[str, Any]:

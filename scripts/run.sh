@@ -29,6 +29,10 @@ mkdir -p "$ACCORD_VAR_DIR"
 "$BIN/python" manage.py collectstatic --noinput --verbosity 0
 "$BIN/python" manage.py load_demo
 "$BIN/python" manage.py ensure_admin
+# A first compliance check of the demo contracts, so their status (and any incident)
+# is in the admin right away; beat then runs them on their schedule. Failing checks
+# are the point of the demo, so a non-zero exit here is expected.
+"$BIN/python" manage.py check_contracts --all || true
 
 # --- the three long-running processes ---------------------------------------------
 

@@ -18,11 +18,16 @@ DOMAIN_APPS = ("permissions", "catalog", "governance")
 NOT_CRUD = {
     "permissions.AuditRecord": "append-only; read-only API and admin, tests/permissions/test_audit.py",
     "permissions.ApiToken": "create/revoke only; tests/permissions/test_tokens.py",
+    "governance.ComplianceRun": "written by the checks, read-only API; tests/governance/test_compliance.py",
+    "governance.Incident": "opened by the checks; acknowledge/resolve actions; tests/governance/test_compliance.py",
+    "governance.NotificationSubscription": "owner-scoped; tests/governance/test_notifications.py",
+    "governance.Delivery": "written by events, read-only with re-send; tests/governance/test_notifications.py",
 }
 # Rows written only by a workflow action and shown inside their parent (API and admin inline).
 NESTED_ONLY = {
     "governance.StateApproval": "written by the approve action; tests/governance/test_workflows.py",
     "governance.ContractSignature": "written by the sign action; tests/governance/test_workflows.py",
+    "governance.CheckResult": "written by a run, shown in the run's detail; tests/governance/test_compliance.py",
 }
 # Rows maintained by the system, never edited by people.
 INTERNAL = {

@@ -10,6 +10,7 @@ from governance.models import (
     ContractVersion,
     DataContract,
     EntityAttribute,
+    EventType,
     StateApproval,
     StateDefinition,
     StateDefinitionVersion,
@@ -238,3 +239,114 @@ class OdcsImportSerializer(serializers.Serializer):
         if not isinstance(value, (str, dict)) or not value:
             raise serializers.ValidationError("Send the document as YAML/JSON text or as a JSON object.")
         return value
+
+
+class CheckResultSerializer(serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        from governance.models import CheckResult
+
+        model = CheckResult
+        fields = ["key", "kind", "rule", "dataset", "field", "status", "observed", "threshold", "violations",
+                  "duration_ms", "message"]
+
+
+class ComplianceRunSerializer(AccordModelSerializer):
+    contract = serializers.SerializerMethodField()
+    version = serializers.CharField(source="contract_version.version", read_only=True)
+    requested_by = BriefUserField(read_only=True)
+
+    class Meta:
+        from governance.models import ComplianceRun
+
+        model = ComplianceRun
+        fields = ["id", "contract", "contract_version", "version", "scheduled_for", "trigger", "status", "outcome",
+                  "requested_by", "started_at", "finished_at", "attempts", "last_error", "summary", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+    def get_contract(self, obj) -> dict:
+        contract = obj.contract_version.contract
+        return {"id": contract.pk, "slug": contract.slug, "name": contract.name}
+
+
+class ComplianceRunDetailSerializer(ComplianceRunSerializer):
+    results = serializers.SerializerMethodField()
+
+    class Meta(ComplianceRunSerializer.Meta):
+        fields = [*ComplianceRunSerializer.Meta.fields, "results"]
+        read_only_fields = fields
+
+    def get_results(self, obj) -> list[dict]:
+        from catalog.models import Dataset
+
+        request = self.context.get("request")
+        visible = set(Dataset.objects.visible_to(request.user).filter(
+            pk__in=[r.dataset_id for r in obj.results.all() if r.dataset_id]).values_list("pk", flat=True))
+        return [CheckResultSerializer(r).data for r in obj.results.all()
+                if r.dataset_id is None or r.dataset_id in visible]
+
+
+class IncidentSerializer(AccordModelSerializer):
+    contract = serializers.SerializerMethodField()
+    assignee = BriefUserField(read_only=True)
+    acknowledged_by = BriefUserField(read_only=True)
+
+    class Meta:
+        from governance.models import Incident
+
+        model = Incident
+        fields = ["id", "contract", "title", "summary", "status", "assignee", "ack_due_at", "acknowledged_at",
+                  "acknowledged_by", "escalation_level", "last_escalated_at", "opened_by_run", "resolved_by_run",
+                  "resolved_at", "resolution_note", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_contract(self, obj) -> dict:
+        return {"id": obj.contract_id, "slug": obj.contract.slug, "name": obj.contract.name}
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField()
+
+
+class SubscriptionSerializer(AccordModelSerializer):
+    owner = BriefUserField(read_only=True)
+    departments = department_ref(many=True, required=False)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.choices),
+        required=False)
+
+    class Meta:
+        from governance.models import NotificationSubscription
+
+        model = NotificationSubscription
+        fields = ["id", "name", "owner", "kind", "url", "event_types", "departments", "is_active", "created_at",
+                  "updated_at"]
+
+    def validate_url(self, value):
+        if not value.startswith(("https://", "http://")):
+            raise serializers.ValidationError("Give an http(s) URL.")
+        return value
+
+    def validate(self, attrs):
+        if self.instance is None:
+            attrs["owner"] = self.context["request"].user  # a subscription is always its creator's
+        return super().validate(attrs)
+
+
+class SubscriptionCreatedSerializer(SubscriptionSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The signing secret; shown only now.")
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "secret"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        from governance.models import Delivery
+
+        model = Delivery
+        fields = ["id", "subscription", "event_id", "event_type", "status", "attempts", "created_at",
+                  "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "delivered_at", "payload"]
+        read_only_fields = fields

@@ -12,5 +12,9 @@ router.register("state-transitions", views.StateTransitionViewSet)
 router.register("state-definition-versions", views.StateDefinitionVersionViewSet)
 router.register("contracts", views.DataContractViewSet)
 router.register("contract-versions", views.ContractVersionViewSet)
+router.register("compliance-runs", views.ComplianceRunViewSet)
+router.register("incidents", views.IncidentViewSet)
+router.register("subscriptions", views.SubscriptionViewSet)
+router.register("deliveries", views.DeliveryViewSet)
 
 urlpatterns = router.urls

@@ -1,22 +1,29 @@
 from __future__ import annotations
 
+import django_filters
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from governance import filtersets
 from governance.api import serializers as gs
 from governance.models import (
     BusinessEntity,
+    ComplianceRun,
     ContractSignature,
     ContractVersion,
     DataContract,
+    Delivery,
     EntityAttribute,
+    Incident,
+    NotificationSubscription,
     StateApproval,
     StateDefinition,
     StateDefinitionVersion,
@@ -24,14 +31,27 @@ from governance.models import (
     StateWorkflow,
     SystemOfRecord,
 )
+from governance.models.compliance import IncidentStatus, RunTrigger
+from governance.services import compliance, notifications, odcs_io
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
-from governance.services import odcs_io
 from governance.services import states as state_services
+from permissions import audit
 from permissions.api.viewsets import AccordModelViewSet
 from permissions.edit import can_change, can_create
+from permissions.visibility import can_read_catalog
 
 TIMESTAMPS = ["created_at", "updated_at", "id"]
+
+
+class OwnObjects(BasePermission):
+    """Subscriptions are their owner's (superusers see all)."""
+
+    def has_permission(self, request, view) -> bool:
+        return can_read_catalog(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.user.is_superuser or obj.owner_id == request.user.pk
 
 
 def _action_response(view, instance, serializer_class, code=status.HTTP_200_OK):
@@ -220,6 +240,16 @@ class DataContractViewSet(AccordModelViewSet):
     ordering_fields = ["name", *TIMESTAMPS]
     ordering = ["id"]
 
+    @extend_schema(summary="Run the contract's checks now (against its active version)", request=None,
+                   responses={202: gs.ComplianceRunSerializer}, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def check(self, request, pk=None):
+        contract = self.get_object()
+        run = compliance.request_run(contract, trigger=RunTrigger.API, actor=request.user)
+        run.refresh_from_db()
+        return Response(gs.ComplianceRunSerializer(run, context=self.get_serializer_context()).data,
+                        status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(summary="Import an ODCS v3.x document (YAML or JSON) as a new draft version",
                    request=gs.OdcsImportSerializer, responses={201: gs.ContractVersionSerializer}, filters=False)
     @action(detail=False, methods=["post"], url_path="import-odcs", filterset_class=None, pagination_class=None)
@@ -314,3 +344,128 @@ class ContractVersionViewSet(AccordModelViewSet):
         body.is_valid(raise_exception=True)
         version = contract_services.terminate(version, actor=request.user, reason=body.validated_data["reason"])
         return _action_response(self, version, gs.ContractVersionSerializer)
+
+
+class ComplianceRunFilterSet(django_filters.FilterSet):
+    contract = django_filters.NumberFilter(field_name="contract_version__contract_id")
+    contract_slug = django_filters.CharFilter(field_name="contract_version__contract__slug")
+    contract_version = django_filters.NumberFilter()
+    outcome = django_filters.CharFilter()
+    trigger = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
+
+    class Meta:
+        model = ComplianceRun
+        fields: list[str] = []
+
+
+class ComplianceRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Compliance runs by contract and time range (read-only); a run's detail lists its results."""
+
+    queryset = ComplianceRun.objects.select_related("contract_version__contract", "requested_by")
+    serializer_class = gs.ComplianceRunSerializer
+    filterset_class = ComplianceRunFilterSet
+    ordering_fields = ["scheduled_for", "id"]
+    ordering = ["-scheduled_for"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset().visible_to(self.request.user)
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("results")
+        return queryset
+
+    def get_serializer_class(self):
+        return gs.ComplianceRunDetailSerializer if self.action == "retrieve" else gs.ComplianceRunSerializer
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    contract = django_filters.NumberFilter(field_name="contract_id")
+    status = django_filters.MultipleChoiceFilter(choices=IncidentStatus.choices)
+    assignee = django_filters.NumberFilter(field_name="assignee_id")
+
+    class Meta:
+        model = Incident
+        fields: list[str] = []
+
+
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Incidents: opened and resolved by the checks; acknowledged and resolved by people."""
+
+    queryset = Incident.objects.select_related("contract", "assignee", "acknowledged_by")
+    serializer_class = gs.IncidentSerializer
+    filterset_class = IncidentFilterSet
+    ordering_fields = ["created_at", "ack_due_at", "id"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    @extend_schema(summary="Acknowledge an open incident", request=None, responses=gs.IncidentSerializer,
+                   filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def acknowledge(self, request, pk=None):
+        incident = compliance.acknowledge_incident(self.get_object(), actor=request.user)
+        return Response(gs.IncidentSerializer(incident, context=self.get_serializer_context()).data)
+
+    @extend_schema(summary="Resolve an incident by hand, with a note", request=gs.NoteSerializer,
+                   responses=gs.IncidentSerializer, filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def resolve(self, request, pk=None):
+        body = gs.NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = compliance.resolve_incident(self.get_object(), actor=request.user, note=body.validated_data["note"])
+        return Response(gs.IncidentSerializer(incident, context=self.get_serializer_context()).data)
+
+
+class SubscriptionViewSet(AccordModelViewSet):
+    """Your notification subscriptions (superusers: everyone's). The signing secret is shown once, at creation."""
+
+    queryset = NotificationSubscription.objects.select_related("owner").prefetch_related("departments")
+    serializer_class = gs.SubscriptionSerializer
+    permission_classes = [OwnObjects]
+    ordering_fields = ["name", "id"]
+    ordering = ["id"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset if self.request.user.is_superuser else queryset.filter(owner=self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic(), audit.batch():
+            subscription = serializer.save(owner=request.user)
+        body = gs.SubscriptionCreatedSerializer(subscription, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _ensure_still_in_reach(self, instance) -> None:
+        return None  # a subscription stays its owner's
+
+    @extend_schema(summary="Deliveries of this subscription, newest first", responses=gs.DeliverySerializer(many=True),
+                   filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def deliveries(self, request, pk=None):
+        subscription = self.get_object()
+        page = self.paginate_queryset(subscription.deliveries.order_by("-id"))
+        return self.get_paginated_response(gs.DeliverySerializer(page, many=True).data)
+
+
+class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Delivery.objects.select_related("subscription")
+    serializer_class = gs.DeliverySerializer
+    filterset_class = None
+    filterset_fields = ["subscription", "status", "event_type", "event_id"]
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset if self.request.user.is_superuser else queryset.filter(subscription__owner=self.request.user)
+
+    @extend_schema(summary="Send a delivery again (same event id)", request=None, responses=gs.DeliverySerializer,
+                   filters=False)
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def redeliver(self, request, pk=None):
+        delivery = notifications.redeliver(self.get_object(), actor=request.user)
+        return Response(gs.DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -1,3 +1,12 @@
+from governance.models.compliance import (
+    CheckResult,
+    ComplianceRun,
+    ComplianceStatus,
+    Delivery,
+    EventType,
+    Incident,
+    NotificationSubscription,
+)
 from governance.models.contracts import ContractSignature, ContractVersion, DataContract
 from governance.models.entities import BusinessEntity, EntityAttribute, SystemOfRecord
 from governance.models.states import (
@@ -9,6 +18,8 @@ from governance.models.states import (
 )
 
 __all__ = [
+    "CheckResult", "ComplianceRun", "ComplianceStatus", "Delivery", "EventType", "Incident",
+    "NotificationSubscription",
     "BusinessEntity", "ContractSignature", "ContractVersion", "DataContract", "EntityAttribute", "StateApproval",
     "StateDefinition", "StateDefinitionVersion", "StateTransition", "StateWorkflow", "SystemOfRecord",
 ]

@@ -21,6 +21,10 @@ class DataContract(AccordModel):
     producer = models.ForeignKey("catalog.Department", on_delete=models.PROTECT, related_name="produced_contracts")
     consumers = models.ManyToManyField("catalog.Department", related_name="consumed_contracts")
     datasets = models.ManyToManyField("catalog.Dataset", related_name="contracts")
+    compliance_status = models.CharField(max_length=16, default="unknown", editable=False,
+                                         choices=[("unknown", "Not checked yet"), ("compliant", "Compliant"),
+                                                  ("failing", "Failing"), ("error", "Checks could not run")])
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     access = AccessSpec(targetable=False)
     edit_department = "producer"

@@ -171,6 +171,9 @@ def activate_if_ready(version: ContractVersion, *, at: datetime.datetime | None 
         version.status = ContractStatus.ACTIVE
         version.activated_at = at
         version.save()
+    from governance.services.schedules import sync_contract_schedule
+
+    sync_contract_schedule(version.contract)
     return True
 
 
@@ -197,5 +200,8 @@ def terminate(version: ContractVersion, *, actor, reason: str) -> ContractVersio
         version.status = ContractStatus.TERMINATED
         version.ended_at = now()
         version.save()
+        from governance.services.schedules import sync_contract_schedule
+
+        sync_contract_schedule(version.contract)
     audit.record_event(AuditAction.UPDATE, version, reason=reason, details={"terminated": True})
     return version

@@ -1,0 +1,178 @@
+"""Notifications: events to webhooks (Standard Webhooks signatures) and Slack-compatible
+incoming webhooks, recorded per delivery and retried with exponential backoff and jitter.
+
+At least once: a delivery is marked delivered only after a 2xx answer, and its
+``webhook-id`` (the event id) is the same on every attempt so receivers can
+de-duplicate. Payloads are built for each subscription's owner and contain only
+what that person may see.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import random
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from catalog.models import Dataset
+from governance.models import DataContract, Delivery, NotificationSubscription
+from governance.models.compliance import DeliveryStatus
+from governance.services.common import now
+
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 3600
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value (Standard Webhooks, v1 = HMAC-SHA256)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def _subscriptions_for(event_type: str, contract: DataContract):
+    parties = [contract.producer_id, *contract.consumers.values_list("pk", flat=True)]
+    return (NotificationSubscription.objects.filter(is_active=True)
+            .filter(Q(departments__isnull=True) | Q(departments__in=parties)).distinct()
+            .select_related("owner"))
+
+
+def _payload(event_type: str, event_id: str, owner, *, contract, run=None, incident=None,
+             details: dict | None = None) -> dict | None:
+    """What ``owner`` may know of the event, or None when they may not see the contract at all."""
+    if not DataContract.objects.visible_to(owner).filter(pk=contract.pk).exists():
+        return None
+    data: dict[str, Any] = {"contract": {
+        "id": contract.pk, "slug": contract.slug, "name": contract.name, "producer": contract.producer.slug,
+        "compliance_status": contract.compliance_status}}
+    if run is not None:
+        visible = set(Dataset.objects.visible_to(owner).values_list("pk", flat=True))
+        results = [
+            {"key": r.key, "kind": r.kind, "rule": r.rule, "status": r.status, "violations": r.violations,
+             "threshold": r.threshold, "dataset": r.dataset_id}
+            for r in run.results.all() if r.dataset_id is None or r.dataset_id in visible
+        ]
+        data["run"] = {"id": run.pk, "version": run.contract_version.version, "outcome": run.outcome,
+                       "trigger": run.trigger, "scheduled_for": run.scheduled_for.isoformat(), "results": results}
+    if incident is not None:
+        data["incident"] = {"id": incident.pk, "status": incident.status, "title": incident.title,
+                            "escalation_level": incident.escalation_level,
+                            "assignee": incident.assignee.get_username() if incident.assignee else None}
+    if details:
+        dataset_id = details.get("dataset")
+        if dataset_id is None or Dataset.objects.visible_to(owner).filter(pk=dataset_id).exists():
+            data["details"] = details
+    return {"type": event_type, "id": event_id, "timestamp": now().isoformat(), "data": data}
+
+
+def emit(event_type: str, *, contract: DataContract, run=None, incident=None, details: dict | None = None) -> list:
+    """Record a delivery of the event for every matching subscription; send them after commit."""
+    event_id = "evt_" + uuid.uuid4().hex
+    created = []
+    for subscription in _subscriptions_for(event_type, contract):
+        if subscription.event_types and event_type not in subscription.event_types:
+            continue
+        payload = _payload(event_type, event_id, subscription.owner, contract=contract, run=run, incident=incident,
+                           details=details)
+        if payload is None:
+            continue
+        created.append(Delivery.objects.create(subscription=subscription, event_id=event_id, event_type=event_type,
+                                               payload=payload, next_attempt_at=now()))
+    if created:
+        from governance import tasks
+
+        ids = [delivery.pk for delivery in created]
+        transaction.on_commit(lambda: [tasks.deliver_notification.delay(pk) for pk in ids])
+    return created
+
+
+def _body(delivery: Delivery) -> bytes:
+    if delivery.subscription.kind == "slack":
+        data = delivery.payload.get("data", {})
+        contract = data.get("contract", {})
+        text = f"*{delivery.get_event_type_display()}*: {contract.get('name', '')}"
+        if "incident" in data:
+            text += f" — incident #{data['incident']['id']} ({data['incident']['status']})"
+        if "run" in data:
+            text += f" — run {data['run']['id']}: {data['run']['outcome']}"
+        return json.dumps({"text": text}).encode()
+    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _backoff(attempts: int) -> datetime.timedelta:
+    seconds = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return datetime.timedelta(seconds=seconds * (1 + random.random() * 0.25))  # noqa: S311 - jitter, not crypto
+
+
+def deliver(delivery_id: int) -> Delivery:
+    """One attempt. Safe to run twice: a delivered or abandoned delivery is left alone."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("subscription").get(pk=delivery_id)
+        if delivery.status != DeliveryStatus.PENDING:
+            return delivery
+        delivery.attempts += 1
+        delivery.last_attempt_at = now()
+        delivery.save(update_fields=["attempts", "last_attempt_at"])
+    body = _body(delivery)
+    timestamp = int(now().timestamp())
+    headers = {"Content-Type": "application/json", "User-Agent": "Accord-Webhooks/1",
+               "webhook-id": delivery.event_id, "webhook-timestamp": str(timestamp)}
+    if delivery.subscription.kind == "webhook":
+        headers["webhook-signature"] = sign(delivery.subscription.secret, delivery.event_id, timestamp, body)
+    status_code, error = None, ""
+    try:
+        request = urllib.request.Request(delivery.subscription.url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+            status_code = response.status
+    except urllib.error.HTTPError as exc:
+        status_code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        error = type(getattr(exc, "reason", exc)).__name__
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.last_status_code = status_code
+        if status_code is not None and 200 <= status_code < 300:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now()
+            delivery.next_attempt_at = None
+            delivery.last_error = ""
+        else:
+            delivery.last_error = (error or f"HTTP {status_code}")[:300]
+            deadline = delivery.created_at + datetime.timedelta(hours=settings.ACCORD_WEBHOOK_RETRY_HOURS)
+            next_at = now() + _backoff(delivery.attempts)
+            if next_at > deadline:
+                delivery.status = DeliveryStatus.FAILED
+                delivery.next_attempt_at = None
+            else:
+                delivery.next_attempt_at = next_at
+        delivery.save()
+    return delivery
+
+
+def retry_due(at: datetime.datetime | None = None, limit: int = 500) -> list[Delivery]:
+    due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=at or now()).order_by(
+        "next_attempt_at").values_list("pk", flat=True)[:limit]
+    return [deliver(pk) for pk in list(due)]
+
+
+def redeliver(delivery: Delivery, *, actor) -> Delivery:
+    """Send a delivery again (the admin's re-send): same event id, so receivers can de-duplicate."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now()
+        delivery.save()
+    from governance import tasks
+
+    transaction.on_commit(lambda: tasks.deliver_notification.delay(delivery.pk))
+    return delivery

@@ -1,0 +1,87 @@
+"""Celery tasks. Each takes ids, re-reads its objects, is safe to run twice, and
+runs under an explicit system actor so its changes are audited."""
+
+from __future__ import annotations
+
+import datetime
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from governance.checks import data as data_checks
+from governance.models import ComplianceRun, DataContract
+from governance.models.compliance import RunTrigger
+from governance.services import compliance, notifications
+from governance.services.common import now
+from permissions.context import system_actor
+
+
+def _retry_countdown(retries: int) -> int:
+    return settings.ACCORD_CHECK_RETRY_BASE_SECONDS * 2 ** retries
+
+
+def _execute(task, run_id: int) -> str:
+    run = ComplianceRun.objects.get(pk=run_id)
+    try:
+        run = compliance.execute(run)
+    except data_checks.SourceUnavailable as exc:
+        if task.request.retries >= settings.ACCORD_CHECK_MAX_RETRIES:
+            compliance.record_unavailable(run, str(exc), final=True)
+            return "error"
+        raise task.retry(exc=exc, countdown=_retry_countdown(task.request.retries)) from exc
+    except SoftTimeLimitExceeded:
+        compliance.record_unavailable(run, "The checks ran past their time limit.", final=True)
+        return "error"
+    return run.outcome
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None,
+             soft_time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS,
+             time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS + 60)
+def run_compliance_checks(self, run_id: int) -> str:
+    """Run (or finish) one compliance run. Redelivery after a crash completes the same run."""
+    with system_actor("compliance-checks", reason=f"Compliance run {run_id}"):
+        return _execute(self, run_id)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None,
+             soft_time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS,
+             time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS + 60)
+def run_scheduled_contract_checks(self, contract_id: int, tick: str | None = None) -> str:
+    """Beat's entry point: one run per contract and schedule tick (the minute it fired)."""
+    with system_actor("scheduler", reason=f"Scheduled checks of contract {contract_id}"):
+        contract = DataContract.objects.filter(pk=contract_id).first()
+        version = contract.active_version() if contract else None
+        if version is None:
+            return "no active version"
+        scheduled_for = (datetime.datetime.fromisoformat(tick) if tick else
+                         now().replace(second=0, microsecond=0))
+        run, _ = compliance.get_or_create_run(version, scheduled_for=scheduled_for, trigger=RunTrigger.SCHEDULED)
+        return _execute(self, run.pk)
+
+
+@shared_task(acks_late=True)
+def escalate_incidents() -> int:
+    with system_actor("incident-escalation", reason="Escalate incidents whose acknowledgement is overdue"):
+        return len(compliance.escalate_overdue())
+
+
+@shared_task(acks_late=True)
+def deliver_notification(delivery_id: int) -> str:
+    with system_actor("notifications", reason=f"Deliver notification {delivery_id}"):
+        return notifications.deliver(delivery_id).status
+
+
+@shared_task(acks_late=True)
+def retry_due_notifications() -> int:
+    with system_actor("notifications", reason="Retry due notification deliveries"):
+        return len(notifications.retry_due())
+
+
+@shared_task(acks_late=True)
+def activate_due_contract_versions() -> int:
+    from governance.services.contracts import activate_due_versions
+
+    with system_actor("contracts", reason="Activate contract versions whose notice period ended"):
+        return len(activate_due_versions())

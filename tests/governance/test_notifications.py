@@ -1,0 +1,214 @@
+"""Webhooks against a real local HTTP receiver: Standard Webhooks signatures, retries
+while the receiver is down, stable ids, Slack payloads, and payloads limited to what
+the subscription's owner may see."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from catalog.models import Dataset
+from governance.models import Delivery, NotificationSubscription
+from governance.services import compliance, notifications
+from permissions.models import AccessRule, AuditRecord
+from tests.governance.compliance_fixtures import build_contract
+from tests.mixins import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records what it receives."""
+
+    def __init__(self, port: int = 0, fail_first: int = 0):
+        self.requests: list[dict] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                failing = receiver.fail_first > 0
+                receiver.fail_first -= 1
+                self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify(secret: str, request: dict) -> bool:
+    """Standard Webhooks verification, written independently of Accord's signer."""
+    headers = request["headers"]
+    key = base64.b64decode(secret.split("_", 1)[1])
+    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + request["body"]
+    expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(expected, sig.split(",", 1)[1]) for sig in headers["webhook-signature"].split())
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    return build_contract(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+def subscribe(owner, url, **kw):
+    return NotificationSubscription.objects.create(name=f"hook for {owner}", owner=owner, url=url, **kw)
+
+
+def fail_contract(setup):
+    run, _ = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="manual")
+    return compliance.execute(run)
+
+
+def test_signed_delivery_reaches_the_receiver(setup, receiver):
+    subscription = subscribe(setup["sofia"], receiver.url, event_types=["contract.breached"])
+    fail_contract(setup)
+    [delivery] = Delivery.objects.filter(subscription=subscription)
+    delivery = notifications.deliver(delivery.pk)
+    assert delivery.status == "delivered" and delivery.last_status_code == 204
+    [request] = receiver.requests
+    assert verify(subscription.secret, request)
+    assert request["headers"]["webhook-id"] == delivery.event_id
+    assert abs(int(request["headers"]["webhook-timestamp"]) - timezone.now().timestamp()) < 60
+    body = json.loads(request["body"])
+    assert body["type"] == "contract.breached" and body["data"]["contract"]["slug"] == "handoff"
+    assert body["data"]["run"]["outcome"] == "fail"
+    tampered = {**request, "body": request["body"].replace(b"fail", b"pass")}
+    assert not verify(subscription.secret, tampered)
+
+
+def test_deliveries_are_retried_while_the_receiver_is_down_and_all_arrive(setup):
+    server = Receiver()
+    port = server.port
+    server.stop()  # down
+    subscription = subscribe(setup["sofia"], f"http://127.0.0.1:{port}/hooks")
+    fail_contract(setup)  # contract.breached + incident.opened
+    deliveries = list(Delivery.objects.filter(subscription=subscription))
+    assert len(deliveries) == 2
+    for delivery in deliveries:
+        attempted = notifications.deliver(delivery.pk)
+        assert attempted.status == "pending" and attempted.attempts == 1 and attempted.next_attempt_at
+        assert attempted.last_error
+    # Exponential backoff: the second wait is longer than the first.
+    first = Delivery.objects.get(pk=deliveries[0].pk)
+    notifications.deliver(first.pk)
+    first.refresh_from_db()
+    assert first.attempts == 2
+    up = Receiver(port=port, fail_first=1)  # back, but the first answer is a 500
+    try:
+        later = timezone.now() + datetime.timedelta(hours=2)
+        notifications.retry_due(at=later)
+        notifications.retry_due(at=later)
+        assert set(Delivery.objects.filter(subscription=subscription).values_list("status", flat=True)) == {
+            "delivered"}
+        ids = [r["headers"]["webhook-id"] for r in up.requests]
+        assert set(ids) == {d.event_id for d in deliveries}  # every event arrived
+        assert all(verify(subscription.secret, r) for r in up.requests)
+    finally:
+        up.stop()
+
+
+@override_settings(ACCORD_WEBHOOK_RETRY_HOURS=0)
+def test_delivery_gives_up_after_the_retry_period(setup):
+    subscription = subscribe(setup["sofia"], "http://127.0.0.1:9/hooks", event_types=["contract.breached"])
+    fail_contract(setup)
+    delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    assert delivery.status == "failed"
+
+
+def test_slack_payload(setup, receiver):
+    subscription = subscribe(setup["sofia"], receiver.url, kind="slack", event_types=["incident.opened"])
+    fail_contract(setup)
+    notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    body = json.loads(receiver.requests[0]["body"])
+    assert set(body) == {"text"} and "Lead hand-off" in body["text"] and "incident" in body["text"]
+    assert "webhook-signature" not in receiver.requests[0]["headers"]
+
+
+def test_filters_by_event_type_and_department(setup):
+    other = make_user("other-dept-person")
+    from tests import factories
+
+    finance = factories.department(name="Finance", slug="finance")
+    subscribe(other, "http://127.0.0.1:9/a", event_types=["contract.restored"])
+    unrelated = subscribe(other, "http://127.0.0.1:9/b")
+    unrelated.departments.set([finance])
+    related = subscribe(other, "http://127.0.0.1:9/c")
+    related.departments.set([setup["sales"]])
+    fail_contract(setup)
+    assert set(Delivery.objects.values_list("subscription__url", flat=True)) == {"http://127.0.0.1:9/c"}
+
+
+def test_payload_only_contains_what_the_owner_may_see(setup, receiver):
+    viewer = make_user("opted-out-viewer")
+    AccessRule.objects.create(subject_kind="user", subject_user=viewer, target_kind="object",
+                              target_type=ContentType.objects.get_for_model(Dataset),
+                              target_id=setup["dataset"].pk, reason="not for them")
+    subscription = subscribe(viewer, receiver.url, event_types=["contract.breached"])
+    fail_contract(setup)
+    payload = Delivery.objects.get(subscription=subscription).payload
+    assert all(result["dataset"] is None for result in payload["data"]["run"]["results"])
+    assert payload["data"]["run"]["results"]  # the metadata results about the contract itself remain
+
+
+def test_subscription_api_shows_the_secret_once_and_only_to_its_owner(setup):
+    client = APIClient()
+    client.force_authenticate(setup["sofia"])
+    created = client.post("/api/v1/subscriptions/", {"name": "Sales alerts", "url": "https://hooks.example/x",
+                                                     "event_types": ["incident.opened"]}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["secret"].startswith("whsec_")
+    detail = client.get(f"/api/v1/subscriptions/{created.json()['id']}/").json()
+    assert "secret" not in detail
+    bad = client.post("/api/v1/subscriptions/", {"name": "x", "url": "ftp://x", "event_types": ["nope"]},
+                      format="json")
+    assert bad.status_code == 400 and {"url", "event_types"} <= set(bad.json()["errors"])
+    stranger = APIClient()
+    stranger.force_authenticate(setup["maria"])
+    assert stranger.get(f"/api/v1/subscriptions/{created.json()['id']}/").status_code == 404
+    assert created.json()["secret"] not in json.dumps(list(AuditRecord.objects.values("changes", "details")),
+                                                      default=str)
+
+
+def test_redeliver_keeps_the_event_id(setup, receiver):
+    subscription = subscribe(setup["sofia"], receiver.url, event_types=["contract.breached"])
+    fail_contract(setup)
+    delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    client = APIClient()
+    client.force_authenticate(setup["sofia"])
+    response = client.post(f"/api/v1/deliveries/{delivery.pk}/redeliver/")
+    assert response.status_code == 202
+    notifications.deliver(delivery.pk)
+    assert [r["headers"]["webhook-id"] for r in receiver.requests] == [delivery.event_id] * 2
