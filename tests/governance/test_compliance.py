@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
-from governance.checks.data import SourceUnavailable
 from rest_framework.test import APIClient
 
+from governance.checks.data import SourceUnavailable
 from governance.models import CheckResult, ComplianceRun, Incident
 from governance.services import compliance
 from permissions.models import AuditRecord
