@@ -12,6 +12,7 @@ from django.db.models import Model
 from catalog.models import Dataset, Field, System, Tag
 from catalog.signals import schema_changed
 from permissions import audit
+from permissions.errors import NotAllowed
 
 # Dataset attributes a registration may set (everything but its identity and tags).
 REGISTRABLE_DATASET_ATTRIBUTES = (
@@ -90,12 +91,13 @@ def register_dataset(
     Each dataset and field written gets one audit record, under the current audit
     context; ``actor`` (who registers) must be the context's actor.
     """
+    viewer = actor if getattr(actor, "is_authenticated", False) else None
     try:
-        result = _register(system, qualified_name, attributes, tags, fields, remove_missing)
+        result = _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer)
     except IntegrityError:
         # Another registration of the same dataset won the race to create it;
         # ours now updates that row instead.
-        result = _register(system, qualified_name, attributes, tags, fields, remove_missing)
+        result = _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer)
     if not result.dataset_created and (result.fields_created or result.fields_updated or result.fields_removed):
         changes = {"created": result.fields_created, "updated": result.fields_updated,
                    "removed": result.fields_removed}
@@ -103,7 +105,7 @@ def register_dataset(
     return result
 
 
-def _register(system, qualified_name, attributes, tags, fields, remove_missing) -> RegistrationResult:
+def _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer) -> RegistrationResult:
     with transaction.atomic(), audit.batch():
         dataset = Dataset.objects.select_for_update().filter(system=system, qualified_name=qualified_name).first()
         if dataset is None:
@@ -122,6 +124,11 @@ def _register(system, qualified_name, attributes, tags, fields, remove_missing) 
             result.dataset_changed = True
 
         existing = {f.name: f for f in Field.objects.select_for_update().filter(dataset=dataset)}
+        if viewer is not None and not viewer.is_superuser:
+            visible = set(Field.objects.visible_to(viewer).filter(dataset=dataset).values_list("name", flat=True))
+            if any(spec["name"] in existing and spec["name"] not in visible for spec in fields):
+                raise NotAllowed("This registration would change fields you cannot see; ask the DataOps council.")
+            existing = {name: field for name, field in existing.items() if name in visible}
         seen: set[str] = set()
         for position, spec in enumerate(fields):
             spec = dict(spec)

@@ -133,8 +133,8 @@ def write_demo_warehouse(path: Path, *, at: datetime.datetime | None = None) -> 
 
     Written once (an existing file is left alone). 500 leads, of which: 3 share a
     lead_id with another row, 5 have a status outside the accepted list, 4 have a
-    score above 100, 7 have a malformed email, and 6 claim "mql" with a score
-    under 60 (so they break the MQL definition).
+    score above 100, 7 have a malformed email, and some claim "mql" without meeting
+    its definition (6 planted scores under 60, plus leads that opted out of email).
     """
     if path.exists():
         return False

@@ -103,36 +103,55 @@ def rules_applying_to(user, at=None) -> QuerySet:
     return active_rules(at).filter(subjects.condition()).exclude(pk__in=lifted)
 
 
-def hidden_condition(model: type[Model], rules: QuerySet) -> Q:
-    """The rows of ``model`` that any of ``rules`` hides."""
-    from permissions.models.access import TargetKind
+class _RuleSet:
+    """The sub-selects over one set of rules, built once and shared by every model
+    and container a condition reaches (building them is the costly part in Python)."""
 
+    def __init__(self, rules: QuerySet):
+        from django.db.models import Min
+
+        from permissions.models.access import TargetKind
+
+        self.rules = rules
+        self._objects: dict[int, QuerySet] = {}
+        self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values("target_tag_id")
+        # Classification rules reduce to one number: the lowest level any of them hides.
+        lowest = rules.filter(target_kind=TargetKind.CLASSIFICATION).aggregate(rank=Min("classification_rank"))
+        levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
+        self.hidden_levels = levels[lowest["rank"]:] if lowest["rank"] is not None else []
+
+    def object_ids(self, model: type[Model]) -> QuerySet:
+        from permissions.models.access import TargetKind
+
+        content_type = ContentType.objects.get_for_model(model)
+        if content_type.pk not in self._objects:
+            self._objects[content_type.pk] = self.rules.filter(
+                target_kind=TargetKind.OBJECT, target_type=content_type, target_id__isnull=False
+            ).values("target_id")
+        return self._objects[content_type.pk]
+
+
+def hidden_condition(model: type[Model], rules: QuerySet | _RuleSet, prefix: str = "") -> Q:
+    """The rows of ``model`` that any of ``rules`` hides.
+
+    Containers are followed through joins (``dataset__system_id``) rather than nested
+    sub-selects, so the condition stays flat: each rule table appears once per path.
+    """
+    ruleset = rules if isinstance(rules, _RuleSet) else _RuleSet(rules)
     spec = spec_for(model)
     hidden = Q(pk__in=[])  # matches nothing; the parts below are OR-ed onto it
     if spec.targetable:
-        content_type = ContentType.objects.get_for_model(model)
-        hidden |= Q(pk__in=rules.filter(
-            target_kind=TargetKind.OBJECT, target_type=content_type, target_id__isnull=False
-        ).values("target_id"))
-    if spec.classification:
-        levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
-        class_rules = rules.filter(target_kind=TargetKind.CLASSIFICATION)
-        for rank, level in enumerate(levels):
-            # Uncorrelated: the database evaluates each EXISTS once per query.
-            hidden |= Q(**{spec.classification: level}) & Q(Exists(class_rules.filter(classification_rank__lte=rank)))
+        hidden |= Q(**{f"{prefix}pk__in": ruleset.object_ids(model)})
+    if spec.classification and ruleset.hidden_levels:
+        hidden |= Q(**{f"{prefix}{spec.classification}__in": ruleset.hidden_levels})
     if spec.tags:
         tag_field = model._meta.get_field(spec.tags)
         through = tag_field.remote_field.through
-        source = tag_field.m2m_field_name()
-        target = tag_field.m2m_reverse_field_name()
-        hidden |= Q(pk__in=through.objects.filter(**{
-            f"{target}__in": rules.filter(target_kind=TargetKind.TAG).values("target_tag_id")
-        }).values(source))
+        tagged = through.objects.filter(**{f"{tag_field.m2m_reverse_field_name()}__in": ruleset.tag_ids})
+        hidden |= Q(**{f"{prefix}pk__in": tagged.values(tag_field.m2m_field_name())})
     for name in spec.containers:
-        field = model._meta.get_field(name)
-        related = field.related_model
-        hidden_containers = related._base_manager.filter(hidden_condition(related, rules)).values("pk")
-        hidden |= Q(**{f"{name}__in": hidden_containers})
+        related = model._meta.get_field(name).related_model
+        hidden |= hidden_condition(related, ruleset, prefix=f"{prefix}{name}__")
     return hidden
 
 

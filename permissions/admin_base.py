@@ -33,6 +33,15 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields: tuple[str, ...] = ("created_at", "updated_at")
 
+    def get_deleted_objects(self, objs, request):
+        """The delete confirmation lists what would go; when some of it is hidden from
+        the user, nothing is listed and the deletion is refused (see permissions.deletion)."""
+        from permissions.deletion import HIDDEN_DEPENDENTS, hidden_dependents
+
+        if hidden_dependents(list(objs), request.user):
+            return [], {}, set(), [HIDDEN_DEPENDENTS]
+        return super().get_deleted_objects(objs, request)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         self._audit_restricted_read(request, object_id)
         return super().change_view(request, object_id, form_url, extra_context)

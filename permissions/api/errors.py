@@ -55,12 +55,10 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(drf_errors(exc))
     if isinstance(exc, (ProtectedError, RestrictedError)):
         # Checked before IntegrityError, of which both are subclasses.
-        blocking = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
-        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in blocking})
-        return Response(
-            {"detail": f"This object is still referenced by {', '.join(kinds)}; reassign or delete those first."},
-            status=status.HTTP_409_CONFLICT,
-        )
+        # Never named: some of the referencing objects may be hidden from the caller.
+        from permissions.deletion import REFERENCED
+
+        return Response({"detail": REFERENCED}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, IntegrityError):
         return Response(
             {"detail": _integrity_message(exc), "errors": {}}, status=status.HTTP_400_BAD_REQUEST

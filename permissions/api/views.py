@@ -150,7 +150,11 @@ class ExplainView(APIView):
             raise PermissionDenied()
         subject = self._subject(request)
         obj = self._object(request)
-        return Response(explain(subject, obj))
+        result = explain(subject, obj)
+        if not (is_council(request.user) or request.user.has_perm("permissions.view_accessrule")):
+            # Rules about other people are not the asker's to read.
+            result.pop("not_applicable", None)
+        return Response(result)
 
     def _subject(self, request):
         wanted = request.query_params.get("user")

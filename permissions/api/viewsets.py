@@ -14,6 +14,7 @@ from permissions import audit
 from permissions.access import restricted_condition
 from permissions.api.history import history_response
 from permissions.api.serializers import AuditRecordSerializer
+from permissions.deletion import ensure_deletable_by
 from permissions.edit import can_change, can_create
 from permissions.models import AuditAction
 
@@ -119,6 +120,7 @@ class AccordModelViewSet(viewsets.ModelViewSet):
             self._ensure_still_in_reach(instance)
 
     def perform_destroy(self, instance) -> None:
+        ensure_deletable_by([instance], self.request.user)
         with transaction.atomic(), audit.batch():
             instance.delete()
 
