@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import unittest
 from contextlib import contextmanager
 
 from django.contrib.auth.models import Permission
