@@ -67,22 +67,41 @@ class Subjects:
         )
 
 
+def _request_scope() -> str | None:
+    """The current web request's id: lookups made for one request are reused within
+    it (and only within it, so a change between requests is always seen)."""
+    from permissions import context
+
+    ctx = context.current()
+    return ctx.request_id if ctx is not None and ctx.request is not None and ctx.request_id else None
+
+
+def _scoped(holder, name: str, compute):
+    scope = _request_scope()
+    cached = holder.__dict__.get(name)
+    if scope is not None and cached is not None and cached[0] == scope:
+        return cached[1]
+    value = compute()
+    if scope is not None:
+        holder.__dict__[name] = (scope, value)
+    return value
+
+
 def subjects_of(user) -> Subjects:
-    cached = getattr(user, "_accord_subjects", None)
-    if cached is not None:
-        return cached
-    department_model = apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)
-    subjects = Subjects(
-        user_id=user.pk,
-        group_ids=tuple(user.groups.values_list("pk", flat=True)),
-        department_ids=tuple(department_model.subject_ids_for(user)),
-    )
-    user._accord_subjects = subjects
-    return subjects
+    def compute() -> Subjects:
+        department_model = apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)
+        return Subjects(
+            user_id=user.pk,
+            group_ids=tuple(user.groups.values_list("pk", flat=True)),
+            department_ids=tuple(department_model.subject_ids_for(user)),
+        )
+
+    return _scoped(user, "_accord_subjects", compute)
 
 
 def forget_subjects(user) -> None:
     user.__dict__.pop("_accord_subjects", None)
+    user.__dict__.pop("_accord_ruleset", None)
 
 
 def active_rules(at=None) -> QuerySet:
@@ -114,16 +133,25 @@ class _RuleSet:
 
         self.rules = rules
         self._objects: dict[int, QuerySet] = {}
-        self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values("target_tag_id")
+        # One small grouped query says which kinds of rule exist at all, so the SQL
+        # condition only carries the parts that can match (none, for most people).
+        summary = list(rules.order_by().values("target_kind", "target_type_id").annotate(
+            rank=Min("classification_rank")))
+        self.object_types = {row["target_type_id"] for row in summary if row["target_kind"] == TargetKind.OBJECT}
+        self.has_tags = any(row["target_kind"] == TargetKind.TAG for row in summary)
+        ranks = [row["rank"] for row in summary if row["target_kind"] == TargetKind.CLASSIFICATION]
         # Classification rules reduce to one number: the lowest level any of them hides.
-        lowest = rules.filter(target_kind=TargetKind.CLASSIFICATION).aggregate(rank=Min("classification_rank"))
         levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
-        self.hidden_levels = levels[lowest["rank"]:] if lowest["rank"] is not None else []
+        self.hidden_levels = levels[min(ranks):] if ranks else []
+        self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values("target_tag_id")
+        self.empty = not summary
 
-    def object_ids(self, model: type[Model]) -> QuerySet:
+    def object_ids(self, model: type[Model]) -> QuerySet | None:
         from permissions.models.access import TargetKind
 
         content_type = ContentType.objects.get_for_model(model)
+        if content_type.pk not in self.object_types:
+            return None
         if content_type.pk not in self._objects:
             self._objects[content_type.pk] = self.rules.filter(
                 target_kind=TargetKind.OBJECT, target_type=content_type, target_id__isnull=False
@@ -138,35 +166,50 @@ def hidden_condition(model: type[Model], rules: QuerySet | _RuleSet, prefix: str
     sub-selects, so the condition stays flat: each rule table appears once per path.
     """
     ruleset = rules if isinstance(rules, _RuleSet) else _RuleSet(rules)
+    parts = _hidden_parts(model, ruleset, prefix)
+    if not parts:
+        return Q(pk__in=[])  # nothing can be hidden
+    return Q(*parts, _connector=Q.OR)
+
+
+def _hidden_parts(model: type[Model], ruleset: _RuleSet, prefix: str) -> list[Q]:
+    if ruleset.empty:
+        return []
     spec = spec_for(model)
-    hidden = Q(pk__in=[])  # matches nothing; the parts below are OR-ed onto it
-    if spec.targetable:
-        hidden |= Q(**{f"{prefix}pk__in": ruleset.object_ids(model)})
+    parts: list[Q] = []
+    if spec.targetable and (ids := ruleset.object_ids(model)) is not None:
+        parts.append(Q(**{f"{prefix}pk__in": ids}))
     if spec.classification and ruleset.hidden_levels:
-        hidden |= Q(**{f"{prefix}{spec.classification}__in": ruleset.hidden_levels})
-    if spec.tags:
+        parts.append(Q(**{f"{prefix}{spec.classification}__in": ruleset.hidden_levels}))
+    if spec.tags and ruleset.has_tags:
         tag_field = model._meta.get_field(spec.tags)
         through = tag_field.remote_field.through
         tagged = through.objects.filter(**{f"{tag_field.m2m_reverse_field_name()}__in": ruleset.tag_ids})
-        hidden |= Q(**{f"{prefix}pk__in": tagged.values(tag_field.m2m_field_name())})
+        parts.append(Q(**{f"{prefix}pk__in": tagged.values(tag_field.m2m_field_name())}))
     for name in spec.containers:
         related = model._meta.get_field(name).related_model
-        hidden |= hidden_condition(related, ruleset, prefix=f"{prefix}{name}__")
-    return hidden
+        parts.extend(_hidden_parts(related, ruleset, f"{prefix}{name}__"))
+    return parts
 
 
 def visible_condition(model: type[Model], user) -> Q:
     """The SQL condition selecting the rows of ``model`` the user may view."""
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
-    return ~hidden_condition(model, rules_applying_to(user))
+    ruleset = _scoped(user, "_accord_ruleset", lambda: _RuleSet(rules_applying_to(user)))
+    parts = _hidden_parts(model, ruleset, "")
+    return ~Q(*parts, _connector=Q.OR) if parts else Q()
+
+
+_ALL_RULES = type("_Holder", (), {})()
 
 
 def restricted_condition(model: type[Model]) -> Q:
     """The rows some active rule hides from somebody (their reads are audited)."""
     if not hasattr(model, "access"):
         return Q(pk__in=[])
-    return hidden_condition(model, active_rules())
+    ruleset = _scoped(_ALL_RULES, "_accord_ruleset", lambda: _RuleSet(active_rules()))
+    return hidden_condition(model, ruleset)
 
 
 # --- explain ----------------------------------------------------------------------------------
