@@ -120,6 +120,11 @@ if EMBEDDED:
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("DB_JIT", False):
+        # PostgreSQL's JIT compiles expensive-looking plans (the visibility sub-selects
+        # look expensive) and spent seconds compiling millisecond queries in our
+        # benchmarks: off unless asked for.
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -247,6 +252,11 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+else:
+    # Redis (and SQS) redeliver a task whose worker died before acknowledging it once
+    # this many seconds have passed since it was delivered; it must exceed the longest
+    # task plus its countdown/ETA, or a running task is delivered twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("ACCORD_BROKER_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
