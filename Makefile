@@ -22,7 +22,7 @@ run: $(VENV)/.runtime
 	@bash scripts/run.sh
 
 test: $(VENV)/.dev
-	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_packages.sh
 	@bash scripts/test.sh
 
 bench: $(VENV)/.dev
