@@ -196,6 +196,8 @@ def visible_condition(model: type[Model], user) -> Q:
     """The SQL condition selecting the rows of ``model`` the user may view."""
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
+    if _all_active_rules().empty:
+        return Q()  # no active rule at all: nothing to look up about the user either
     ruleset = _scoped(user, "_accord_ruleset", lambda: _RuleSet(rules_applying_to(user)))
     parts = _hidden_parts(model, ruleset, "")
     return ~Q(*parts, _connector=Q.OR) if parts else Q()
@@ -204,12 +206,15 @@ def visible_condition(model: type[Model], user) -> Q:
 _ALL_RULES = type("_Holder", (), {})()
 
 
+def _all_active_rules() -> _RuleSet:
+    return _scoped(_ALL_RULES, "_accord_ruleset", lambda: _RuleSet(active_rules()))
+
+
 def restricted_condition(model: type[Model]) -> Q:
     """The rows some active rule hides from somebody (their reads are audited)."""
     if not hasattr(model, "access"):
         return Q(pk__in=[])
-    ruleset = _scoped(_ALL_RULES, "_accord_ruleset", lambda: _RuleSet(active_rules()))
-    return hidden_condition(model, ruleset)
+    return hidden_condition(model, _all_active_rules())
 
 
 # --- explain ----------------------------------------------------------------------------------

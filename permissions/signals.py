@@ -43,7 +43,7 @@ def _stored_snapshot(instance) -> dict[str, Any] | None:
     """The row as stored, by field name: from what was loaded, else read again."""
     names = list(_snapshot(instance))
     attnames = {field.name: field.attname for field in instance._meta.concrete_fields}
-    loaded = getattr(instance, "_audit_loaded", None)
+    loaded = instance.loaded_values() if isinstance(instance, AccordModel) else None
     if loaded is not None:
         return {name: loaded.get(attnames[name]) for name in names}
     row = type(instance)._base_manager.filter(pk=instance.pk).values(*[attnames[n] for n in names]).first()

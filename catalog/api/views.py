@@ -54,12 +54,18 @@ class SystemViewSet(AccordModelViewSet):
     ordering = ["name"]
 
 
+def tags_prefetch() -> Prefetch:
+    return Prefetch("tags", queryset=Tag.objects.all(), to_attr="prefetched_tags")
+
+
 def visible_fields(user):
-    return Field.objects.visible_to(user).select_related("owner", "owner_department").prefetch_related("tags")
+    return Field.objects.visible_to(user).select_related("owner", "owner_department").prefetch_related(
+        tags_prefetch())
 
 
 class DatasetViewSet(AccordModelViewSet):
-    queryset = Dataset.objects.select_related("system", "owner_department", "steward").prefetch_related("tags")
+    queryset = Dataset.objects.select_related("system", "owner_department", "steward").prefetch_related(
+        tags_prefetch())
     serializer_class = catalog_serializers.DatasetSerializer
     filterset_class = filtersets.DatasetFilterSet
     ordering_fields = [
@@ -180,7 +186,8 @@ class DatasetViewSet(AccordModelViewSet):
 
 
 class FieldViewSet(AccordModelViewSet):
-    queryset = Field.objects.select_related("dataset", "owner", "owner_department").prefetch_related("tags")
+    queryset = Field.objects.select_related("dataset", "owner", "owner_department").prefetch_related(
+        tags_prefetch())
     serializer_class = catalog_serializers.FieldSerializer
     filterset_class = filtersets.FieldFilterSet
     ordering_fields = ["name", "position", "data_type", "classification", *TIMESTAMPS]

@@ -16,7 +16,7 @@ class FrozenContentMixin:
     frozen_statuses: ClassVar[tuple[str, ...]] = ()
 
     def save(self, *args, **kwargs):
-        stored = getattr(self, "_audit_loaded", None)
+        stored = self.loaded_values()
         if self.pk and stored and stored.get("status") in self.frozen_statuses:
             changed = [name for name in self.frozen_fields if stored.get(name) != getattr(self, name)]
             if changed:

@@ -116,10 +116,16 @@ def _related_getter(source: str, field):
 
 
 def _many_getter(source: str, child):
+    prefetched = f"prefetched_{source}"
+
     def get(instance):
-        values = getattr(instance, source)
-        if hasattr(values, "all"):
-            values = values.all()
+        # Views prefetch into a plain list (Prefetch(..., to_attr="prefetched_<name>")),
+        # which spares Django a queryset per row; a freshly saved object has none.
+        values = getattr(instance, prefetched, None)
+        if values is None:
+            values = getattr(instance, source)
+            if hasattr(values, "all"):
+                values = values.all()
         return [child.to_representation(value) for value in values]
 
     return get

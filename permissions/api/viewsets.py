@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -67,8 +68,11 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         if not ids:
             return
         model = self.queryset.model
+        condition = restricted_condition(model)
+        if condition == Q(pk__in=[]):
+            return  # no active rule can restrict this model
         restricted = list(
-            model._base_manager.filter(pk__in=ids).filter(restricted_condition(model)).values_list("pk", flat=True)
+            model._base_manager.filter(pk__in=ids).filter(condition).values_list("pk", flat=True)
         )
         if restricted:
             audit.record_event(

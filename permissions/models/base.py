@@ -37,8 +37,17 @@ class AccordModel(models.Model):
         # What the row held when loaded (keyed by attribute name), so an update can be
         # diffed without reading the row again. Deferred loads fall back to a query.
         complete = len(values) == len(cls._meta.concrete_fields)
-        instance._audit_loaded = dict(zip(field_names, values, strict=True)) if complete else None
+        # Kept as the raw pair (cheap on every read); turned into a dict only on a write.
+        instance._audit_loaded = (field_names, values) if complete else None
         return instance
+
+    def loaded_values(self) -> dict[str, Any] | None:
+        """What the row held when loaded, by attribute name (None if loaded partially)."""
+        loaded = self.__dict__.get("_audit_loaded")
+        if isinstance(loaded, tuple):
+            loaded = dict(zip(*loaded, strict=True))
+            self._audit_loaded = loaded
+        return loaded
 
     def audit_snapshot(self) -> dict[str, Any]:
         """The audited values of the row by field name (foreign keys as ids)."""
