@@ -213,33 +213,30 @@ SEARCH_TABLES = {
         "count_from": "catalog_dataset d",
         "document": _weighted(("d.name", "A"), ("d.qualified_name", "A"), ("d.description", "B")),
         "columns": "d.id, d.name, d.qualified_name, d.description, d.kind, d.classification, d.system_id, s.name",
-        "facets": {"kind": ("d.kind", "catalog_dataset d"), "system": ("d.system_id", "catalog_dataset d"),
-                   "department": ("d.owner_department_id", "catalog_dataset d"),
-                   "classification": ("d.classification", "catalog_dataset d")},
+        "facets": {"kind": "d.kind", "system": "d.system_id", "department": "d.owner_department_id",
+                   "classification": "d.classification"},
     },
     "field": {
         "from": "catalog_field f JOIN catalog_dataset d ON d.id = f.dataset_id",
         "count_from": "catalog_field f",
         "document": _weighted(("f.name", "A"), ("f.description", "B")),
         "columns": "f.id, f.name, f.description, f.classification, f.data_type, f.dataset_id, d.qualified_name",
-        "facets": {"system": ("d.system_id", "catalog_field f JOIN catalog_dataset d ON d.id = f.dataset_id"),
-                   "department": ("f.owner_department_id", "catalog_field f"),
-                   "classification": ("f.classification", "catalog_field f")},
+        "facets": {"system": "d.system_id", "department": "f.owner_department_id",
+                   "classification": "f.classification"},
     },
     "system": {
         "from": "catalog_system s",
         "count_from": "catalog_system s",
         "document": _weighted(("s.name", "A"), ("s.vendor", "B"), ("s.description", "B")),
         "columns": "s.id, s.name, s.description, s.kind, s.vendor",
-        "facets": {"kind": ("s.kind", "catalog_system s"), "system": ("s.id", "catalog_system s"),
-                   "department": ("s.owner_department_id", "catalog_system s")},
+        "facets": {"kind": "s.kind", "system": "s.id", "department": "s.owner_department_id"},
     },
     "department": {
         "from": "catalog_department dep",
         "count_from": "catalog_department dep",
         "document": _weighted(("dep.name", "A"), ("dep.description", "B")),
         "columns": "dep.id, dep.name, dep.description",
-        "facets": {"department": ("dep.id", "catalog_department dep")},
+        "facets": {"department": "dep.id"},
     },
 }
 
@@ -286,12 +283,14 @@ def search(connection, text: str, limit: int) -> bytes:
                 params,
             )
             hits.extend(_hit(kind, row[:-1], row[-1]) for row in cursor.fetchall())
-            cursor.execute(f"SELECT count(*) FROM {table['count_from']} WHERE {document} @@ {QUERY}", params)
-            counts["type"][kind] = cursor.fetchone()[0]
-            for facet, (column, source) in table["facets"].items():
-                cursor.execute(f"SELECT {column}, count(*) FROM {source} WHERE {document} @@ {QUERY} GROUP BY 1",
-                               params)
-                for value, count in cursor.fetchall():
+            # The matches grouped by every facet column at once; each facet is summed from the groups.
+            facets = list(table["facets"].items())
+            group_by = ", ".join(str(i + 1) for i in range(len(facets)))
+            cursor.execute(f"SELECT {', '.join(column for _, column in facets)}, count(*) FROM {table['from']} "
+                           f"WHERE {document} @@ {QUERY} GROUP BY {group_by}", params)
+            for *values, count in cursor.fetchall():
+                counts["type"][kind] = counts["type"].get(kind, 0) + count
+                for (facet, _), value in zip(facets, values, strict=True):
                     if value is None or value == "":
                         continue
                     counts[facet][value] = counts[facet].get(value, 0) + count

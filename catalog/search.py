@@ -127,6 +127,8 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
 
     Facet counts for a facet ignore that facet's own filter (so a user can see
     how many hits each other choice would give) but honour every other filter.
+    Per type this is two queries: the hits, and the matches grouped by every facet
+    column at once (the counts of each facet are summed from those groups).
     """
     text = text.strip()
     hits: list[dict] = []
@@ -143,25 +145,30 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
     return {"query": text, "results": hits[:limit], "facets": _facet_lists(facet_counts, user)}
 
 
+_FACET_FILTER = {"system": "system_ids", "department": "department_ids", "classification": "classifications",
+                 "kind": "kinds"}
+
+
 def _count_facets(kind: str, matching: QuerySet, filters: SearchFilters, counts: dict) -> None:
     spec = _SPEC[kind]
-    type_scope = _apply_filters(kind, matching, filters, skip="type")
-    if type_scope is not None:
-        counts["type"][kind] = type_scope.count()
-    if kind not in filters.types:
-        return
-    for facet in ("kind", "system", "department", "classification"):
-        column = spec[facet]
-        if column is None:
+    columns = {facet: spec[facet] for facet in ("kind", "system", "department", "classification") if spec[facet]}
+    # A filter on a facet this type does not have excludes the whole type.
+    for facet, attribute in _FACET_FILTER.items():
+        if getattr(filters, attribute) and facet not in columns:
+            return
+    groups = matching.order_by().values(*dict.fromkeys(columns.values())).annotate(n=Count("pk"))
+    for group in groups:
+        values = {facet: group[column] for facet, column in columns.items()}
+        failing = {facet for facet, value in values.items()
+                   if getattr(filters, _FACET_FILTER[facet]) and value not in getattr(filters, _FACET_FILTER[facet])}
+        if not failing:
+            counts["type"][kind] = counts["type"].get(kind, 0) + group["n"]
+        if kind not in filters.types:
             continue
-        scope = _apply_filters(kind, matching, filters, skip=facet)
-        if scope is None:
-            continue
-        for row in scope.order_by().values(column).annotate(n=Count("pk")):
-            value = row[column]
-            if value is None or value == "":
+        for facet, value in values.items():
+            if value is None or value == "" or failing - {facet}:
                 continue
-            counts[facet][value] = counts[facet].get(value, 0) + row["n"]
+            counts[facet][value] = counts[facet].get(value, 0) + group["n"]
 
 
 def _facet_lists(counts: dict, user) -> dict:

@@ -91,7 +91,8 @@ class BriefUserField(BriefRelatedField):
 
 _UTC = datetime.UTC
 _AS_IS = (
-    serializers.CharField, serializers.IntegerField, serializers.BooleanField, serializers.FloatField,
+    serializers.CharField, serializers.IntegerField, serializers.BigIntegerField, serializers.BooleanField,
+    serializers.FloatField,
     serializers.ChoiceField, serializers.JSONField, serializers.ReadOnlyField,
 )
 
@@ -156,9 +157,14 @@ class AccordModelSerializer(serializers.ModelSerializer):
         directly and keeps DRF's own formatting (ISO 8601 with ``Z`` for UTC).
         Fields the plan does not know fall back to DRF.
         """
-        plan = self.__dict__.get("_read_plan")
+        plan = type(self).__dict__.get("_class_read_plan") or self.__dict__.get("_read_plan")
         if plan is None:
-            plan = self.__dict__["_read_plan"] = [(f.field_name, _getter_for(f)) for f in self._readable_fields]
+            fields = list(self._readable_fields)
+            plan = self.__dict__["_read_plan"] = [(f.field_name, _getter_for(f)) for f in fields]
+            if all(_context_free(f) for f in fields):
+                # Nothing in it depends on the request: every later instance of this
+                # serializer reuses it and never builds its fields to read.
+                type(self)._class_read_plan = plan
         representation = {}
         for name, get in plan:
             try:
@@ -224,6 +230,17 @@ class AuditRecordSerializer(serializers.Serializer):
     reason = serializers.CharField()
     prev_hash = serializers.CharField()
     record_hash = serializers.CharField()
+
+
+_CONTEXT_FREE = (*_AS_IS, serializers.DateTimeField)
+
+
+def _context_free(field) -> bool:
+    if isinstance(field, serializers.ManyRelatedField):
+        return isinstance(field.child_relation, BriefRelatedField)
+    if isinstance(field, serializers.ListSerializer):
+        return isinstance(field.child, AccordModelSerializer)
+    return isinstance(field, BriefRelatedField) or type(field) in _CONTEXT_FREE
 
 
 def _getter_for(field):
