@@ -119,15 +119,23 @@ def _append(**values: Any) -> AuditRecord:
 
 
 def describe(obj: models.Model) -> dict[str, str]:
+    """Type, id and text of an object for its audit record, and its parent's type and id
+    (read from the foreign key, so it works while a cascade deletes the parent first)."""
+    from django.core.exceptions import ObjectDoesNotExist
+
     parent = getattr(obj, "audit_parent", None)
-    parent_obj = getattr(obj, parent, None) if parent else None
-    return {
-        "object_type": obj._meta.label_lower,
-        "object_id": str(obj.pk),
-        "object_repr": str(obj)[:300],
-        "parent_type": parent_obj._meta.label_lower if parent_obj is not None else "",
-        "parent_id": str(parent_obj.pk) if parent_obj is not None else "",
-    }
+    parent_type, parent_id = "", ""
+    if parent:
+        field = obj._meta.get_field(parent)
+        value = getattr(obj, field.attname)
+        if value is not None:
+            parent_type, parent_id = field.related_model._meta.label_lower, str(value)
+    try:
+        text = str(obj)
+    except ObjectDoesNotExist:
+        text = f"{obj._meta.verbose_name} #{obj.pk}"
+    return {"object_type": obj._meta.label_lower, "object_id": str(obj.pk), "object_repr": text[:300],
+            "parent_type": parent_type, "parent_id": parent_id}
 
 
 def record_event(action: str, obj: models.Model | None = None, *, details: dict | None = None,

@@ -61,8 +61,17 @@ def _action_response(view, instance, serializer_class, code=status.HTTP_200_OK):
     return response
 
 
+def visible_datasets_prefetch(user) -> Prefetch:
+    from catalog.models import Dataset
+
+    return Prefetch("datasets", queryset=Dataset.objects.visible_to(user), to_attr="prefetched_datasets")
+
+
 class BusinessEntityViewSet(AccordModelViewSet):
-    queryset = BusinessEntity.objects.select_related("owner_department").prefetch_related("datasets")
+    queryset = BusinessEntity.objects.select_related("owner_department")
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related(visible_datasets_prefetch(self.request.user))
     serializer_class = gs.BusinessEntitySerializer
     filterset_class = filtersets.BusinessEntityFilterSet
     ordering_fields = ["name", "bounded_context", *TIMESTAMPS]
@@ -110,6 +119,13 @@ class SystemOfRecordViewSet(AccordModelViewSet):
     filterset_class = filtersets.SystemOfRecordFilterSet
     ordering_fields = ["status", "decided_at", *TIMESTAMPS]
     ordering = ["id"]
+
+    def perform_destroy(self, instance):
+        from permissions.errors import Conflict
+
+        if instance.status in ("active", "superseded"):
+            raise Conflict("An approved designation is history and is not deleted; propose a new one to change it.")
+        super().perform_destroy(instance)
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -234,7 +250,10 @@ class StateDefinitionVersionViewSet(AccordModelViewSet):
 
 
 class DataContractViewSet(AccordModelViewSet):
-    queryset = DataContract.objects.select_related("producer").prefetch_related("consumers", "datasets", "versions")
+    queryset = DataContract.objects.select_related("producer").prefetch_related("consumers", "versions")
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related(visible_datasets_prefetch(self.request.user))
     serializer_class = gs.DataContractSerializer
     filterset_class = filtersets.DataContractFilterSet
     ordering_fields = ["name", *TIMESTAMPS]
@@ -245,6 +264,9 @@ class DataContractViewSet(AccordModelViewSet):
     @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
     def check(self, request, pk=None):
         contract = self.get_object()
+        if not can_change(request.user, contract):
+            # A run reads live sources and may open incidents: the producer's lead and the council ask for it.
+            self.permission_denied(request, message="Only the producer's lead or the council may run checks.")
         run = compliance.request_run(contract, trigger=RunTrigger.API, actor=request.user)
         run.refresh_from_db()
         return Response(gs.ComplianceRunSerializer(run, context=self.get_serializer_context()).data,

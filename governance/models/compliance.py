@@ -174,7 +174,7 @@ class NotificationSubscription(AccordModel):
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=100, default=_new_secret, editable=False,
                               help_text="Signing secret (webhook kind); shown once when created.")
-    event_types = models.JSONField(default=list, help_text="Event types to send; empty = all.")
+    event_types = models.JSONField(default=list, blank=True, help_text="Event types to send; empty = all.")
     departments = models.ManyToManyField("catalog.Department", blank=True, related_name="+",
                                          help_text="Only events about contracts these departments are party to; "
                                                    "empty = all.")

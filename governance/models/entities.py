@@ -127,8 +127,12 @@ class SystemOfRecord(AccordModel):
         permissions = [("approve_systemofrecord", "Can approve system-of-record designations")]
 
     def __str__(self) -> str:
-        target = f"{self.entity}.{self.attribute.name}" if self.attribute_id else str(self.entity)
-        return f"{target} → {self.system} ({self.status})"
+        # Also used while a cascade deletes the attribute or entity first: ids then stand in.
+        entity = BusinessEntity._base_manager.filter(pk=self.entity_id).first() or f"entity #{self.entity_id}"
+        attribute = (EntityAttribute._base_manager.filter(pk=self.attribute_id).values_list("name", flat=True)
+                     .first() or f"attribute #{self.attribute_id}") if self.attribute_id else None
+        target = f"{entity}.{attribute}" if attribute else str(entity)
+        return f"{target} → system #{self.system_id} ({self.status})"
 
     def clean(self) -> None:
         errors = {}

@@ -91,9 +91,10 @@ def conflicts(user, entity: BusinessEntity | None = None) -> list[dict]:
     if entity is not None:
         entities = entities.filter(pk=entity.pk)
     visible_datasets = Dataset.objects.visible_to(user).select_related("system")
+    visible_designations = SystemOfRecord.objects.visible_to(user)
     for item in entities:
         designation = authoritative(item)
-        if designation is None:
+        if designation is None or not visible_designations.filter(pk=designation.pk).exists():
             continue
         entity_datasets = list(visible_datasets.filter(business_entities=item))
         copies = [d for d in entity_datasets if d.system_id != designation.system_id]

@@ -89,15 +89,20 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         if not can_create(request.user, self.queryset.model, serializer.validated_data):
             raise PermissionDenied("You do not have permission to create this object here.")
         self.perform_create(serializer)
-        response = Response(serializer.data, status=status.HTTP_201_CREATED)
-        response["ETag"] = serializer.instance.etag
+        # Read back through the restricted queryset: the answer shows what the caller
+        # may see (a related object hidden from them is left out) and nothing more.
+        fresh = self.get_queryset().get(pk=serializer.instance.pk)
+        response = Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
+        response["ETag"] = fresh.etag
         return response
 
     def update(self, request, *args, **kwargs):
         with transaction.atomic():
             self._check_if_match(self._locked(self.get_object()))
-            response = super().update(request, *args, **kwargs)
-            response["ETag"] = self.get_queryset().get(pk=kwargs[self.lookup_field]).etag
+            super().update(request, *args, **kwargs)
+            fresh = self.get_queryset().get(pk=kwargs[self.lookup_field])
+            response = Response(self.get_serializer(fresh).data)
+            response["ETag"] = fresh.etag
         return response
 
     def destroy(self, request, *args, **kwargs):

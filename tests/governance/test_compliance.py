@@ -141,13 +141,16 @@ def test_acknowledge_and_resolve_by_hand_through_the_api(setup):
 
 
 def test_api_trigger_and_history(setup, django_capture_on_commit_callbacks):
+    consumer = APIClient()
+    consumer.force_authenticate(setup["sofia"])  # a consumer's lead reads results but does not run checks
+    assert consumer.post(f"/api/v1/contracts/{setup['contract'].pk}/check/").status_code == 403
     client = APIClient()
-    client.force_authenticate(setup["sofia"])
+    client.force_authenticate(setup["maria"])  # the producer's lead
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/api/v1/contracts/{setup['contract'].pk}/check/")
     assert response.status_code == 202, response.content
     run = ComplianceRun.objects.get(pk=response.json()["id"])
-    assert (run.trigger, run.status, run.requested_by) == ("api", "completed", setup["sofia"])
+    assert (run.trigger, run.status, run.requested_by) == ("api", "completed", setup["maria"])
     listing = client.get("/api/v1/compliance-runs/", {"contract": setup["contract"].pk,
                                                        "since": (timezone.now() - datetime.timedelta(hours=1))
                                                        .isoformat()}).json()

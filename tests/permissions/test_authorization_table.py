@@ -17,11 +17,17 @@ The roles (the world is built in ``AuthorizationTable.setUpTestData``):
 * steward    - steward of the governed dataset (guardian grants change_dataset);
 * lead       - lead of Sales, the department that owns the governed dataset and its system;
 * council    - member of the "DataOps council" group, which holds add/change/delete/view
-               on every catalog and permissions model;
+               on every catalog and permissions model, and the governance permissions the
+               council holds in production (add/change/delete/view, approve_*);
 * superuser.
 
 The governed dataset is the one everything revolves around; ``other_dataset`` is
 owned by Finance and stewarded by nobody, to show rights do not spill over.
+
+The governance world (``_build_governance``) is Sales's too: a business entity with an
+attribute and designations, a state workflow over the governed dataset with its states and
+versions, contracts produced by Sales for Finance with their versions, a compliance run and
+the incident it opened, and the employee's notification subscription with a delivery.
 
 ``test_every_api_route_and_method_is_in_the_table`` walks the URL resolver and
 fails when a route/method under /api/v1/ has no row, so a new endpoint cannot ship
@@ -35,6 +41,7 @@ the code is fixed and the mark must be removed.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import unittest
@@ -46,8 +53,25 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.test import TestCase
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from governance.models import (
+    BusinessEntity,
+    CheckResult,
+    ComplianceRun,
+    DataContract,
+    Delivery,
+    EntityAttribute,
+    NotificationSubscription,
+    StateTransition,
+    SystemOfRecord,
+)
+from governance.services import compliance
+from governance.services import contracts as contract_services
+from governance.services import entities as entity_services
+from governance.services import states as state_services
+from permissions.council import council_permissions
 from permissions.models import AccessRule, AccessRuleException, AuditRecord
 from permissions.services import create_token
 from tests import factories
@@ -68,6 +92,16 @@ def outcome(default: int, **by_role: int) -> dict[str, int]:
 def council_only(status: int) -> dict[str, int]:
     """Only the council (holding the model permission) and superusers; everyone else 403."""
     return outcome(403, council=status, superuser=status)
+
+
+def lead_or_council(status: int, **by_role: int) -> dict[str, int]:
+    """The lead of Sales (which owns the object), the council and superusers; everyone else 403."""
+    return outcome(403, lead=status, council=status, superuser=status, **by_role)
+
+
+def owner_only(status: int) -> dict[str, int]:
+    """The employee's own notification objects: theirs and superusers'; to anyone else as missing (404)."""
+    return outcome(404, employee=status, superuser=status)
 
 
 # Reads of the catalog: every employee (opt-out principle).
@@ -109,6 +143,25 @@ NEW_DATASET = {"system": Ref("system"), "qualified_name": "crm.campaign_results"
 REGISTER_GOVERNED = {"system": Ref("system"), "qualified_name": "crm.campaign_budget",
                      "description": "Budget per campaign, re-registered by the nightly dbt run",
                      "fields": [{"name": "amount", "data_type": "numeric(12,2)"}]}
+# Contract terms over the governed dataset; 1.1.0 adds a field (additive, a minor bump).
+CONTRACT_TERMS = {
+    "schema": [{"name": "campaign_budget", "physical_name": "crm.campaign_budget",
+                "fields": [{"name": "amount", "type": "numeric(12,2)", "required": True}]}],
+    "quality": [{"object": "campaign_budget", "field": "amount", "rule": "not_null", "params": {},
+                 "severity": "error"}],
+    "notice_period_days": 0,
+}
+CONTRACT_TERMS_1_1 = {**CONTRACT_TERMS, "schema": [{
+    **CONTRACT_TERMS["schema"][0],
+    "fields": [*CONTRACT_TERMS["schema"][0]["fields"], {"name": "currency", "type": "char(3)"}]}]}
+# A minimal ODCS v3.1 document, imported as a new contract produced by Sales.
+ODCS_DOCUMENT = {
+    "apiVersion": "v3.1.0", "kind": "DataContract", "id": "campaign-forecast-feed", "name": "Campaign forecast feed",
+    "version": "1.0.0", "status": "draft",
+    "schema": [{"name": "campaign_forecast", "physicalName": "crm.campaign_forecast", "physicalType": "table",
+                "properties": [{"name": "amount", "logicalType": "number", "physicalType": "numeric(12,2)",
+                                "required": True}]}],
+}
 
 TABLE: list[Case] = [
     # The API root of the first router included under /api/v1/ (it shadows the other routers' roots).
@@ -169,7 +222,10 @@ TABLE: list[Case] = [
          {"description": "Planned spend per campaign"}),
     # Stewards curate but do not delete (guardian grants them change_dataset only); the
     # lead's department owns the dataset, so the lead may (DepartmentLeadBackend: change, delete).
-    Case("DELETE", "datasets/{dataset}/", outcome(403, opted_out=404, lead=204, council=204, superuser=204)),
+    Case("DELETE", "datasets/{spare_dataset}/", outcome(403, lead=204, council=204, superuser=204)),
+    # The governed dataset has a state workflow and designations over it (PROTECT): once the right
+    # to delete is granted, the deletion is refused as a conflict, naming none of them.
+    Case("DELETE", "datasets/{dataset}/", outcome(403, opted_out=404, lead=409, council=409, superuser=409)),
     Case("GET", "datasets/{dataset}/fields/", READ_GOVERNED),
     Case("GET", "datasets/{dataset}/lineage/", READ_GOVERNED),
     Case("GET", "datasets/{dataset}/history/", READ_GOVERNED),
@@ -258,6 +314,185 @@ TABLE: list[Case] = [
     Case("GET", "audit/head/", council_only(200)),
     Case("GET", "audit/verify/", council_only(200)),
     Case("GET", "audit/export/?as=json", council_only(200)),
+
+    # === governance ================================================================================
+    # Governance objects are read by every employee like the catalog (opt-out). Deny rules do not
+    # name them, but reach them through their containers: a designation through its system, dataset
+    # or field, a workflow through its dataset and its states, transitions and versions through the
+    # workflow. Those built over the governed dataset are hidden from opted_out (404, and a 400 when
+    # a payload names them). Entities, contracts and their versions, runs and incidents have no
+    # container, so opted_out reads them.
+
+    # --- business entities: owned by a department (edit_department), like systems ----------------
+    Case("GET", "business-entities/", READ),
+    Case("POST", "business-entities/", lead_or_council(201),
+         {"name": "Advertiser", "slug": "advertiser", "bounded_context": "Sales", "owner_department": Ref("sales")}),
+    Case("GET", "business-entities/{entity}/", READ),
+    Case("PUT", "business-entities/{entity}/", lead_or_council(200), CURRENT),
+    # The steward curates the dataset that holds campaigns, not the business entity itself.
+    Case("PATCH", "business-entities/{entity}/", lead_or_council(200), {"description": "A paid marketing push"}),
+    # Deleting the entity deletes its attributes and designations (all visible to those allowed).
+    Case("DELETE", "business-entities/{entity}/", lead_or_council(204)),
+    Case("GET", "business-entities/{entity}/history/", READ),
+    # The active designation points into the governed dataset: for opted_out there is none they
+    # may see, answered like an entity without a designation (404).
+    Case("GET", "business-entities/{entity}/authoritative/", READ_GOVERNED),
+    Case("GET", "business-entities/conflicts/", READ),
+
+    # Attributes are changed by whoever may change their entity (edit_container).
+    Case("GET", "entity-attributes/", READ),
+    Case("POST", "entity-attributes/", lead_or_council(201), {"entity": Ref("entity"), "name": "channel"}),
+    Case("GET", "entity-attributes/{attribute}/", READ),
+    Case("PUT", "entity-attributes/{attribute}/", lead_or_council(200), CURRENT),
+    Case("PATCH", "entity-attributes/{attribute}/", lead_or_council(200), {"description": "The campaign's code"}),
+    # Cascades to the proposed designation of the attribute, which those allowed can see.
+    Case("DELETE", "entity-attributes/{attribute}/", lead_or_council(204)),
+    Case("GET", "entity-attributes/{attribute}/history/", READ),
+
+    # --- systems of record: proposed by whoever may change the entity, decided by the council -----
+    # Both designations name the governed dataset, so opted_out sees neither (the list is still 200).
+    Case("GET", "systems-of-record/", READ),
+    # Naming the hidden dataset is a 400 for opted_out, as for a missing id.
+    Case("POST", "systems-of-record/", lead_or_council(201, opted_out=400),
+         {"entity": Ref("entity"), "system": Ref("system"), "dataset": Ref("dataset"),
+          "rationale": "Budgets are planned in the warehouse"}),
+    Case("GET", "systems-of-record/{designation}/", READ_GOVERNED),
+    Case("PUT", "systems-of-record/{designation}/", lead_or_council(200, opted_out=404), CURRENT),
+    Case("PATCH", "systems-of-record/{designation}/", lead_or_council(200, opted_out=404),
+         {"rationale": "Finance reconciles against the warehouse"}),
+    # Withdrawing a proposal: whoever may change the entity.
+    Case("DELETE", "systems-of-record/{designation}/", lead_or_council(204, opted_out=404)),
+    # The active designation is the council's decision and part of the history: nobody deletes it
+    # (409 for those who may otherwise change the entity); a change is a new proposal.
+    Case("DELETE", "systems-of-record/{active_designation}/",
+         outcome(403, opted_out=404, lead=409, council=409, superuser=409)),
+    Case("GET", "systems-of-record/{designation}/history/", READ_GOVERNED),
+    # Only the council decides (governance.approve_systemofrecord): the entity's own lead may
+    # propose but not approve their proposal.
+    Case("POST", "systems-of-record/{designation}/approve/", outcome(403, opted_out=404, council=200, superuser=200),
+         {"reason": "Agreed in the council"}),
+    Case("POST", "systems-of-record/{designation}/reject/", outcome(403, opted_out=404, council=200, superuser=200),
+         {"reason": "The CRM is authoritative for campaign ids"}),
+
+    # --- data-state workflows over the governed dataset -----------------------------------------
+    # The workflow and states belong to Sales (edit_department): its lead changes them. The steward
+    # of the dataset the workflow runs over has no right on the workflow.
+    Case("GET", "state-workflows/", READ),
+    Case("POST", "state-workflows/", lead_or_council(201, opted_out=400),
+         {"name": "Budget revision", "slug": "budget-revision", "owner_department": Ref("sales"),
+          "dataset": Ref("dataset")}),
+    Case("GET", "state-workflows/{workflow}/", READ_GOVERNED),
+    Case("PUT", "state-workflows/{workflow}/", lead_or_council(200, opted_out=404), CURRENT),
+    Case("PATCH", "state-workflows/{workflow}/", lead_or_council(200, opted_out=404),
+         {"description": "From submission to sign-off"}),
+    Case("DELETE", "state-workflows/{workflow}/", lead_or_council(204, opted_out=404)),
+    Case("GET", "state-workflows/{workflow}/history/", READ_GOVERNED),
+
+    Case("GET", "state-definitions/", READ),
+    Case("POST", "state-definitions/", lead_or_council(201, opted_out=400),
+         {"workflow": Ref("workflow"), "name": "Rejected", "slug": "rejected", "position": 3,
+          "owner_department": Ref("sales"), "scope": "domain"}),
+    Case("GET", "state-definitions/{state}/", READ_GOVERNED),
+    Case("PUT", "state-definitions/{state}/", lead_or_council(200, opted_out=404), CURRENT),
+    Case("PATCH", "state-definitions/{state}/", lead_or_council(200, opted_out=404), {"state_value": "approved"}),
+    Case("DELETE", "state-definitions/{state}/", lead_or_council(204, opted_out=404)),
+    Case("GET", "state-definitions/{state}/history/", READ_GOVERNED),
+
+    # Transitions are changed by whoever may change their workflow (edit_container).
+    Case("GET", "state-transitions/", READ),
+    Case("POST", "state-transitions/", lead_or_council(201, opted_out=400),
+         {"workflow": Ref("workflow"), "from_state": Ref("state"), "to_state": Ref("submitted_state")}),
+    Case("GET", "state-transitions/{transition}/", READ_GOVERNED),
+    Case("PUT", "state-transitions/{transition}/", lead_or_council(200, opted_out=404), CURRENT),
+    Case("PATCH", "state-transitions/{transition}/", lead_or_council(200, opted_out=404),
+         {"description": "Signed off by the Sales lead"}),
+    Case("DELETE", "state-transitions/{transition}/", lead_or_council(204, opted_out=404)),
+    Case("GET", "state-transitions/{transition}/history/", READ_GOVERNED),
+
+    # Versions: drafts written by whoever may change the state (edit_container: the definition).
+    Case("GET", "state-definition-versions/", READ),
+    Case("POST", "state-definition-versions/", lead_or_council(201, opted_out=400),
+         {"definition": Ref("submitted_state"), "definition_text": "Entered by a Sales planner", "criteria": {}}),
+    Case("GET", "state-definition-versions/{state_draft}/", READ_GOVERNED),
+    Case("PUT", "state-definition-versions/{state_draft}/", lead_or_council(200, opted_out=404), CURRENT),
+    Case("PATCH", "state-definition-versions/{state_draft}/", lead_or_council(200, opted_out=404),
+         {"definition_text": "Signed off by the Sales lead, with an amount of at least 1"}),
+    Case("DELETE", "state-definition-versions/{state_draft}/", lead_or_council(204, opted_out=404)),
+    Case("GET", "state-definition-versions/{state_draft}/history/", READ_GOVERNED),
+    Case("POST", "state-definition-versions/{state_draft}/propose/", lead_or_council(200, opted_out=404)),
+    # A domain state of Sales: approved for Sales by its lead, or by the council
+    # (governance.approve_statedefinitionversion); nobody else, not even the dataset's steward.
+    Case("POST", "state-definition-versions/{state_proposed}/approve/", lead_or_council(200, opted_out=404),
+         {"department": Ref("sales")}),
+    Case("GET", "state-definition-versions/{state_draft}/diff/?against={state_proposed}", READ_GOVERNED),
+
+    # --- data contracts: the producer (Sales) owns them; every party's lead signs ----------------
+    Case("GET", "contracts/", READ),
+    # Creating needs governance.add_datacontract, or leading the producer named in the payload.
+    Case("POST", "contracts/", lead_or_council(201),
+         {"name": "Campaign results feed", "slug": "campaign-results-feed", "producer": Ref("sales"),
+          "consumers": [Ref("finance")]}),
+    Case("GET", "contracts/{contract}/", READ),
+    Case("PUT", "contracts/{contract}/", lead_or_council(200), CURRENT),
+    # A consumer is a party, not an owner: only the producer's lead (and the council) edit the contract.
+    Case("PATCH", "contracts/{contract}/", lead_or_council(200), {"description": "Budgets Finance books against"}),
+    Case("DELETE", "contracts/{spare_contract}/", lead_or_council(204)),
+    Case("GET", "contracts/{contract}/history/", READ),
+    # Running the checks queries the covered datasets' live sources and may open an incident and
+    # notify every subscriber: an act for whoever answers for the contract (its producer's lead, the
+    # council), not for any employee, least of all opted_out, who may not even see the dataset.
+    Case("POST", "contracts/{contract}/check/", lead_or_council(202)),
+    Case("POST", "contracts/import-odcs/", lead_or_council(201),
+         {"document": ODCS_DOCUMENT, "producer": Ref("sales"), "consumers": [Ref("finance")]}),
+
+    # Versions: the contract has an active 1.0.0 and a proposed 1.1.0; a second contract of Sales
+    # holds a draft (a contract has at most one open version), a third none yet.
+    Case("GET", "contract-versions/", READ),
+    Case("POST", "contract-versions/", lead_or_council(201),
+         {"contract": Ref("spare_contract"), "version": "1.0.0", "terms": CONTRACT_TERMS}),
+    Case("GET", "contract-versions/{contract_draft}/", READ),
+    Case("PUT", "contract-versions/{contract_draft}/", lead_or_council(200), CURRENT),
+    Case("PATCH", "contract-versions/{contract_draft}/", lead_or_council(200),
+         {"terms": {**CONTRACT_TERMS, "support_channel": "#campaign-budgets"}}),
+    Case("DELETE", "contract-versions/{contract_draft}/", lead_or_council(204)),
+    Case("GET", "contract-versions/{contract_draft}/history/", READ),
+    Case("POST", "contract-versions/{contract_draft}/propose/", lead_or_council(200)),
+    # Signing for Sales takes a lead of Sales: the council holds no signature (superusers act for
+    # every department).
+    Case("POST", "contract-versions/{contract_proposed}/sign/", outcome(403, lead=200, superuser=200),
+         {"department": Ref("sales")}),
+    Case("GET", "contract-versions/{contract_proposed}/odcs/?as=json", READ),
+    Case("POST", "contract-versions/{contract_proposed}/terminate/", lead_or_council(200),
+         {"reason": "Replaced by the spend feed"}),
+
+    # --- compliance: runs and incidents are read by every employee -----------------------------
+    Case("GET", "compliance-runs/", READ),
+    # opted_out reads the run without the result about the governed dataset
+    # (test_hidden_dataset_is_left_out_of_a_runs_results).
+    Case("GET", "compliance-runs/{run}/", READ),
+    Case("GET", "incidents/", READ),
+    Case("GET", "incidents/{incident}/", READ),
+    # The incident is assigned to the lead of Sales (the producer has no steward member); the
+    # dataset's steward is neither assignee nor the producer department's steward.
+    Case("POST", "incidents/{incident}/acknowledge/", lead_or_council(200)),
+    Case("POST", "incidents/{incident}/resolve/", lead_or_council(200), {"note": "Amounts backfilled"}),
+
+    # --- notifications: a subscription and its deliveries are their owner's ----------------------
+    # Lists show one's own (superusers: everyone's); another person's answers 404 like a missing
+    # one, to the council too.
+    Case("GET", "subscriptions/", READ),
+    # An empty list of event types means every event.
+    Case("POST", "subscriptions/", outcome(201),
+         {"name": "My alerts", "url": "https://hooks.example.com/mine", "event_types": []}),
+    Case("GET", "subscriptions/{subscription}/", owner_only(200)),
+    Case("PUT", "subscriptions/{subscription}/", owner_only(200), CURRENT),
+    Case("PATCH", "subscriptions/{subscription}/", owner_only(200), {"is_active": False}),
+    Case("DELETE", "subscriptions/{subscription}/", owner_only(204)),
+    Case("GET", "subscriptions/{subscription}/history/", owner_only(200)),
+    Case("GET", "subscriptions/{subscription}/deliveries/", owner_only(200)),
+    Case("GET", "deliveries/", READ),
+    Case("GET", "deliveries/{delivery}/", owner_only(200)),
+    Case("POST", "deliveries/{delivery}/redeliver/", owner_only(202)),
 ]
 
 # Routes under /api/v1/ that the table leaves out on purpose (the meta-test skips them):
@@ -266,12 +501,6 @@ TABLE: list[Case] = [
 # suffix (``datasets.json``, ``datasets/3.json``) reaching the same view with the same
 # permissions, so it adds no case of its own.
 DOCS_ROUTES = {"schema", "swagger-ui", "redoc"}
-# The governance API (business entities, states, contracts and their workflow actions)
-# was routed after this table was written and has roles of its own (a lead signs for their
-# department, the council approves). It is skipped by app, explicitly, until it has rows:
-# take "governance" out of this set and the meta-test lists every route and method that
-# still needs one.
-APPS_WITHOUT_ROWS_YET = {"governance"}
 
 
 def _is_format_suffix(pattern) -> bool:
@@ -303,7 +532,12 @@ class AuthorizationTable(TestCase):
         factories.membership(users[LEAD], department=sales, role="lead")
         bystander_membership = factories.membership(bystander, department=finance)
         council, _ = Group.objects.get_or_create(name=settings.ACCORD_COUNCIL_GROUP)
-        council.permissions.set(Permission.objects.filter(content_type__app_label__in=["catalog", "permissions"]))
+        # Every catalog and permissions model permission, and the governance ones the council holds
+        # in production (add/change/delete/view and approve_*, not sign_contractversion).
+        council.permissions.set([
+            *Permission.objects.filter(content_type__app_label__in=["catalog", "permissions"]),
+            *council_permissions().filter(content_type__app_label="governance"),
+        ])
         users[COUNCIL].groups.add(council)
 
         system = factories.system(name="Warehouse", slug="warehouse", kind="warehouse", owner_department=sales)
@@ -314,6 +548,8 @@ class AuthorizationTable(TestCase):
                                           owner_department=finance)
         upstream = factories.dataset(system=system, qualified_name="ads.spend", name="Ad spend",
                                      owner_department=finance)
+        spare_dataset = factories.dataset(system=system, qualified_name="crm.campaign_notes", name="Campaign notes",
+                                          owner_department=sales, steward=users[STEWARD])
         governed_field = factories.field(dataset=dataset, name="amount", data_type="numeric(12,2)")
         other_field = factories.field(dataset=other_dataset, name="amount", data_type="numeric(12,2)")
         edge = factories.lineage(source=other_dataset, target=dataset)
@@ -328,6 +564,7 @@ class AuthorizationTable(TestCase):
             rule=rule, subject_kind="department", subject_department=analytics,
             reason="Marketing analytics measures spend against budget",
         )
+        governance = _build_governance(users, sales=sales, finance=finance, system=system, dataset=dataset)
         tokens = {role: create_token(user=user, name="laptop", actor=user) for role, user in users.items()}
         cls.raw_tokens = {role: raw for role, (_token, raw) in tokens.items()}
         cls.ids = {
@@ -337,6 +574,7 @@ class AuthorizationTable(TestCase):
             "upstream_dataset": upstream.pk, "field": governed_field.pk, "other_field": other_field.pk,
             "edge": edge.pk, "rule": rule.pk, "exception": exception.pk,
             "employee": users[EMPLOYEE].pk, "employee_token": tokens[EMPLOYEE][0].pk,
+            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance,
             "audit_seq": AuditRecord.objects.order_by("-seq").values_list("seq", flat=True).first(),
         }
         # PUT sends an object's whole current representation back, as a superuser reads it.
@@ -408,6 +646,34 @@ class AuthorizationTable(TestCase):
             self.assertIn(response.status_code, (403, 404))
         self.assertEqual(self.client_as(SUPERUSER).get(self.url("datasets/{dataset}/")).json(), before)
 
+    def test_hidden_dataset_is_left_out_of_a_runs_results(self):
+        for role, present in ((OPTED_OUT, False), (EXEMPTED, True), (EMPLOYEE, True)):
+            with self.subTest(role=role):
+                results = self.client_as(role).get(self.url("compliance-runs/{run}/")).json()["results"]
+                datasets = [result["dataset"] for result in results]
+                self.assertEqual(self.ids["dataset"] in datasets, present, results)
+                self.assertIn(None, datasets)  # the result about no dataset stays
+
+    # Entities and contracts list only the datasets the caller may see.
+    def test_hidden_dataset_is_left_out_of_entities_and_contracts(self):
+        wrong = []
+        for path in ("business-entities/{entity}/", "contracts/{contract}/"):
+            for role, present in ((OPTED_OUT, False), (EXEMPTED, True)):
+                datasets = [item["id"] for item in self.client_as(role).get(self.url(path)).json()["datasets"]]
+                if (self.ids["dataset"] in datasets) != present:
+                    wrong.append((path, role, datasets))
+        self.assertEqual(wrong, [])
+
+    # The conflicts report never names a designation the caller may not see.
+    def test_conflicts_do_not_reveal_a_hidden_designation(self):
+        ads = factories.system(name="Ads platform", slug="ads-platform", owner_department_id=self.ids["sales"])
+        copy = factories.dataset(system=ads, qualified_name="ads.campaigns", name="Campaigns")
+        BusinessEntity.objects.get(pk=self.ids["entity"]).datasets.add(copy)
+        seen = {role: self.client_as(role).get(self.url("business-entities/conflicts/")).json()["conflicts"]
+                for role in (EMPLOYEE, OPTED_OUT)}
+        self.assertEqual([c["dataset"] for c in seen[EMPLOYEE]], [copy.pk])  # the copy outside Warehouse
+        self.assertEqual(seen[OPTED_OUT], [])
+
     def test_every_row_gives_every_role(self):
         for case in TABLE:
             self.assertEqual(set(case.expected), set(ROLES), case)
@@ -420,6 +686,93 @@ class AuthorizationTable(TestCase):
         stale = sorted(covered - routed)
         self.assertFalse(missing, f"endpoints with no row in TABLE (say who may call them): {missing}")
         self.assertFalse(stale, f"rows in TABLE for no routed endpoint/method: {stale}")
+
+
+def _build_governance(users, *, sales, finance, system, dataset) -> dict[str, int]:
+    """The governance objects the rows name, built through the services where they exist (ids by name).
+
+    * the business entity Campaign (owned by Sales, its records in the governed dataset) with the
+      attribute campaign_id, an active entity-level designation and a proposed one for the attribute,
+      both naming the governed dataset;
+    * the workflow "Budget approval" of Sales over the governed dataset: states Submitted → Approved,
+      Approved (a domain state) with a proposed version 1 and a draft version 2;
+    * contracts produced by Sales for Finance: "Campaign budget feed" (covering the governed dataset;
+      1.0.0 active, 1.1.0 proposed), "Campaign spend feed" (1.0.0 draft) and "Campaign plan feed"
+      (no version yet);
+    * a completed, failing run of 1.0.0 with one result about the governed dataset and one about no
+      dataset, and the incident it opened (assigned like the checks assign it: to Sales's lead);
+    * the employee's subscription with a delivery that failed.
+    """
+    lead, superuser = users[LEAD], users[SUPERUSER]
+    entity = factories.entity(name="Campaign", slug="campaign", bounded_context="Sales", owner_department=sales)
+    entity.datasets.set([dataset])
+    attribute = EntityAttribute.objects.create(entity=entity, name="campaign_id", is_identifier=True)
+    active_designation = SystemOfRecord.objects.create(entity=entity, system=system, dataset=dataset, status="active",
+                                  rationale="Budgets are planned in the warehouse", proposed_by=lead,
+                                  decided_by=users[COUNCIL], decided_at=timezone.now())
+    designation = entity_services.propose_system_of_record(
+        entity=entity, attribute=attribute, system=system, dataset=dataset,
+        rationale="Campaign ids are issued with the budget", actor=lead)
+
+    workflow = factories.workflow(name="Budget approval", slug="budget-approval", owner_department=sales,
+                                  dataset=dataset)
+    submitted = factories.state(workflow=workflow, name="Submitted", slug="submitted", position=1)
+    approved = factories.state(workflow=workflow, name="Approved", slug="approved", position=2, scope="domain")
+    transition = StateTransition.objects.create(workflow=workflow, from_state=submitted, to_state=approved)
+    state_proposed = state_services.create_draft(definition=approved, definition_text="Signed off by the Sales lead",
+                                                 criteria={"field": "amount", "op": "gte", "value": 0}, actor=lead)
+    state_services.propose(state_proposed, actor=lead)
+    state_draft = state_services.create_draft(
+        definition=approved, definition_text="Signed off by the Sales lead, with a positive amount",
+        criteria={"field": "amount", "op": "gt", "value": 0}, actor=lead)
+
+    contract = factories.contract(name="Campaign budget feed", slug="campaign-budget-feed", producer=sales,
+                                  consumers=[finance], datasets=[dataset])
+    active = contract_services.create_version(contract=contract, version="1.0.0", terms=CONTRACT_TERMS, actor=lead)
+    contract_services.propose(active, actor=lead)
+    contract_services.sign(active, department=sales, actor=lead)
+    contract_services.sign(active, department=finance, actor=superuser)
+    contract_proposed = contract_services.create_version(contract=contract, version="1.1.0",
+                                                         terms=CONTRACT_TERMS_1_1, actor=lead)
+    contract_services.propose(contract_proposed, actor=lead)
+    draft_contract = factories.contract(name="Campaign spend feed", slug="campaign-spend-feed", producer=sales,
+                                        consumers=[finance])
+    contract_draft = contract_services.create_version(contract=draft_contract, version="1.0.0",
+                                                      terms=CONTRACT_TERMS, actor=lead)
+    spare_contract = factories.contract(name="Campaign plan feed", slug="campaign-plan-feed", producer=sales,
+                                        consumers=[finance])
+
+    finished = timezone.now() - datetime.timedelta(hours=1)
+    run = ComplianceRun.objects.create(
+        contract_version=active, scheduled_for=finished - datetime.timedelta(minutes=1), trigger="scheduled",
+        status="completed", outcome="fail", started_at=finished - datetime.timedelta(seconds=30),
+        finished_at=finished, attempts=1, summary={"pass": 1, "fail": 1, "error": 0})
+    CheckResult.objects.create(run=run, key="metadata:signatures", kind="metadata", rule="signed", status="pass",
+                               message="Every party signed this content.")
+    CheckResult.objects.create(run=run, key="data:campaign_budget:amount:not_null:0", kind="data", rule="not_null",
+                               dataset=dataset, field="amount", status="fail", violations=3, threshold="= 0",
+                               message="3 rows have no amount.")
+    DataContract.objects.filter(pk=contract.pk).update(compliance_status="failing", last_checked_at=run.scheduled_for)
+    incident = compliance.open_incident(contract, run)
+    assert incident.assignee_id == lead.pk, incident.assignee
+
+    subscription = NotificationSubscription.objects.create(
+        name="Budget alerts", owner=users[EMPLOYEE], url="https://hooks.example.com/accord",
+        event_types=["incident.opened"])
+    delivery = Delivery.objects.create(
+        subscription=subscription, event_id="evt_" + "0" * 32, event_type="incident.opened", status="failed",
+        attempts=12, last_status_code=502, last_error="HTTP 502",
+        payload={"type": "incident.opened", "id": "evt_" + "0" * 32, "timestamp": finished.isoformat(),
+                 "data": {"contract": {"id": contract.pk, "slug": contract.slug}, "incident": {"id": incident.pk}}})
+    return {
+        "entity": entity.pk, "attribute": attribute.pk, "designation": designation.pk,
+        "active_designation": active_designation.pk, "workflow": workflow.pk,
+        "submitted_state": submitted.pk, "state": approved.pk, "transition": transition.pk,
+        "state_proposed": state_proposed.pk, "state_draft": state_draft.pk, "contract": contract.pk,
+        "contract_proposed": contract_proposed.pk, "contract_draft": contract_draft.pk,
+        "spare_contract": spare_contract.pk, "run": run.pk, "incident": incident.pk,
+        "subscription": subscription.pk, "delivery": delivery.pk,
+    }
 
 
 def _writable(representation: dict) -> dict:
@@ -450,8 +803,6 @@ def _api_routes() -> set[tuple[str, str]]:
             if not full.startswith("api/v1/") or entry.name in DOCS_ROUTES or _is_format_suffix(entry):
                 continue
             view = getattr(entry.callback, "cls", None) or entry.callback.view_class
-            if view.__module__.split(".")[0] in APPS_WITHOUT_ROWS_YET:
-                continue
             actions = getattr(entry.callback, "actions", None)
             if actions:  # a router route: its method → action map
                 methods = set(actions)
