@@ -55,7 +55,13 @@ class SystemViewSet(AccordModelViewSet):
 
 
 def tags_prefetch() -> Prefetch:
-    return Prefetch("tags", queryset=Tag.objects.all(), to_attr="prefetched_tags")
+    return Prefetch("tags", queryset=Tag.objects.only("id", "name", "slug"), to_attr="prefetched_tags")
+
+
+# What the brief representations of related objects need (fewer columns, lighter objects).
+BRIEF_SYSTEM = ("system__id", "system__name", "system__slug", "system__kind")
+BRIEF_DEPARTMENT = ("owner_department__id", "owner_department__name", "owner_department__slug")
+BRIEF_PERSON = ("id", "username", "first_name", "last_name")
 
 
 def visible_fields(user):
@@ -76,6 +82,11 @@ class DatasetViewSet(AccordModelViewSet):
 
     def get_queryset(self):
         queryset = super().get_queryset()
+        if self.action in ("list", "retrieve"):
+            own = [f.name for f in Dataset._meta.concrete_fields if f.name not in ("system", "owner_department",
+                                                                                  "steward")]
+            queryset = queryset.only(*own, *BRIEF_SYSTEM, *BRIEF_DEPARTMENT,
+                                     *(f"steward__{name}" for name in BRIEF_PERSON))
         user = self.request.user
         visible_count = (
             Field.objects.visible_to(user).filter(dataset=OuterRef("pk")).order_by()
