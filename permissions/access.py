@@ -122,31 +122,49 @@ def rules_applying_to(user, at=None) -> QuerySet:
     return active_rules(at).filter(subjects.condition()).exclude(pk__in=lifted)
 
 
+# Up to this many targets of one kind, a person's rules are compiled into literal
+# lists (one small query per request); beyond it, into sub-selects over the rule table.
+LITERAL_TARGETS_LIMIT = 1000
+
+
 class _RuleSet:
-    """The sub-selects over one set of rules, built once and shared by every model
-    and container a condition reaches (building them is the costly part in Python)."""
+    """One set of rules, compiled for use in SQL conditions.
+
+    A person's applicable rules are usually few (most rules concern other people):
+    they are read once and compiled into literal id lists, which keeps the SQL
+    short and cheap however many rules exist. A large set (every active rule, for
+    the restricted-read check) becomes sub-selects over the rule table instead.
+    """
 
     def __init__(self, rules: QuerySet):
-        from django.db.models import Min
+        from django.db.models import Count, Min
 
         from permissions.models.access import TargetKind
 
         self.rules = rules
-        self._objects: dict[int, QuerySet] = {}
-        # One small grouped query says which kinds of rule exist at all, so the SQL
-        # condition only carries the parts that can match (none, for most people).
+        self._objects: dict[int, QuerySet | list] = {}
         summary = list(rules.order_by().values("target_kind", "target_type_id").annotate(
-            rank=Min("classification_rank")))
+            rank=Min("classification_rank"), n=Count("pk")))
         self.object_types = {row["target_type_id"] for row in summary if row["target_kind"] == TargetKind.OBJECT}
         self.has_tags = any(row["target_kind"] == TargetKind.TAG for row in summary)
         ranks = [row["rank"] for row in summary if row["target_kind"] == TargetKind.CLASSIFICATION]
         # Classification rules reduce to one number: the lowest level any of them hides.
         levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
         self.hidden_levels = levels[min(ranks):] if ranks else []
-        self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values("target_tag_id")
         self.empty = not summary
+        self.literal = sum(row["n"] for row in summary) <= LITERAL_TARGETS_LIMIT
+        if self.literal and not self.empty:
+            targets = list(rules.order_by().values_list("target_kind", "target_type_id", "target_id",
+                                                        "target_tag_id"))
+            for kind, type_id, target_id, _ in targets:
+                if kind == TargetKind.OBJECT and target_id is not None:
+                    self._objects.setdefault(type_id, []).append(target_id)
+            self.tag_ids = sorted({tag for kind, _, _, tag in targets if kind == TargetKind.TAG and tag})
+        else:
+            self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values(
+                "target_tag_id")
 
-    def object_ids(self, model: type[Model]) -> QuerySet | None:
+    def object_ids(self, model: type[Model]) -> QuerySet | list | None:
         from permissions.models.access import TargetKind
 
         content_type = ContentType.objects.get_for_model(model)

@@ -106,7 +106,8 @@ def _append(**values: Any) -> AuditRecord:
     for key, value in defaults.items():
         if values.get(key) is None:
             values[key] = value
-    with transaction.atomic():
+    # No savepoint: a failed append must fail the whole change it records.
+    with transaction.atomic(savepoint=False):
         _lock_chain()
         head = AuditRecord.objects.order_by("-seq").values_list("seq", "record_hash").first()
         seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
