@@ -82,7 +82,10 @@ class Dataset(AccordModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.system.name}: {self.qualified_name}" if self.system_id else self.qualified_name
+        # The system's name only when it is already loaded: naming a dataset (in an audit
+        # record, say) must not cost a query.
+        system = self._state.fields_cache.get("system")
+        return f"{system.name}: {self.qualified_name}" if system is not None else self.qualified_name
 
 
 class Field(AccordModel):
@@ -133,4 +136,5 @@ class Field(AccordModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.dataset.qualified_name}.{self.name}" if self.dataset_id else self.name
+        dataset = self._state.fields_cache.get("dataset")
+        return f"{dataset.qualified_name}.{self.name}" if dataset is not None else self.name
