@@ -106,7 +106,7 @@ def test_dataset_change_page_shows_its_fields(
     expect(saved_rows).to_have_count(len(LEAD_FIELDS))
     for index, (name, classification) in enumerate(LEAD_FIELDS):
         row = saved_rows.nth(index)
-        expect(row.locator("td.original")).to_contain_text(f"crm.leads.{name}")
+        expect(row.locator("td.original")).to_contain_text(name)  # inside its dataset: the field name
         expect(row.locator(f"#id_fields-{index}-name")).to_be_visible()
         expect(row.locator(f"#id_fields-{index}-name")).to_have_value(name)
         expect(row.locator(f"#id_fields-{index}-classification")).to_have_value(classification)
