@@ -65,8 +65,13 @@ BRIEF_PERSON = ("id", "username", "first_name", "last_name")
 
 
 def visible_fields(user):
-    return Field.objects.visible_to(user).select_related("owner", "owner_department").prefetch_related(
-        tags_prefetch())
+    own = [f.name for f in Field._meta.concrete_fields if f.name not in ("owner", "owner_department")]
+    return (
+        Field.objects.visible_to(user)
+        .select_related("owner", "owner_department")
+        .only(*own, *(f"owner__{name}" for name in BRIEF_PERSON), *BRIEF_DEPARTMENT)
+        .prefetch_related(tags_prefetch())
+    )
 
 
 class DatasetViewSet(AccordModelViewSet):
