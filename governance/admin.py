@@ -103,6 +103,32 @@ class SystemOfRecordAdmin(AccordModelAdmin):
                        for d in queryset], "approved")
 
 
+class DraftOnlyMixin:
+    """Versions are edited and deleted only as drafts; past that they are shown read-only."""
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != "draft":
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status != "draft":
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete would bypass the draft-only rule
+        return actions
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except Refused as exc:
+            messages.error(request, f"{exc.message} {json.dumps(exc.errors) if exc.errors else ''}")
+            return redirect(request.path)
+
+
 def _run(request, steps, verb: str) -> None:
     done = 0
     for step in steps:
@@ -172,7 +198,7 @@ class ApprovalInline(AccordInline):
 
 
 @admin.register(StateDefinitionVersion)
-class StateDefinitionVersionAdmin(AccordModelAdmin):
+class StateDefinitionVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
     """Drafts are written here; "Propose" and "Approve" act through the services."""
 
     list_display = ["definition", "number", "status", "proposed_at", "approved_at", "waiting_for"]
@@ -209,21 +235,6 @@ class StateDefinitionVersionAdmin(AccordModelAdmin):
 
     change_list_template = "admin/governance/statedefinitionversion/change_list.html"
 
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.status != VersionStatus.DRAFT:
-            return False  # proposed and approved versions are read-only (shown, not editable)
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status != VersionStatus.DRAFT:
-            return False  # only drafts may be thrown away; approvals are history
-        return super().has_delete_permission(request, obj)
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # bulk delete would bypass the draft-only rule
-        return actions
-
     def save_model(self, request, obj, form, change):
         if change:
             state_services.update_draft(obj, definition_text=obj.definition_text, criteria=obj.criteria,
@@ -233,13 +244,6 @@ class StateDefinitionVersionAdmin(AccordModelAdmin):
                                                   criteria=obj.criteria, actor=request.user)
             for field in StateDefinitionVersion._meta.concrete_fields:
                 setattr(obj, field.attname, getattr(created, field.attname))
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except Refused as exc:
-            messages.error(request, f"{exc.message} {json.dumps(exc.errors) if exc.errors else ''}")
-            return redirect(request.path)
 
     @admin.action(description="Propose the selected drafts for approval")
     def propose_selected(self, request, queryset):
@@ -319,7 +323,7 @@ class SignatureInline(AccordInline):
 
 
 @admin.register(ContractVersion)
-class ContractVersionAdmin(AccordModelAdmin):
+class ContractVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
     list_display = ["contract", "version", "status", "change_class", "effective_from", "missing"]
     list_filter = ["status", "change_class"]
     search_fields = ["contract__name", "version"]
@@ -348,21 +352,6 @@ class ContractVersionAdmin(AccordModelAdmin):
             return ""
         return ", ".join(d.name for d in contract_services.missing_signatures(obj))
 
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.status != ContractStatus.DRAFT:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status != ContractStatus.DRAFT:
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def save_model(self, request, obj, form, change):
         states = form.cleaned_data.get("state_definitions")
         if change:
@@ -377,13 +366,6 @@ class ContractVersionAdmin(AccordModelAdmin):
     def save_related(self, request, form, formsets, change):
         for formset in formsets:
             self.save_formset(request, form, formset, change)  # state definitions were set by the service
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except Refused as exc:
-            messages.error(request, f"{exc.message} {json.dumps(exc.errors) if exc.errors else ''}")
-            return redirect(request.path)
 
     @admin.action(description="Propose the selected drafts (freeze and collect signatures)")
     def propose_selected(self, request, queryset):

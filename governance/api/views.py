@@ -54,6 +54,14 @@ class OwnObjects(BasePermission):
         return request.user.is_superuser or obj.owner_id == request.user.pk
 
 
+def _ensure_draft(version) -> None:
+    """Versions past the draft stage are history: they are never deleted."""
+    from permissions.errors import Conflict
+
+    if version.status != "draft":
+        raise Conflict(f"{version} is {version.status}; only drafts can be deleted.")
+
+
 def _action_response(view, instance, serializer_class, code=status.HTTP_200_OK):
     fresh = view.get_queryset().get(pk=instance.pk)
     response = Response(serializer_class(fresh, context=view.get_serializer_context()).data, status=code)
@@ -208,10 +216,7 @@ class StateDefinitionVersionViewSet(AccordModelViewSet):
         serializer.instance.refresh_from_db()
 
     def perform_destroy(self, instance):
-        from permissions.errors import Conflict
-
-        if instance.status != "draft":
-            raise Conflict(f"Version {instance.number} is {instance.status}; only drafts can be deleted.")
+        _ensure_draft(instance)
         super().perform_destroy(instance)
 
     @extend_schema(summary="Propose a draft for approval", request=None,
@@ -318,10 +323,7 @@ class ContractVersionViewSet(AccordModelViewSet):
         serializer.instance.refresh_from_db()
 
     def perform_destroy(self, instance):
-        from permissions.errors import Conflict
-
-        if instance.status != "draft":
-            raise Conflict(f"Version {instance.version} is {instance.status}; only drafts can be deleted.")
+        _ensure_draft(instance)
         super().perform_destroy(instance)
 
     @extend_schema(summary="Propose a draft: freeze it and collect signatures", request=None,
