@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The benchmarks (`make bench`): a throwaway PostgreSQL 15, migrated, filled with a
-# generated catalog (10,000 then 1,000,000 fields), and the API timed against raw SQL.
-#   BENCH_SCALE=small make bench   quick run (5,000 datasets at most, fewer iterations)
-#   BENCH_PROFILE=1                also write cProfile reports and query plans
-#   BENCH_STRICT=1                 exit 1 when a target is missed
-# Results: bench/results/ (JSON per run, catalog-latest.md with the summary table).
+# The benchmarks (`make bench`): a throwaway PostgreSQL 15, migrated, and three benchmark modules:
+#   catalog     the API against raw SQL on a generated catalog (10,000 then 1,000,000 fields)
+#   trust       reads with 10,000 deny rules against none; writes with the audit chain against without
+#   compliance  data checks on 1,000,000 rows against one SQL statement; 1,000 contracts through
+#               real Celery workers and Redis (one, then two workers)
+#   BENCH_ONLY="trust compliance" make bench   run only these modules (default: all three, in this order)
+#   BENCH_SCALE=small make bench               quick run (smaller data, fewer iterations)
+#   BENCH_PROFILE=1                            also write cProfile reports and query plans
+#   BENCH_STRICT=1                             exit 1 when a target is missed
+# Results: bench/results/ (JSON per run; <module>-latest.md with each summary table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -21,10 +25,31 @@ export SECRET_KEY=bench-only-secret-key-not-for-production
 export DEBUG=false
 export LOG_LEVEL=WARNING
 export BENCH_SCALE="${BENCH_SCALE:-full}"
+export BENCH_TEMPLATE_DB=accord_migrated
+BENCH_ONLY="${BENCH_ONLY:-catalog trust compliance}"
 mkdir -p "$ACCORD_VAR_DIR/static" bench/results
 
 pg_start
 echo "== migrate"
 $BIN/python manage.py migrate --verbosity 0
-echo "== catalog benchmark (BENCH_SCALE=$BENCH_SCALE)"
-$BIN/python -m bench.catalog_bench
+# The trust and compliance benchmarks build their databases from this empty, migrated copy
+# (the catalog benchmark fills the migrated database itself).
+_pg_as "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U accord -T accord "$BENCH_TEMPLATE_DB"
+
+failed=()
+for module in ${BENCH_ONLY//,/ }; do
+  case "$module" in
+    catalog|trust|compliance) ;;
+    *) echo "BENCH_ONLY: unknown benchmark '$module' (catalog, trust, compliance)" >&2; exit 2 ;;
+  esac
+  echo "== $module benchmark (BENCH_SCALE=$BENCH_SCALE)"
+  started=$SECONDS
+  if ! $BIN/python -m "bench.${module}_bench"; then
+    failed+=("$module")
+  fi
+  echo "== $module benchmark: $((SECONDS - started)) s"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "Failed or missed a target (BENCH_STRICT=1): ${failed[*]}" >&2
+  exit 1
+fi
