@@ -80,7 +80,7 @@ def literal_visible_condition(model, user, across_requests: bool = False):
     if across_requests:
         rules = _ACROSS_REQUESTS.get(user.pk) or _ACROSS_REQUESTS.setdefault(user.pk, load())
     else:
-        rules = access._scoped(user, "_bench_literal_rules", load)
+        rules = access.request_scoped(user, "_bench_literal_rules", load)
     if rules["empty"]:
         return Q()
     parts = _literal_parts(model, rules, "")

@@ -76,7 +76,8 @@ def _request_scope() -> str | None:
     return ctx.request_id if ctx is not None and ctx.request is not None and ctx.request_id else None
 
 
-def _scoped(holder, name: str, compute):
+def request_scoped(holder, name: str, compute):
+    """``compute()``, remembered on ``holder`` for the rest of the current web request only."""
     scope = _request_scope()
     cached = holder.__dict__.get(name)
     if scope is not None and cached is not None and cached[0] == scope:
@@ -96,7 +97,7 @@ def subjects_of(user) -> Subjects:
             department_ids=tuple(department_model.subject_ids_for(user)),
         )
 
-    return _scoped(user, "_accord_subjects", compute)
+    return request_scoped(user, "_accord_subjects", compute)
 
 
 def forget_subjects(user) -> None:
@@ -216,7 +217,7 @@ def visible_condition(model: type[Model], user) -> Q:
         return Q()
     if _all_active_rules().empty:
         return Q()  # no active rule at all: nothing to look up about the user either
-    ruleset = _scoped(user, "_accord_ruleset", lambda: _RuleSet(rules_applying_to(user)))
+    ruleset = request_scoped(user, "_accord_ruleset", lambda: _RuleSet(rules_applying_to(user)))
     parts = _hidden_parts(model, ruleset, "")
     return ~Q(*parts, _connector=Q.OR) if parts else Q()
 
@@ -225,7 +226,7 @@ _ALL_RULES = type("_Holder", (), {})()
 
 
 def _all_active_rules() -> _RuleSet:
-    return _scoped(_ALL_RULES, "_accord_ruleset", lambda: _RuleSet(active_rules()))
+    return request_scoped(_ALL_RULES, "_accord_ruleset", lambda: _RuleSet(active_rules()))
 
 
 def restricted_condition(model: type[Model]) -> Q:

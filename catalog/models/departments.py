@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from catalog.choices import DepartmentRole
-from permissions.access import AccessSpec
+from permissions.access import AccessSpec, request_scoped
 from permissions.models import AccordModel
 
 
@@ -42,7 +42,9 @@ class Department(AccordModel):
     def subject_ids_for(cls, user) -> list[int]:
         """The departments a rule about a department reaches ``user`` through:
         those they belong to and every department above those."""
-        own = set(DepartmentMembership._base_manager.filter(user=user).values_list("department_id", flat=True))
+        # order_by(): the default ordering would join departments and users for nothing.
+        own = set(DepartmentMembership._base_manager.filter(user=user).order_by().values_list(
+            "department_id", flat=True))
         if not own:
             return []
         parents = _tree()
@@ -57,10 +59,11 @@ class Department(AccordModel):
     @classmethod
     def led_ids_for(cls, user) -> set[int]:
         """The departments ``user`` acts for as a lead: those they lead and everything below."""
-        cached = getattr(user, "_accord_led_departments", None)
-        if cached is not None:
-            return cached
-        led = set(DepartmentMembership._base_manager.filter(user=user, role=DepartmentRole.LEAD)
+        return request_scoped(user, "_accord_led_departments", lambda: cls._led_ids(user))
+
+    @classmethod
+    def _led_ids(cls, user) -> set[int]:
+        led = set(DepartmentMembership._base_manager.filter(user=user, role=DepartmentRole.LEAD).order_by()
                   .values_list("department_id", flat=True))
         if led:
             children: dict[int, list[int]] = {}
@@ -72,7 +75,6 @@ class Department(AccordModel):
                     if child not in led:
                         led.add(child)
                         stack.append(child)
-        user._accord_led_departments = led
         return led
 
     def ancestor_ids(self) -> list[int]:
