@@ -21,6 +21,11 @@ COUNCIL_PERMISSIONS = {
 }
 
 
+def is_council(user) -> bool:
+    """A superuser, or a member of the DataOps council group."""
+    return bool(user.is_superuser or user.groups.filter(name=settings.ACCORD_COUNCIL_GROUP).exists())
+
+
 def council_permissions():
     wanted = Permission.objects.none()
     for app_label, prefixes in COUNCIL_PERMISSIONS.items():

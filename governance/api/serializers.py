@@ -6,11 +6,16 @@ from catalog.api.serializers import dataset_ref, department_ref, field_ref, syst
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.models import (
     BusinessEntity,
+    CheckResult,
+    ComplianceRun,
     ContractSignature,
     ContractVersion,
     DataContract,
+    Delivery,
     EntityAttribute,
     EventType,
+    Incident,
+    NotificationSubscription,
     StateApproval,
     StateDefinition,
     StateDefinitionVersion,
@@ -245,8 +250,6 @@ class CheckResultSerializer(serializers.ModelSerializer):
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
-        from governance.models import CheckResult
-
         model = CheckResult
         fields = ["key", "kind", "rule", "dataset", "field", "status", "observed", "threshold", "violations",
                   "duration_ms", "message"]
@@ -258,8 +261,6 @@ class ComplianceRunSerializer(AccordModelSerializer):
     requested_by = BriefUserField(read_only=True)
 
     class Meta:
-        from governance.models import ComplianceRun
-
         model = ComplianceRun
         fields = ["id", "contract", "contract_version", "version", "scheduled_for", "trigger", "status", "outcome",
                   "requested_by", "started_at", "finished_at", "attempts", "last_error", "summary", "created_at",
@@ -294,8 +295,6 @@ class IncidentSerializer(AccordModelSerializer):
     acknowledged_by = BriefUserField(read_only=True)
 
     class Meta:
-        from governance.models import Incident
-
         model = Incident
         fields = ["id", "contract", "title", "summary", "status", "assignee", "ack_due_at", "acknowledged_at",
                   "acknowledged_by", "escalation_level", "last_escalated_at", "opened_by_run", "resolved_by_run",
@@ -318,8 +317,6 @@ class SubscriptionSerializer(AccordModelSerializer):
         required=False)
 
     class Meta:
-        from governance.models import NotificationSubscription
-
         model = NotificationSubscription
         fields = ["id", "name", "owner", "kind", "url", "event_types", "departments", "is_active", "created_at",
                   "updated_at"]
@@ -344,8 +341,6 @@ class SubscriptionCreatedSerializer(SubscriptionSerializer):
 
 class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
-        from governance.models import Delivery
-
         model = Delivery
         fields = ["id", "subscription", "event_id", "event_type", "status", "attempts", "created_at",
                   "next_attempt_at", "last_attempt_at", "last_status_code", "last_error", "delivered_at", "payload"]

@@ -196,8 +196,7 @@ class StateDefinitionVersionViewSet(AccordModelViewSet):
     queryset = StateDefinitionVersion.objects.select_related(
         "definition__workflow", "definition__owner_department", "proposed_by").prefetch_related(
         "definition__stakeholders",
-        Prefetch("approvals", queryset=StateApproval
-.objects.select_related("department", "approved_by")))
+        Prefetch("approvals", queryset=StateApproval.objects.select_related("department", "approved_by")))
     serializer_class = gs.StateDefinitionVersionSerializer
     filterset_class = filtersets.StateDefinitionVersionFilterSet
     ordering_fields = ["number", "status", *TIMESTAMPS]
@@ -302,8 +301,7 @@ class ContractVersionViewSet(AccordModelViewSet):
 
     queryset = ContractVersion.objects.select_related("contract__producer", "created_by").prefetch_related(
         "contract__consumers", "state_definitions",
-        Prefetch("signatures", queryset=ContractSignature
-.objects.select_related("department", "signed_by")))
+        Prefetch("signatures", queryset=ContractSignature.objects.select_related("department", "signed_by")))
     serializer_class = gs.ContractVersionSerializer
     filterset_class = filtersets.ContractVersionFilterSet
     ordering_fields = ["status", "activated_at", *TIMESTAMPS]

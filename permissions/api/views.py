@@ -31,17 +31,12 @@ from permissions.api.trust_serializers import (
     ApiTokenSerializer,
 )
 from permissions.api.viewsets import AccordModelViewSet
+from permissions.council import is_council
 from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditAction, AuditRecord
 from permissions.services import create_token, revoke_token
 from permissions.visibility import can_read_catalog
 
 User = get_user_model()
-
-
-def is_council(user) -> bool:
-    from django.conf import settings
-
-    return user.is_superuser or user.groups.filter(name=settings.ACCORD_COUNCIL_GROUP).exists()
 
 
 class OwnTokens(BasePermission):
