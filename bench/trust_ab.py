@@ -6,19 +6,9 @@ databases and with the same reader and writer. Nothing here changes a file of th
 Reads (each variant checked to give exactly the same JSON as the unpatched code, then timed in
 interleaved rounds against the database without rules):
 
-* ``literal``: ``visible_condition`` fetches the rules that apply to the user once per request
-  (one statement, the same ``rules_applying_to`` query) and compiles them into literal conditions:
-  ``pk IN (ids)``, ``classification IN (levels)``, ``pk IN (SELECT … FROM <tags> WHERE tag_id IN
-  (ids))``, containers through their foreign key (``dataset_id IN (ids)``, ``dataset__classification
-  IN (…)``); ``Q()`` when no rule applies. (Proposal: compile applicable rules to literals.)
 * ``no-read-audit``: the list and detail skip ``_audit_restricted_reads_by_id`` (the check of the
   shown rows against every active rule, and the chained READ_RESTRICTED append). It shows what
-  that costs; the proposal is to make it cheap, not to drop it.
-* ``literal+no-read-audit``;
-* ``cached``: ``literal``, but the user's compiled rules and the summary of all active rules are kept
-  across requests (in this process), as a cache invalidated whenever a rule, an exception, a group or
-  a membership changes would keep them: no rule look-up at all per request (the restricted-read check
-  still runs, over the cached rule set); and ``cached+no-read-audit``.
+  the restricted-read audit costs; it is not a proposal to drop it.
 
 Writes (single writer, the ORM path of the benchmark, interleaved batches):
 
@@ -34,7 +24,6 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
-from functools import partial
 from typing import Any
 
 from bench.support import StatementCounter, say
@@ -43,110 +32,20 @@ from bench.support import StatementCounter, say
 # Reads
 
 
-_ACROSS_REQUESTS: dict = {}
-
-
-def literal_visible_condition(model, user, across_requests: bool = False):
-    """visible_condition with the user's applicable rules fetched once and compiled into literals
-    (once per request; with ``across_requests``, once per process, as a cache invalidated when rules,
-    exceptions, groups or memberships change would give)."""
-    from django.db.models import Q
-
-    from permissions import access
-
-    if not hasattr(model, "access") or user.is_superuser:
-        return Q()
-    if access._all_active_rules().empty:
-        return Q()
-
-    def load() -> dict:
-        rows = list(access.rules_applying_to(user).values_list(
-            "target_kind", "target_type_id", "target_id", "classification_rank", "target_tag_id"))
-        objects: dict[int, set[int]] = {}
-        ranks, tags = [], set()
-        for kind, type_id, target_id, rank, tag_id in rows:
-            if kind == "object":
-                objects.setdefault(type_id, set()).add(target_id)
-            elif kind == "classification":
-                ranks.append(rank)
-            elif kind == "tag":
-                tags.add(tag_id)
-        from django.conf import settings
-
-        levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
-        return {"empty": not rows, "objects": objects, "levels": levels[min(ranks):] if ranks else [],
-                "tags": sorted(tags)}
-
-    if across_requests:
-        rules = _ACROSS_REQUESTS.get(user.pk) or _ACROSS_REQUESTS.setdefault(user.pk, load())
-    else:
-        rules = access.request_scoped(user, "_bench_literal_rules", load)
-    if rules["empty"]:
-        return Q()
-    parts = _literal_parts(model, rules, "")
-    return ~Q(*parts, _connector=Q.OR) if parts else Q()
-
-
-def _literal_parts(model, rules: dict, prefix: str) -> list:
-    from django.contrib.contenttypes.models import ContentType
-    from django.db.models import Q
-
-    from permissions.access import spec_for
-
-    spec = spec_for(model)
-    parts = []
-    if spec.targetable:
-        ids = rules["objects"].get(ContentType.objects.get_for_model(model).pk)
-        if ids:
-            parts.append(Q(**{f"{prefix}pk__in": sorted(ids)}))
-    if spec.classification and rules["levels"]:
-        parts.append(Q(**{f"{prefix}{spec.classification}__in": rules["levels"]}))
-    if spec.tags and rules["tags"]:
-        tag_field = model._meta.get_field(spec.tags)
-        tagged = tag_field.remote_field.through.objects.filter(
-            **{f"{tag_field.m2m_reverse_field_name()}__in": rules["tags"]}).values(tag_field.m2m_field_name())
-        parts.append(Q(**{f"{prefix}pk__in": tagged}))
-    for name in spec.containers:
-        parts.extend(_literal_parts(model._meta.get_field(name).related_model, rules, f"{prefix}{name}__"))
-    return parts
-
-
-_ALL_RULES_CACHE: list = []
-
-
-def cached_all_active_rules():
-    """The summary of all active rules, built once per process instead of once per request."""
-    from permissions import access
-
-    if not _ALL_RULES_CACHE:
-        _ALL_RULES_CACHE.append(access._RuleSet(access.active_rules()))
-    return _ALL_RULES_CACHE[0]
-
-
 @contextmanager
 def read_variant(name: str):
-    from permissions import access, visibility
     from permissions.api.viewsets import AccordModelViewSet
 
-    original_condition = visibility.visible_condition
     original_audit = AccordModelViewSet._audit_restricted_reads_by_id
-    original_all = access._all_active_rules
-    if name in ("literal", "literal+no-read-audit"):
-        visibility.visible_condition = literal_visible_condition
-    if name in ("cached", "cached+no-read-audit"):
-        visibility.visible_condition = partial(literal_visible_condition, across_requests=True)
-        access._all_active_rules = cached_all_active_rules
     if name.endswith("no-read-audit"):
         AccordModelViewSet._audit_restricted_reads_by_id = lambda self, ids: None
     try:
         yield
     finally:
-        visibility.visible_condition = original_condition
         AccordModelViewSet._audit_restricted_reads_by_id = original_audit
-        access._all_active_rules = original_all
 
 
-READ_VARIANTS = ("as-is", "literal", "no-read-audit", "literal+no-read-audit", "cached", "cached+no-read-audit")
+READ_VARIANTS = ("as-is", "no-read-audit")
 
 
 def ab_reads(databases, client, scenarios, rounds: int) -> dict:

@@ -2,22 +2,29 @@
 
 Domain models declare how rules reach them with an ``AccessSpec`` (their ``access``
 attribute); this module knows no domain model by name. For a model and a user,
-``visible_condition`` returns one ``Q`` made of sub-selects over the rule tables,
-so the database evaluates every rule; nothing loops over rules in Python. Only
-the user's subjects (their groups, their departments and those departments'
-ancestors) are looked up first, once per request.
+``visible_condition`` returns one ``Q`` that the database evaluates; nothing loops
+over rules in Python. The rules are compiled into literal id lists (or, for very
+large sets, sub-selects over the rule tables) once per *access generation*
+(``permissions.generation``): a token that triggers change with every rule,
+exception, group or department membership and department-tree change. A request
+reads the token once; while it is unchanged and no rule or exception has expired
+since, the compiled rule sets are reused across requests.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
+
+from permissions import generation
 
 
 @dataclass(frozen=True)
@@ -89,20 +96,30 @@ def request_scoped(holder, name: str, compute):
 
 
 def subjects_of(user) -> Subjects:
+    """The user's subjects, from the cache of the current access generation when it holds them."""
     def compute() -> Subjects:
-        department_model = apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)
-        return Subjects(
-            user_id=user.pk,
-            group_ids=tuple(user.groups.values_list("pk", flat=True)),
-            department_ids=tuple(department_model.subject_ids_for(user)),
-        )
+        compiled = _compiled()
+        if compiled is not None and (cached := compiled.readers.get(user.pk)) is not None:
+            return cached[0]
+        return _read_subjects(user)
 
     return request_scoped(user, "_accord_subjects", compute)
 
 
+def _read_subjects(user) -> Subjects:
+    department_model = apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)
+    return Subjects(
+        user_id=user.pk,
+        group_ids=tuple(user.groups.order_by().values_list("pk", flat=True)),
+        department_ids=tuple(department_model.subject_ids_for(user)),
+    )
+
+
 def forget_subjects(user) -> None:
+    """Forget what this request remembered about the user (after changing their memberships
+    in the middle of a request; other requests see the change through the generation token)."""
     user.__dict__.pop("_accord_subjects", None)
-    user.__dict__.pop("_accord_ruleset", None)
+    _HOLDER.__dict__.pop("_accord_generation", None)
 
 
 def active_rules(at=None) -> QuerySet:
@@ -111,30 +128,33 @@ def active_rules(at=None) -> QuerySet:
     return AccessRule._base_manager.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at or timezone.now()))
 
 
-def rules_applying_to(user, at=None) -> QuerySet:
+def rules_applying_to(user, at=None, subjects: Subjects | None = None) -> QuerySet:
     """Active rules whose subject matches the user and that no active exception lifts for them."""
     from permissions.models.access import AccessRuleException
 
     at = at or timezone.now()
-    subjects = subjects_of(user)
+    subjects = subjects or subjects_of(user)
     lifted = AccessRuleException._base_manager.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=at)
     ).filter(subjects.condition()).values("rule_id")
     return active_rules(at).filter(subjects.condition()).exclude(pk__in=lifted)
 
 
-# Up to this many targets of one kind, a person's rules are compiled into literal
-# lists (one small query per request); beyond it, into sub-selects over the rule table.
-LITERAL_TARGETS_LIMIT = 1000
+def literal_targets_limit() -> int:
+    """Up to this many targets, a rule set is compiled into literal lists (read once per
+    access generation); beyond it, into sub-selects over the rule table. PostgreSQL takes a
+    literal list as one array parameter, so it can be long; SQLite binds every id."""
+    return 100_000 if connection.vendor == "postgresql" else 1000
 
 
 class _RuleSet:
     """One set of rules, compiled for use in SQL conditions.
 
-    A person's applicable rules are usually few (most rules concern other people):
-    they are read once and compiled into literal id lists, which keeps the SQL
-    short and cheap however many rules exist. A large set (every active rule, for
-    the restricted-read check) becomes sub-selects over the rule table instead.
+    Rule sets are compiled once per access generation and kept (``_compiled``): a
+    person's applicable rules (usually few: most rules concern other people) and
+    every active rule (for the restricted-read check) become literal id lists, so
+    the SQL stays short and cheap however many rules exist. A set too large for
+    literals becomes sub-selects over the rule table instead.
     """
 
     def __init__(self, rules: QuerySet):
@@ -153,13 +173,14 @@ class _RuleSet:
         levels = list(settings.ACCORD_CLASSIFICATION_LEVELS)
         self.hidden_levels = levels[min(ranks):] if ranks else []
         self.empty = not summary
-        self.literal = sum(row["n"] for row in summary) <= LITERAL_TARGETS_LIMIT
+        self.literal = sum(row["n"] for row in summary) <= literal_targets_limit()
         if self.literal and not self.empty:
             targets = list(rules.order_by().values_list("target_kind", "target_type_id", "target_id",
                                                         "target_tag_id"))
             for kind, type_id, target_id, _ in targets:
                 if kind == TargetKind.OBJECT and target_id is not None:
-                    self._objects.setdefault(type_id, []).append(target_id)
+                    self._objects.setdefault(type_id, set()).add(target_id)
+            self._objects = {type_id: sorted(ids) for type_id, ids in self._objects.items()}
             self.tag_ids = sorted({tag for kind, _, _, tag in targets if kind == TargetKind.TAG and tag})
         else:
             self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values(
@@ -176,6 +197,11 @@ class _RuleSet:
                 target_kind=TargetKind.OBJECT, target_type=content_type, target_id__isnull=False
             ).values("target_id")
         return self._objects[content_type.pk]
+
+
+def _one_of(path: str, values: QuerySet | list) -> Q:
+    """``path`` is among ``values``: a literal list as one array parameter, a queryset as a sub-select."""
+    return Q(**{f"{path}__{'in' if isinstance(values, QuerySet) else 'any_of'}": values})
 
 
 def hidden_condition(model: type[Model], rules: QuerySet | _RuleSet, prefix: str = "") -> Q:
@@ -197,13 +223,13 @@ def _hidden_parts(model: type[Model], ruleset: _RuleSet, prefix: str) -> list[Q]
     spec = spec_for(model)
     parts: list[Q] = []
     if spec.targetable and (ids := ruleset.object_ids(model)) is not None:
-        parts.append(Q(**{f"{prefix}pk__in": ids}))
+        parts.append(_one_of(f"{prefix}pk", ids))
     if spec.classification and ruleset.hidden_levels:
         parts.append(Q(**{f"{prefix}{spec.classification}__in": ruleset.hidden_levels}))
     if spec.tags and ruleset.has_tags:
         tag_field = model._meta.get_field(spec.tags)
         through = tag_field.remote_field.through
-        tagged = through.objects.filter(**{f"{tag_field.m2m_reverse_field_name()}__in": ruleset.tag_ids})
+        tagged = through.objects.filter(_one_of(tag_field.m2m_reverse_field_name(), ruleset.tag_ids))
         parts.append(Q(**{f"{prefix}pk__in": tagged.values(tag_field.m2m_field_name())}))
     for name in spec.containers:
         related = model._meta.get_field(name).related_model
@@ -215,25 +241,97 @@ def visible_condition(model: type[Model], user) -> Q:
     """The SQL condition selecting the rows of ``model`` the user may view."""
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
-    if _all_active_rules().empty:
-        return Q()  # no active rule at all: nothing to look up about the user either
-    ruleset = request_scoped(user, "_accord_ruleset", lambda: _RuleSet(rules_applying_to(user)))
+    compiled = _compiled()
+    if compiled is not None:
+        if compiled.everything.empty:
+            return Q()  # no active rule at all: nothing to look up about the user either
+        ruleset = compiled.reader(user)
+    else:
+        if _RuleSet(active_rules()).empty:
+            return Q()
+        ruleset = _RuleSet(rules_applying_to(user))
     parts = _hidden_parts(model, ruleset, "")
     return ~Q(*parts, _connector=Q.OR) if parts else Q()
-
-
-_ALL_RULES = type("_Holder", (), {})()
-
-
-def _all_active_rules() -> _RuleSet:
-    return request_scoped(_ALL_RULES, "_accord_ruleset", lambda: _RuleSet(active_rules()))
 
 
 def restricted_condition(model: type[Model]) -> Q:
     """The rows some active rule hides from somebody (their reads are audited)."""
     if not hasattr(model, "access"):
         return Q(pk__in=[])
-    return hidden_condition(model, _all_active_rules())
+    compiled = _compiled()
+    return hidden_condition(model, compiled.everything if compiled is not None else _RuleSet(active_rules()))
+
+
+# --- compiled rules, kept per access generation -------------------------------------------------
+
+_HOLDER = type("_Holder", (), {})()
+
+
+class _Compiled:
+    """Every rule set compiled for one access generation (``permissions.generation``):
+    all active rules, and each reader's subjects and applicable rules as they are
+    first needed. Valid until the token changes or the earliest expiry among the
+    active rules and exceptions passes, whichever comes first."""
+
+    MAX_READERS = 10_000
+
+    def __init__(self, at):
+        self.at = at
+        self.valid_until = _next_expiry(at)
+        self.everything = _RuleSet(active_rules(at))
+        self.readers: OrderedDict[int, tuple[Subjects, _RuleSet]] = OrderedDict()
+
+    def reader(self, user) -> _RuleSet:
+        cached = self.readers.get(user.pk)
+        if cached is None:
+            subjects = _read_subjects(user)
+            cached = (subjects, _RuleSet(rules_applying_to(user, self.at, subjects)))
+            self.readers[user.pk] = cached
+            if len(self.readers) > self.MAX_READERS:
+                self.readers.popitem(last=False)
+        return cached[1]
+
+    def fresh(self, now) -> bool:
+        return self.valid_until is None or now < self.valid_until
+
+
+def _next_expiry(at):
+    """The first moment after ``at`` when an active rule or exception expires."""
+    from django.db.models import Min
+
+    from permissions.models.access import AccessRule, AccessRuleException
+
+    moments = [
+        model._base_manager.filter(expires_at__gt=at).aggregate(first=Min("expires_at"))["first"]
+        for model in (AccessRule, AccessRuleException)
+    ]
+    return min((moment for moment in moments if moment is not None), default=None)
+
+
+_GENERATIONS: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
+_MAX_GENERATIONS = 8  # several databases in one process (tests, benchmarks) each have their own
+
+
+def _compiled() -> _Compiled | None:
+    """The rule sets of the current access generation (``None`` if it is unknown: then
+    nothing is kept and every call compiles afresh)."""
+    token = request_scoped(_HOLDER, "_accord_generation", generation.current_token)
+    if token is None:
+        return None
+    key = (connection.settings_dict["NAME"], token)
+    now = timezone.now()
+    compiled = _GENERATIONS.get(key)
+    if compiled is None or not compiled.fresh(now):
+        compiled = _GENERATIONS[key] = _Compiled(now)
+        if len(_GENERATIONS) > _MAX_GENERATIONS:
+            _GENERATIONS.popitem(last=False)
+    return compiled
+
+
+def forget_compiled_rules() -> None:
+    """Drop every kept rule set (they are rebuilt on the next read)."""
+    _GENERATIONS.clear()
+    _HOLDER.__dict__.pop("_accord_generation", None)
 
 
 # --- explain ----------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ class PermissionsConfig(AppConfig):
     verbose_name = "Trust layer"
 
     def ready(self) -> None:
-        from permissions import auth_events, signals
+        from permissions import auth_events, lookups, signals
         from permissions.api import schema  # noqa: F401 - registers the OpenAPI auth schemes
 
+        lookups.register()
         signals.connect()
         auth_events.connect()
 

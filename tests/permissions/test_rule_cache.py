@@ -1,0 +1,191 @@
+"""Compiled rules are kept across requests, and never outlive what they were compiled from.
+
+``permissions.access`` keeps each reader's compiled rules for one *access generation*
+(``permissions.generation``): a token that triggers in the database change with every
+rule, exception, group membership, department membership and department-tree change.
+These tests show that the token changes for each of those writes (also bulk updates
+and raw SQL, which no signal would see), that a visible effect follows on the very next
+read, that expiries take effect on time without any write, that a rolled-back change
+leaves nothing stale behind, and that an unchanged generation costs one statement.
+"""
+
+from __future__ import annotations
+
+import datetime
+from unittest import mock
+
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from catalog.models import Dataset, Department, DepartmentMembership
+from permissions import access, generation
+from permissions.models import AccessRule, AccessRuleException
+from tests import factories
+from tests.mixins import make_user
+
+API = "/api/v1/datasets/"
+
+
+def deny(obj, **subject) -> AccessRule:
+    subject.setdefault("subject_kind", "everyone")
+    return AccessRule.objects.create(
+        target_kind="object", target_type=ContentType.objects.get_for_model(obj), target_id=obj.pk,
+        reason="test", **subject,
+    )
+
+
+class GenerationTokenTests(TestCase):
+    """Every write that can change who sees what changes the token, in the same transaction."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = make_user("reader")
+        cls.group = Group.objects.create(name="team")
+        cls.parent = factories.department()
+        cls.department = factories.department(parent=cls.parent)
+        cls.dataset = factories.dataset()
+
+    def assertChanges(self, write):
+        before = generation.current_token()
+        write()
+        after = generation.current_token()
+        self.assertIsNotNone(after)
+        self.assertNotEqual(before, after)
+
+    def test_rule_create_update_delete(self):
+        rule = None
+
+        def create():
+            nonlocal rule
+            rule = deny(self.dataset)
+
+        self.assertChanges(create)
+        self.assertChanges(lambda: AccessRule.objects.filter(pk=rule.pk).update(reason="changed in bulk"))
+        self.assertChanges(rule.delete)
+
+    def test_exceptions(self):
+        rule = deny(self.dataset)
+        self.assertChanges(lambda: AccessRuleException.objects.create(
+            rule=rule, subject_kind="user", subject_user=self.user, reason="needs it"))
+
+    def test_group_memberships_both_directions(self):
+        self.assertChanges(lambda: self.user.groups.add(self.group))
+        self.assertChanges(lambda: self.group.user_set.remove(self.user))
+
+    def test_department_memberships_and_tree(self):
+        self.assertChanges(lambda: DepartmentMembership.objects.create(user=self.user, department=self.department))
+        other = factories.department()
+        self.assertChanges(lambda: Department.objects.filter(pk=self.department.pk).update(parent=other))
+
+    def test_raw_sql_is_seen_too(self):
+        rule = deny(self.dataset)
+        table = AccessRule._meta.db_table
+        self.assertChanges(lambda: connection.cursor().execute(
+            f"UPDATE {table} SET reason = %s WHERE id = %s", ["raw", rule.pk]))
+
+    def test_a_rolled_back_change_never_brings_a_token_back(self):
+        before = generation.current_token()
+        with self.assertRaises(RuntimeError), transaction.atomic():
+            deny(self.dataset)
+            inside = generation.current_token()
+            raise RuntimeError("roll back")
+        self.assertEqual(generation.current_token(), before)
+        deny(self.dataset)
+        self.assertNotIn(generation.current_token(), (before, inside))
+
+
+class CachedRulesTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.reader = make_user("reader")
+        cls.colleague = make_user("colleague")
+        cls.sales = factories.department()
+        DepartmentMembership.objects.create(user=cls.reader, department=cls.sales)
+        cls.datasets = [factories.dataset() for _ in range(3)]
+        cls.secret = cls.datasets[0]
+        AccessRule.objects.create(
+            subject_kind="department", subject_department=cls.sales, target_kind="object",
+            target_type=ContentType.objects.get_for_model(cls.secret), target_id=cls.secret.pk,
+            reason="Sales may not see it",
+        )
+
+    def setUp(self):
+        access.forget_compiled_rules()
+        self.client = APIClient()
+        self.client.force_authenticate(self.reader)
+
+    def visible_ids(self) -> set[int]:
+        response = self.client.get(API)
+        self.assertEqual(response.status_code, 200)
+        return {row["id"] for row in response.json()["results"]}
+
+    def test_a_second_request_reads_only_the_token(self):
+        with CaptureQueriesContext(connection) as first:
+            self.assertNotIn(self.secret.pk, self.visible_ids())
+        with CaptureQueriesContext(connection) as second:
+            self.assertNotIn(self.secret.pk, self.visible_ids())
+        rule_reads = [query["sql"] for query in second.captured_queries
+                      if "permissions_accessrule" in query["sql"] and "catalog_dataset" not in query["sql"]]
+        self.assertEqual(rule_reads, [])
+        token_reads = [query for query in second.captured_queries if generation.TABLE in query["sql"]]
+        self.assertEqual(len(token_reads), 1)
+        self.assertLess(len(second.captured_queries), len(first.captured_queries))
+
+    def test_a_new_rule_takes_effect_on_the_next_request(self):
+        self.assertIn(self.datasets[1].pk, self.visible_ids())
+        deny(self.datasets[1])
+        self.assertNotIn(self.datasets[1].pk, self.visible_ids())
+
+    def test_leaving_the_department_takes_effect_on_the_next_request(self):
+        self.assertNotIn(self.secret.pk, self.visible_ids())
+        DepartmentMembership.objects.filter(user=self.reader).delete()
+        self.assertIn(self.secret.pk, self.visible_ids())
+
+    def test_moving_the_department_under_a_denied_one(self):
+        growth = factories.department()
+        deny(self.datasets[2], subject_kind="department", subject_department=growth)
+        self.assertIn(self.datasets[2].pk, self.visible_ids())
+        Department.objects.filter(pk=self.sales.pk).update(parent=growth)
+        self.assertNotIn(self.datasets[2].pk, self.visible_ids())
+
+    def test_an_exception_takes_effect_on_the_next_request(self):
+        self.assertNotIn(self.secret.pk, self.visible_ids())
+        AccessRuleException.objects.create(rule=AccessRule.objects.get(target_id=self.secret.pk),
+                                           subject_kind="user", subject_user=self.reader, reason="audit")
+        self.assertIn(self.secret.pk, self.visible_ids())
+
+    def test_an_expiry_takes_effect_on_time_without_any_write(self):
+        soon = timezone.now() + datetime.timedelta(hours=1)
+        deny(self.datasets[1], expires_at=soon)
+        self.assertNotIn(self.datasets[1].pk, self.visible_ids())
+        with mock.patch("permissions.access.timezone.now", return_value=soon + datetime.timedelta(seconds=1)):
+            self.assertIn(self.datasets[1].pk, self.visible_ids())
+
+    def test_an_expiring_exception_ends_on_time(self):
+        soon = timezone.now() + datetime.timedelta(hours=1)
+        AccessRuleException.objects.create(rule=AccessRule.objects.get(target_id=self.secret.pk), expires_at=soon,
+                                           subject_kind="user", subject_user=self.reader, reason="audit")
+        self.assertIn(self.secret.pk, self.visible_ids())
+        with mock.patch("permissions.access.timezone.now", return_value=soon + datetime.timedelta(seconds=1)):
+            self.assertNotIn(self.secret.pk, self.visible_ids())
+
+    def test_a_rolled_back_rule_leaves_nothing_stale(self):
+        with self.assertRaises(RuntimeError), transaction.atomic():
+            deny(self.datasets[1])
+            self.assertNotIn(self.datasets[1].pk, self.visible_ids())  # compiled inside the transaction
+            raise RuntimeError("roll back")
+        self.assertIn(self.datasets[1].pk, self.visible_ids())
+
+    def test_readers_do_not_share_their_rules(self):
+        self.assertNotIn(self.secret.pk, self.visible_ids())
+        self.client.force_authenticate(self.colleague)
+        self.assertIn(self.secret.pk, self.visible_ids())
+
+    def test_the_queryset_agrees_with_the_api_for_every_reader(self):
+        for user, expected in ((self.reader, False), (self.colleague, True)):
+            self.assertEqual(Dataset.objects.visible_to(user).filter(pk=self.secret.pk).exists(), expected)
