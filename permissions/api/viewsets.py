@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -47,6 +47,23 @@ class AccordModelViewSet(viewsets.ModelViewSet):
 
     # --- reads -------------------------------------------------------------------------------
 
+    #: The annotation telling, row by row, whether some active rule restricts the row
+    #: (computed in the list's or detail's own statement; see ``_restricted_reads``).
+    RESTRICTED_FLAG = "accord_restricted"
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if self.action in ("list", "retrieve") and self.request.method in ("GET", "HEAD"):
+            condition = restricted_condition(queryset.model)
+            if condition != Q(pk__in=[]):
+                queryset = queryset.annotate(
+                    **{self.RESTRICTED_FLAG: ExpressionWrapper(condition, output_field=BooleanField())})
+        return queryset
+
+    def paginate_queryset(self, queryset):
+        self._shown = page = super().paginate_queryset(queryset)
+        return page
+
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
         self._audit_restricted_reads([instance])
@@ -55,14 +72,23 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         return response
 
     def list(self, request, *args, **kwargs):
+        self._shown = None
         response = super().list(request, *args, **kwargs)
-        rows = response.data.get("results", []) if isinstance(response.data, dict) else response.data
-        ids = [row["id"] for row in rows if isinstance(row, dict) and "id" in row]
-        self._audit_restricted_reads_by_id(ids)
+        if self._shown is not None:
+            self._audit_restricted_reads(self._shown)
+        else:
+            rows = response.data.get("results", []) if isinstance(response.data, dict) else response.data
+            self._audit_restricted_reads_by_id([row["id"] for row in rows if isinstance(row, dict) and "id" in row])
         return response
 
     def _audit_restricted_reads(self, objects) -> None:
-        self._audit_restricted_reads_by_id([obj.pk for obj in objects])
+        """Audit the shown objects that some rule restricts: from the flag their own statement
+        computed when it is there, otherwise with one statement over their ids."""
+        objects = list(objects)
+        if objects and all(self.RESTRICTED_FLAG in vars(obj) for obj in objects):
+            self._record_restricted_read(sorted(obj.pk for obj in objects if getattr(obj, self.RESTRICTED_FLAG)))
+        else:
+            self._audit_restricted_reads_by_id([obj.pk for obj in objects])
 
     def _audit_restricted_reads_by_id(self, ids: list) -> None:
         if not ids:
@@ -71,14 +97,15 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         condition = restricted_condition(model)
         if condition == Q(pk__in=[]):
             return  # no active rule can restrict this model
-        restricted = list(
-            model._base_manager.filter(pk__in=ids).filter(condition).values_list("pk", flat=True)
-        )
+        self._record_restricted_read(sorted(
+            model._base_manager.filter(pk__in=ids).filter(condition).values_list("pk", flat=True)))
+
+    def _record_restricted_read(self, restricted: list) -> None:
         if restricted:
             audit.record_event(
-                AuditAction.READ_RESTRICTED, object_type=model._meta.label_lower,
+                AuditAction.READ_RESTRICTED, object_type=self.queryset.model._meta.label_lower,
                 object_id=str(restricted[0]) if len(restricted) == 1 else "",
-                details={"ids": sorted(restricted), "path": self.request.path},
+                details={"ids": restricted, "path": self.request.path},
             )
 
     # --- writes ------------------------------------------------------------------------------

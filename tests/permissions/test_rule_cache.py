@@ -189,3 +189,69 @@ class CachedRulesTests(TestCase):
     def test_the_queryset_agrees_with_the_api_for_every_reader(self):
         for user, expected in ((self.reader, False), (self.colleague, True)):
             self.assertEqual(Dataset.objects.visible_to(user).filter(pk=self.secret.pk).exists(), expected)
+
+
+class RestrictedReadAuditTests(TestCase):
+    """Reads of objects some active rule restricts (from anybody) are audited: one record per
+    request naming exactly those objects; the flag comes from the read's own statement."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.reader = make_user("reader")
+        cls.admin = make_user("root", is_superuser=True, is_staff=True)
+        cls.contractors = factories.department()
+        cls.datasets = [factories.dataset() for _ in range(4)]
+        cls.confidential = factories.dataset(classification="confidential")
+        cls.named = cls.datasets[1]
+        deny(cls.named, subject_kind="department", subject_department=cls.contractors)
+        AccessRule.objects.create(subject_kind="department", subject_department=cls.contractors,
+                                  target_kind="classification", classification="confidential", reason="contractors")
+
+    def setUp(self):
+        access.forget_compiled_rules()
+
+    def read(self, user, url):
+        from permissions.models import AuditRecord
+
+        client = APIClient()
+        client.force_authenticate(user)
+        before = AuditRecord.objects.filter(action="read_restricted").count()
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        self.assertEqual(response.status_code, 200)
+        records = list(AuditRecord.objects.filter(action="read_restricted").order_by("seq"))[before:]
+        return response, records, queries
+
+    def test_a_list_records_exactly_the_restricted_rows_once(self):
+        response, records, queries = self.read(self.reader, API + "?page_size=100")
+        shown = {row["id"] for row in response.json()["results"]}
+        self.assertLessEqual({self.named.pk, self.confidential.pk}, shown)
+        self.assertEqual(len(records), 1)
+        self.assertEqual(records[0].details["ids"], sorted([self.named.pk, self.confidential.pk]))
+        self.assertEqual(records[0].object_type, "catalog.dataset")
+        # Once the rules are compiled, no statement reads the rules and none re-reads the shown
+        # rows against them: the list's own statement computed the flag.
+        _, records, queries = self.read(self.reader, API + "?page_size=100")
+        self.assertEqual(len(records), 1)
+        self.assertFalse([q for q in queries.captured_queries if "permissions_accessrule" in q["sql"]])
+        self.assertEqual(len([q for q in queries.captured_queries if "accord_restricted" in q["sql"]]), 1)
+
+    def test_a_detail_of_a_restricted_object_is_recorded(self):
+        _, records, _ = self.read(self.reader, f"{API}{self.confidential.pk}/")
+        self.assertEqual([(r.object_id, r.details["ids"]) for r in records],
+                         [(str(self.confidential.pk), [self.confidential.pk])])
+
+    def test_an_unrestricted_detail_leaves_no_record(self):
+        _, records, _ = self.read(self.reader, f"{API}{self.datasets[0].pk}/")
+        self.assertEqual(records, [])
+
+    def test_superuser_reads_are_recorded_too(self):
+        _, records, _ = self.read(self.admin, f"{API}{self.named.pk}/")
+        self.assertEqual(len(records), 1)
+        self.assertEqual(records[0].actor_name, "root")
+
+    def test_nothing_is_recorded_when_no_rule_is_active(self):
+        AccessRule.objects.all().delete()
+        _, records, queries = self.read(self.reader, API + "?page_size=100")
+        self.assertEqual(records, [])
+        self.assertFalse([q for q in queries.captured_queries if "accord_restricted" in q["sql"]])
