@@ -11,7 +11,7 @@ Every statement starts from ``visible_to(user)``: the PostgreSQL statement is
 composed around the SQL the ORM compiles for each type's ``visible_to(user)``
 queryset, so results, counts and facets only ever count what the user may see.
 
-Bounded work (docs/search.md): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
+Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
 matches are considered. When a type has more, its candidate set is N of them —
 the name matches first, then the others in the order the index yields them — and
 its counts, facet counts and ranking are computed over that set: counts are then

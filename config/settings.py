@@ -278,5 +278,5 @@ LOGGING = {
 ACCORD_SEARCH_MAX_LIMIT = 100
 # Search: up to this many matches of one type, counts, facets and ranking are exact;
 # beyond it they are computed over a bounded candidate set of this size (name matches
-# first) and reported as lower bounds ("10,000+"). See docs/search.md.
+# first) and reported as lower bounds ("10,000+"). See docs/api.md.
 ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 10_000)
