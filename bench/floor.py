@@ -197,117 +197,149 @@ def dataset_detail(connection, dataset_id: int) -> bytes:
 # ---------------------------------------------------------------------------------------------------------------
 # Search
 
-def _weighted(*columns: tuple[str, str]) -> str:
-    """The weighted document of a table, written exactly as its GIN index expression so the index is used."""
-    parts = [f"setweight(to_tsvector('english'::regconfig, COALESCE({column}, '')), '{weight}')"
-             for column, weight in columns]
-    return " || ".join(parts)
-
-
 QUERY = "websearch_to_tsquery('english'::regconfig, %(q)s)"
 
-# Per type: FROM clause, document, hit columns, facet columns (facet → SQL expression).
+
+def _name_document(alias: str, *columns: str) -> str:
+    """The name index's expression (catalog/migrations/0004_search_document.py), so the index is used."""
+    return " || ".join(f"to_tsvector('english'::regconfig, COALESCE({alias}.\"{column}\", ''))" for column in columns)
+
+
+# Per type: FROM clause, name document, hit columns (named as the endpoint's), facet columns (facet → column).
 SEARCH_TABLES = {
     "dataset": {
-        "from": "catalog_dataset d JOIN catalog_system s ON s.id = d.system_id",
-        "count_from": "catalog_dataset d",
-        "document": _weighted(("d.name", "A"), ("d.qualified_name", "A"), ("d.description", "B")),
-        "columns": "d.id, d.name, d.qualified_name, d.description, d.kind, d.classification, d.system_id, s.name",
-        "facets": {"kind": "d.kind", "system": "d.system_id", "department": "d.owner_department_id",
-                   "classification": "d.classification"},
+        "from": "catalog_dataset t JOIN catalog_system s ON s.id = t.system_id",
+        "names": _name_document("t", "name", "qualified_name"),
+        "columns": "t.id, t.name, t.qualified_name, t.description, t.kind, t.classification, t.system_id, "
+                   "t.owner_department_id, s.name AS system_name",
+        "facets": {"kind": "kind", "system": "system_id", "department": "owner_department_id",
+                   "classification": "classification"},
     },
     "field": {
-        "from": "catalog_field f JOIN catalog_dataset d ON d.id = f.dataset_id",
-        "count_from": "catalog_field f",
-        "document": _weighted(("f.name", "A"), ("f.description", "B")),
-        "columns": "f.id, f.name, f.description, f.classification, f.data_type, f.dataset_id, d.qualified_name",
-        "facets": {"system": "d.system_id", "department": "f.owner_department_id",
-                   "classification": "f.classification"},
+        "from": "catalog_field t JOIN catalog_dataset d ON d.id = t.dataset_id",
+        "names": _name_document("t", "name"),
+        "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id, "
+                   "d.qualified_name AS dataset_qualified_name, d.system_id AS dataset_system_id",
+        "facets": {"system": "dataset_system_id", "department": "owner_department_id",
+                   "classification": "classification"},
     },
     "system": {
-        "from": "catalog_system s",
-        "count_from": "catalog_system s",
-        "document": _weighted(("s.name", "A"), ("s.vendor", "B"), ("s.description", "B")),
-        "columns": "s.id, s.name, s.description, s.kind, s.vendor",
-        "facets": {"kind": "s.kind", "system": "s.id", "department": "s.owner_department_id"},
+        "from": "catalog_system t",
+        "names": _name_document("t", "name"),
+        "columns": "t.id, t.name, t.description, t.kind, t.vendor, t.owner_department_id",
+        "facets": {"kind": "kind", "system": "id", "department": "owner_department_id"},
     },
     "department": {
-        "from": "catalog_department dep",
-        "count_from": "catalog_department dep",
-        "document": _weighted(("dep.name", "A"), ("dep.description", "B")),
-        "columns": "dep.id, dep.name, dep.description",
-        "facets": {"department": "dep.id"},
+        "from": "catalog_department t",
+        "names": _name_document("t", "name"),
+        "columns": "t.id, t.name, t.description, t.slug",
+        "facets": {"department": "id"},
     },
 }
 
 
-def _hit(kind: str, row: tuple, rank: float) -> dict:
-    hit_id, name = row[0], row[1]
-    description = row[3] if kind == "dataset" else row[2]
+def _search_part(kind: str) -> tuple[str, str]:
+    """One type's candidate set (at most N matches, name matches first when there are more) and its row:
+    whether it was bounded, the best hits and the facet counts, as JSON."""
+    table = SEARCH_TABLES[kind]
+    rank = f"ts_rank(t.search_document, {QUERY}) AS rank"
+    ctes = (
+        f"{kind}_all AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
+        f"WHERE t.search_document @@ {QUERY} LIMIT %(bound)s + 1), "
+        f"{kind}_names AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
+        f"WHERE {table['names']} @@ {QUERY} AND t.search_document @@ {QUERY} "
+        f"AND (SELECT count(*) FROM {kind}_all) > %(bound)s LIMIT %(bound)s), "
+        f"{kind}_candidates AS MATERIALIZED (SELECT * FROM {kind}_names UNION ALL "
+        f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
+        f"LIMIT %(bound)s - (SELECT count(*) FROM {kind}_names)))"
+    )
+    columns = ", ".join(f'"{column}"' for column in table["facets"].values())
+    sets = ", ".join(["()", *(f'("{column}")' for column in table["facets"].values())])
+    counts = ", ".join(["count(*) AS n", *(f"count(*) AS n_{facet}" for facet in table["facets"])])
+    select = (
+        f"SELECT '{kind}', (SELECT count(*) FROM {kind}_all) > %(bound)s, "
+        f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM "
+        f"(SELECT * FROM {kind}_candidates ORDER BY rank DESC, id LIMIT %(limit)s) h), "
+        f"(SELECT json_agg(g) FROM (SELECT GROUPING({columns}) AS grouping, {columns}, {counts} "
+        f"FROM {kind}_candidates GROUP BY GROUPING SETS ({sets})) g)"
+    )
+    return ctes, select
+
+
+SEARCH_SQL = ("WITH " + ", ".join(_search_part(kind)[0] for kind in SEARCH_TYPES) + " "
+              + " UNION ALL ".join(_search_part(kind)[1] for kind in SEARCH_TYPES))
+
+LABELS_SQL = """
+SELECT 'system', id, name FROM catalog_system WHERE id = ANY(%(systems)s)
+UNION ALL
+SELECT 'department', id, name FROM catalog_department WHERE id = ANY(%(departments)s)
+"""
+
+
+def _hit(kind: str, row: dict) -> dict:
     hit = {
         "type": kind,
-        "id": hit_id,
-        "name": name,
-        "title": name,
-        "description": (description or "")[:280],
-        "rank": round(float(rank or 0), 6),
-        "url": f"/api/v1/{kind}s/{hit_id}/",
+        "id": row["id"],
+        "name": row["name"],
+        "title": row["name"],
+        "description": (row["description"] or "")[:280],
+        "rank": round(float(row["rank"] or 0), 6),
+        "url": f"/api/v1/{kind}s/{row['id']}/",
     }
     if kind == "dataset":
-        _, _, qualified_name, _, dataset_kind, classification, system_id, system_name = row
-        hit.update(title=qualified_name, kind=dataset_kind, classification=classification,
-                   system={"id": system_id, "name": system_name})
+        hit.update(title=row["qualified_name"], kind=row["kind"], classification=row["classification"],
+                   system={"id": row["system_id"], "name": row["system_name"]})
     elif kind == "field":
-        _, _, _, classification, data_type, dataset_id, qualified_name = row
-        hit.update(classification=classification, data_type=data_type,
-                   dataset={"id": dataset_id, "qualified_name": qualified_name}, title=f"{qualified_name}.{name}")
+        hit.update(classification=row["classification"], data_type=row["data_type"],
+                   dataset={"id": row["dataset_id"], "qualified_name": row["dataset_qualified_name"]},
+                   title=f"{row['dataset_qualified_name']}.{row['name']}")
     elif kind == "system":
-        hit.update(kind=row[3], vendor=row[4])
+        hit.update(kind=row["kind"], vendor=row["vendor"])
     return hit
 
 
-def search(connection, text: str, limit: int) -> bytes:
-    """GET /api/v1/search/?q=…&limit=N with no filters: hits per type, then facet counts, then facet labels."""
+def search(connection, text: str, limit: int, bound: int | None = None) -> bytes:
+    """GET /api/v1/search/?q=…&limit=N with no filters: one statement for every type's hits and facet counts
+    over its candidate set (at most ``bound`` matches, ``ACCORD_SEARCH_EXACT_LIMIT``), then the facet labels."""
+    if bound is None:
+        from django.conf import settings
+
+        bound = settings.ACCORD_SEARCH_EXACT_LIMIT
     text = text.strip()
-    params = {"q": text, "limit": limit}
     hits: list[dict] = []
     counts: dict[str, dict] = {facet: {} for facet in ("type", "kind", "system", "department", "classification")}
+    approximate = False
     with connection.cursor() as cursor:
         _require_no_active_rules(cursor)
-        for kind in SEARCH_TYPES:
-            table = SEARCH_TABLES[kind]
-            document = table["document"]
-            cursor.execute(
-                f"SELECT {table['columns']}, ts_rank({document}, {QUERY}) AS rank FROM {table['from']} "
-                f"WHERE {document} @@ {QUERY} ORDER BY rank DESC, 1 LIMIT %(limit)s",
-                params,
-            )
-            hits.extend(_hit(kind, row[:-1], row[-1]) for row in cursor.fetchall())
-            # The matches grouped by every facet column at once; each facet is summed from the groups.
-            facets = list(table["facets"].items())
-            group_by = ", ".join(str(i + 1) for i in range(len(facets)))
-            cursor.execute(f"SELECT {', '.join(column for _, column in facets)}, count(*) FROM {table['from']} "
-                           f"WHERE {document} @@ {QUERY} GROUP BY {group_by}", params)
-            for *values, count in cursor.fetchall():
-                counts["type"][kind] = counts["type"].get(kind, 0) + count
-                for (facet, _), value in zip(facets, values, strict=True):
-                    if value is None or value == "":
-                        continue
-                    counts[facet][value] = counts[facet].get(value, 0) + count
-        names = {}
-        for facet, table in (("system", "catalog_system"), ("department", "catalog_department")):
-            names[facet] = {}
-            if counts[facet]:
-                cursor.execute(f"SELECT id, name FROM {table} WHERE id = ANY(%s) ORDER BY name", (list(counts[facet]),))
-                names[facet] = dict(cursor.fetchall())
+        cursor.execute(SEARCH_SQL, {"q": text, "limit": limit, "bound": bound})
+        for kind, bounded, kind_hits, groups in cursor.fetchall():
+            approximate |= bounded
+            hits.extend(_hit(kind, row) for row in kind_hits or [])
+            facets = list(SEARCH_TABLES[kind]["facets"].items())
+            for group in groups or []:
+                if group["grouping"] == (1 << len(facets)) - 1:
+                    if group["n"]:
+                        counts["type"][kind] = [group["n"], not bounded]
+                    continue
+                position = next(i for i in range(len(facets)) if not group["grouping"] & (1 << (len(facets) - 1 - i)))
+                facet, column = facets[position]
+                value = group[column]
+                if value is None or value == "":
+                    continue
+                entry = counts[facet].setdefault(value, [0, True])
+                entry[0] += group[f"n_{facet}"]
+                entry[1] = entry[1] and not bounded
+        names: dict[str, dict] = {"system": {}, "department": {}}
+        if counts["system"] or counts["department"]:
+            cursor.execute(LABELS_SQL, {"systems": list(counts["system"]), "departments": list(counts["department"])})
+            for facet, value, name in cursor.fetchall():
+                names[facet][value] = name
     hits.sort(key=lambda hit: (-hit["rank"], SEARCH_TYPES.index(hit["type"]), hit["id"]))
     facets = {}
     for facet, values in counts.items():
         entries = []
-        for value, count in values.items():
-            if count == 0:
-                continue
-            entry = {"value": value, "count": count}
+        for value, (count, exact) in values.items():
+            entry = {"value": value, "count": count, "count_exact": exact}
             if facet in names:
                 if value not in names[facet]:
                     continue
@@ -315,4 +347,5 @@ def search(connection, text: str, limit: int) -> bytes:
             entries.append(entry)
         entries.sort(key=lambda entry: (-entry["count"], str(entry["value"])))
         facets[facet] = entries
-    return json.dumps({"query": text, "results": hits[:limit], "facets": facets}).encode()
+    return json.dumps({"query": text, "results": hits[:limit], "ranking": "approximate" if approximate else "exact",
+                       "facets": facets}).encode()

@@ -1,27 +1,38 @@
 """Catalog search: datasets, fields, systems and departments, ranked, with facets.
 
-PostgreSQL: full-text search (``websearch_to_tsquery`` against weighted
-``to_tsvector`` documents backed by GIN indexes), ranked by ``ts_rank``.
+PostgreSQL: full-text search (``websearch_to_tsquery`` against each table's stored
+weighted ``search_document`` with its GIN index), ranked by ``ts_rank`` on the stored
+vector; the whole answer (hits and facet counts of every type) is one statement,
+plus one for the facet labels.
 SQLite and others: a case-insensitive substring match ranked by where the text
-matched (exact name, name prefix, name, description).
+matched (exact name, name prefix, name, description), counted in Python.
 
-Every query starts from ``visible_to(user)``, so results and facet counts only
-ever count what the user may see.
+Every statement starts from ``visible_to(user)``: the PostgreSQL statement is
+composed around the SQL the ORM compiles for each type's ``visible_to(user)``
+queryset, so results, counts and facets only ever count what the user may see.
+
+Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
+matches are considered. When a type has more, its candidate set is N of them —
+the name matches first, then the others in the order the index yields them — and
+its counts, facet counts and ranking are computed over that set: counts are then
+lower bounds (``count_exact: false``) and the ranking is ``"approximate"``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Value, When
+from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
+from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset, Department, Field, System
-from catalog.models.search import SEARCH_CONFIG, search_vector
+from catalog.models.search import DOCUMENT_COLUMN, SEARCH_CONFIG, name_document_sql
 
 TYPES = ("dataset", "field", "system", "department")
 FACETS = ("type", "kind", "system", "department", "classification")
+FILTERED_FACETS = ("kind", "system", "department", "classification")
 
 
 @dataclass(frozen=True)
@@ -32,160 +43,260 @@ class SearchFilters:
     classifications: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
 
+    def values(self, facet: str) -> tuple:
+        return {"kind": self.kinds, "system": self.system_ids, "department": self.department_ids,
+                "classification": self.classifications}[facet]
 
-# Per result type: the model, how it maps onto the facets, and what a hit shows.
+
+@dataclass(frozen=True)
+class _Type:
+    model: type
+    label: str
+    fields: tuple[str, ...]  # the model's own columns a hit shows
+    related: dict[str, str]  # alias → path of a joined column a hit shows
+    facets: dict[str, str]  # facet → column (a name in ``fields`` or ``related``)
+    name_fields: tuple[str, ...] = ("name",)
+
+
 _SPEC = {
-    "dataset": {
-        "model": Dataset,
-        "label": "catalog.Dataset",
-        "system": "system_id",
-        "department": "owner_department_id",
-        "classification": "classification",
-        "kind": "kind",
-        "title": "qualified_name",
-        "values": ("id", "name", "qualified_name", "description", "kind", "classification",
-                   "system_id", "system__name", "owner_department_id"),
-    },
-    "field": {
-        "model": Field,
-        "label": "catalog.Field",
-        "system": "dataset__system_id",
-        "department": "owner_department_id",
-        "classification": "classification",
-        "kind": None,
-        "title": "name",
-        "values": ("id", "name", "description", "classification", "data_type", "dataset_id",
-                   "dataset__qualified_name", "dataset__system_id", "owner_department_id"),
-    },
-    "system": {
-        "model": System,
-        "label": "catalog.System",
-        "system": "id",
-        "department": "owner_department_id",
-        "classification": None,
-        "kind": "kind",
-        "title": "name",
-        "values": ("id", "name", "description", "kind", "vendor", "owner_department_id"),
-    },
-    "department": {
-        "model": Department,
-        "label": "catalog.Department",
-        "system": None,
-        "department": "id",
-        "classification": None,
-        "kind": None,
-        "title": "name",
-        "values": ("id", "name", "description", "slug"),
-    },
+    "dataset": _Type(Dataset, "catalog.Dataset",
+                     ("id", "name", "qualified_name", "description", "kind", "classification", "system_id",
+                      "owner_department_id"),
+                     {"system_name": "system__name"},
+                     {"kind": "kind", "system": "system_id", "department": "owner_department_id",
+                      "classification": "classification"},
+                     name_fields=("name", "qualified_name")),
+    "field": _Type(Field, "catalog.Field",
+                   ("id", "name", "description", "classification", "data_type", "dataset_id", "owner_department_id"),
+                   {"dataset_qualified_name": "dataset__qualified_name", "dataset_system_id": "dataset__system_id"},
+                   {"system": "dataset_system_id", "department": "owner_department_id",
+                    "classification": "classification"}),
+    "system": _Type(System, "catalog.System", ("id", "name", "description", "kind", "vendor", "owner_department_id"),
+                    {}, {"kind": "kind", "system": "id", "department": "owner_department_id"}),
+    "department": _Type(Department, "catalog.Department", ("id", "name", "description", "slug"), {},
+                        {"department": "id"}),
 }
+
+
+@dataclass
+class _TypeAnswer:
+    """What one type contributes: its best hits, its counts, and whether they are bounded."""
+
+    bounded: bool = False
+    hits: list[dict] = field(default_factory=list)
+    count: int = 0
+    facet_counts: dict[str, dict] = field(default_factory=dict)
+
+
+def exact_limit() -> int:
+    return settings.ACCORD_SEARCH_EXACT_LIMIT
 
 
 def _uses_fulltext() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _matching(kind: str, user, text: str) -> QuerySet:
-    spec = _SPEC[kind]
-    queryset = spec["model"].objects.visible_to(user)
-    if _uses_fulltext():
-        query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-        vector = search_vector(spec["label"])
-        return queryset.annotate(document=vector).filter(document=query).annotate(
-            rank=SearchRank(F("document"), query)
-        )
-    condition = Q(name__icontains=text) | Q(description__icontains=text)
-    whens = [
-        When(name__iexact=text, then=Value(1.0)),
-        When(name__istartswith=text, then=Value(0.8)),
-        When(name__icontains=text, then=Value(0.6)),
-    ]
-    if kind == "dataset":
-        condition |= Q(qualified_name__icontains=text)
-        whens.append(When(qualified_name__icontains=text, then=Value(0.5)))
-    return queryset.filter(condition).annotate(rank=Case(*whens, default=Value(0.2), output_field=FloatField()))
-
-
-def _apply_filters(kind: str, queryset: QuerySet, filters: SearchFilters, skip: str | None = None) -> QuerySet | None:
-    """Narrow by the facet filters (except ``skip``); None when the type cannot match them."""
-    spec = _SPEC[kind]
-    for facet, values in (
-        ("system", filters.system_ids),
-        ("department", filters.department_ids),
-        ("classification", filters.classifications),
-        ("kind", filters.kinds),
-    ):
-        if not values or facet == skip:
-            continue
-        if spec[facet] is None:
-            return None
-        queryset = queryset.filter(**{f"{spec[facet]}__in": values})
-    return queryset
+def _can_match(kind: str, filters: SearchFilters) -> bool:
+    """A filter on a facet a type does not have excludes the whole type."""
+    return all(not filters.values(facet) or facet in _SPEC[kind].facets for facet in FILTERED_FACETS)
 
 
 def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
-    """Ranked hits across the requested types, and facet counts over all matches.
+    """Ranked hits across the requested types, and facet counts over the matches.
 
-    Facet counts for a facet ignore that facet's own filter (so a user can see
-    how many hits each other choice would give) but honour every other filter.
-    Per type this is two queries: the hits, and the matches grouped by every facet
-    column at once (the counts of each facet are summed from those groups).
+    Facet counts for a facet ignore that facet's own filter (so a user can see how
+    many hits each other choice would give) but honour every other filter.
     """
     text = text.strip()
-    hits: list[dict] = []
-    facet_counts: dict[str, dict] = {facet: {} for facet in FACETS}
-    for kind in TYPES:
-        matching = _matching(kind, user, text)
-        narrowed = _apply_filters(kind, matching, filters)
-        if kind in filters.types and narrowed is not None:
-            spec = _SPEC[kind]
-            for row in narrowed.order_by("-rank", "id").values(*spec["values"], "rank")[:limit]:
-                hits.append(_hit(kind, row))
-        _count_facets(kind, matching, filters, facet_counts)
+    kinds = [kind for kind in TYPES if _can_match(kind, filters)]
+    answer = (_answer_postgresql if _uses_fulltext() else _answer_fallback)(user, text, filters, limit, kinds)
+    hits = [_hit(kind, row) for kind, typed in answer.items() if kind in filters.types for row in typed.hits]
     hits.sort(key=lambda hit: (-hit["rank"], TYPES.index(hit["type"]), hit["id"]))
-    return {"query": text, "results": hits[:limit], "facets": _facet_lists(facet_counts, user)}
+    approximate = any(typed.bounded for kind, typed in answer.items() if kind in filters.types)
+    return {
+        "query": text,
+        "results": hits[:limit],
+        "ranking": "approximate" if approximate else "exact",
+        "facets": _facet_lists(answer, filters, user),
+    }
 
 
-_FACET_FILTER = {"system": "system_ids", "department": "department_ids", "classification": "classifications",
-                 "kind": "kinds"}
+# --- PostgreSQL: one statement -------------------------------------------------------------------
+
+QUERY_SQL = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
 
 
-def _count_facets(kind: str, matching: QuerySet, filters: SearchFilters, counts: dict) -> None:
+def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
+    """The ORM's SQL for the type's visible rows: hit and facet columns and both search documents."""
     spec = _SPEC[kind]
-    columns = {facet: spec[facet] for facet in ("kind", "system", "department", "classification") if spec[facet]}
-    # A filter on a facet this type does not have excludes the whole type.
-    for facet, attribute in _FACET_FILTER.items():
-        if getattr(filters, attribute) and facet not in columns:
-            return
-    groups = matching.order_by().values(*dict.fromkeys(columns.values())).annotate(n=Count("pk"))
+    table = spec.model._meta.db_table
+    queryset = spec.model.objects.visible_to(user).order_by().values(
+        *spec.fields,
+        **{alias: F(path) for alias, path in spec.related.items()},
+        search_document=RawSQL(f'"{table}"."{DOCUMENT_COLUMN}"', ()),
+        name_document=RawSQL(name_document_sql(spec.label, table), ()),
+    )
+    return queryset.query.sql_with_params()
+
+
+def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
+              bound: int) -> tuple[str, list, str, list]:
+    """One type's part of the statement: its candidate set (CTEs), and a row of its best hits and facet
+    counts (JSON)."""
+    spec = _SPEC[kind]
+    visible_sql, visible_params = _visible_rows_sql(kind, user)
+    columns = ", ".join(f'v."{column}"' for column in (*spec.fields, *spec.related))
+    rank = f"ts_rank(v.search_document, {QUERY_SQL}) AS rank"
+    conditions = {facet: f'"{spec.facets[facet]}" = ANY(%s)' for facet in FILTERED_FACETS if filters.values(facet)}
+
+    def where(*, skip: str | None = None) -> tuple[str, list]:
+        kept = [facet for facet in conditions if facet != skip]
+        return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [list(filters.values(f)) for f in kept]
+
+    # The candidate set: every match when there are at most N; otherwise the name matches
+    # first (their index is only read then), then the other matches in index order, N in all.
+    sql = (
+        f"{kind}_all AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
+        f"WHERE v.search_document @@ {QUERY_SQL} LIMIT %s), "
+        f"{kind}_names AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
+        f"WHERE v.name_document @@ {QUERY_SQL} AND v.search_document @@ {QUERY_SQL} "
+        f"AND (SELECT count(*) FROM {kind}_all) > %s LIMIT %s), "
+        f"{kind}_candidates AS MATERIALIZED (SELECT * FROM {kind}_names UNION ALL "
+        f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
+        f"LIMIT %s - (SELECT count(*) FROM {kind}_names)))"
+    )
+    params = [text, *visible_params, text, bound + 1, text, *visible_params, text, text, bound, bound, bound]
+
+    hits_sql, hits_params = "NULL::json", []
+    facet_columns = list(spec.facets.values())
+    grouping_sets = ["()"]
+    if kind in filters.types:
+        condition, condition_params = where()
+        hits_sql = (f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM (SELECT * FROM {kind}_candidates "
+                    f"WHERE {condition} ORDER BY rank DESC, id LIMIT %s) h)")
+        hits_params = [*condition_params, limit]
+        grouping_sets += [f'("{column}")' for column in facet_columns]
+    aggregates, aggregate_params = [], []
+    for name, skip in (("n", None), *((f"n_{facet}", facet) for facet in spec.facets)):
+        condition, condition_params = where(skip=skip)
+        aggregates.append(f'count(*) FILTER (WHERE {condition}) AS "{name}"')
+        aggregate_params += condition_params
+    if len(grouping_sets) > 1:
+        quoted = ", ".join(f'"{column}"' for column in facet_columns)
+        grouped = f"GROUPING({quoted}) AS grouping, {quoted}"
+        group_by = f" GROUP BY GROUPING SETS ({', '.join(grouping_sets)})"
+    else:  # a type not asked for only counts towards the type facet
+        grouped, group_by = f"{(1 << len(facet_columns)) - 1} AS grouping", ""
+    groups_sql = (f"(SELECT json_agg(g) FROM (SELECT {grouped}, {', '.join(aggregates)} "
+                  f"FROM {kind}_candidates{group_by}) g)")
+    select = (f"SELECT %s AS type, (SELECT count(*) FROM {kind}_all) > %s AS bounded, "
+              f"{hits_sql} AS hits, {groups_sql} AS groups")
+    return sql, params, select, [kind, bound, *hits_params, *aggregate_params]
+
+
+def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int, kinds: list[str]) -> dict:
+    if not kinds:
+        return {}
+    bound = exact_limit()
+    ctes, selects, params, select_params = [], [], [], []
+    for kind in kinds:
+        cte, cte_params, select, part_params = _type_sql(kind, user, text, filters, limit, bound)
+        ctes.append(cte)
+        params += cte_params
+        selects.append(select)
+        select_params += part_params
+    sql = "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + select_params)
+        rows = cursor.fetchall()
+    answer = {}
+    for kind, bounded, hits, groups in rows:
+        answer[kind] = _from_groups(kind, bounded, hits or [], groups or [], filters)
+    return answer
+
+
+def _from_groups(kind: str, bounded: bool, hits: list[dict], groups: list[dict], filters: SearchFilters) -> _TypeAnswer:
+    spec = _SPEC[kind]
+    facets = list(spec.facets)
+    typed = _TypeAnswer(bounded=bounded, hits=hits, facet_counts={facet: {} for facet in facets})
     for group in groups:
-        values = {facet: group[column] for facet, column in columns.items()}
-        failing = {facet for facet, value in values.items()
-                   if getattr(filters, _FACET_FILTER[facet]) and value not in getattr(filters, _FACET_FILTER[facet])}
-        if not failing:
-            counts["type"][kind] = counts["type"].get(kind, 0) + group["n"]
+        grouping = group["grouping"]
+        if grouping == (1 << len(facets)) - 1:  # the () set: every match passing every filter
+            typed.count = group["n"]
+            continue
+        # One grouped column per set: its bit (leftmost argument = highest bit) is 0.
+        position = next(i for i in range(len(facets)) if not grouping & (1 << (len(facets) - 1 - i)))
+        facet = facets[position]
+        value, count = group[spec.facets[facet]], group[f"n_{facet}"]
+        if value is not None and value != "" and count:
+            typed.facet_counts[facet][value] = count
+    return typed
+
+
+# --- SQLite and others: the same answer computed in Python ---------------------------------------
+
+
+def _answer_fallback(user, text: str, filters: SearchFilters, limit: int, kinds: list[str]) -> dict:
+    bound = exact_limit()
+    answer = {}
+    for kind in kinds:
+        spec = _SPEC[kind]
+        name_match = Q(*(Q(**{f"{name}__icontains": text}) for name in spec.name_fields), _connector=Q.OR)
+        whens = [When(name__iexact=text, then=Value(1.0)), When(name__istartswith=text, then=Value(0.8)),
+                 When(name__icontains=text, then=Value(0.6))]
+        if kind == "dataset":
+            whens.append(When(qualified_name__icontains=text, then=Value(0.5)))
+        rows = list(
+            spec.model.objects.visible_to(user)
+            .filter(name_match | Q(description__icontains=text))
+            .annotate(rank=Case(*whens, default=Value(0.2), output_field=FloatField()),
+                      name_match=Case(When(name_match, then=Value(0)), default=Value(1), output_field=IntegerField()))
+            .order_by("name_match", "id")
+            .values(*spec.fields, "rank", **{alias: F(path) for alias, path in spec.related.items()})[: bound + 1]
+        )
+        typed = _TypeAnswer(bounded=len(rows) > bound, facet_counts={facet: {} for facet in spec.facets})
+        rows = rows[:bound]
+        for row in rows:
+            failing = {facet for facet, column in spec.facets.items()
+                       if filters.values(facet) and row[column] not in filters.values(facet)}
+            if not failing:
+                typed.count += 1
+                typed.hits.append(row)
+            if kind not in filters.types:
+                continue
+            for facet, column in spec.facets.items():
+                value = row[column]
+                if value is None or value == "" or failing - {facet}:
+                    continue
+                typed.facet_counts[facet][value] = typed.facet_counts[facet].get(value, 0) + 1
+        typed.hits.sort(key=lambda row: (-row["rank"], row["id"]))
+        del typed.hits[limit:]
+        answer[kind] = typed
+    return answer
+
+
+# --- The answer ----------------------------------------------------------------------------------
+
+
+def _facet_lists(answer: dict[str, _TypeAnswer], filters: SearchFilters, user) -> dict:
+    """Counts as ordered lists, naming systems and departments (only those the user may see)."""
+    counts: dict[str, dict] = {facet: {} for facet in FACETS}  # facet → value → [count, exact]
+    for kind, typed in answer.items():
+        if typed.count:
+            counts["type"][kind] = [typed.count, not typed.bounded]
         if kind not in filters.types:
             continue
-        for facet, value in values.items():
-            if value is None or value == "" or failing - {facet}:
-                continue
-            counts[facet][value] = counts[facet].get(value, 0) + group["n"]
-
-
-def _facet_lists(counts: dict, user) -> dict:
-    """Turn raw counts into ordered lists, naming systems and departments."""
-    names = {
-        "system": dict(System.objects.visible_to(user).filter(pk__in=counts["system"]).values_list("id", "name")),
-        "department": dict(
-            Department.objects.visible_to(user).filter(pk__in=counts["department"]).values_list("id", "name")
-        ),
-    }
+        for facet, values in typed.facet_counts.items():
+            for value, count in values.items():
+                entry = counts[facet].setdefault(value, [0, True])
+                entry[0] += count
+                entry[1] = entry[1] and not typed.bounded
+    names = _labels(user, counts["system"], counts["department"])
     result = {}
     for facet, values in counts.items():
         entries = []
-        for value, count in values.items():
-            if count == 0:
-                continue
-            entry = {"value": value, "count": count}
+        for value, (count, exact) in values.items():
+            entry = {"value": value, "count": count, "count_exact": exact}
             if facet in names:
                 if value not in names[facet]:
                     continue  # a hidden system or department is never named, nor counted
@@ -196,23 +307,39 @@ def _facet_lists(counts: dict, user) -> dict:
     return result
 
 
+def _labels(user, system_ids, department_ids) -> dict[str, dict[int, str]]:
+    """The names of the visible systems and departments among these ids, in one statement."""
+    names: dict[str, dict[int, str]] = {"system": {}, "department": {}}
+    parts = []
+    for facet, model, ids in (("system", System, system_ids), ("department", Department, department_ids)):
+        if ids:
+            parts.append(model.objects.visible_to(user).filter(pk__in=list(ids)).order_by()
+                         .annotate(facet=Value(facet)).values_list("facet", "id", "name"))
+    if not parts:
+        return names
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    for facet, pk, name in rows:
+        names[facet][pk] = name
+    return names
+
+
 def _hit(kind: str, row: dict) -> dict:
     hit = {
         "type": kind,
         "id": row["id"],
         "name": row["name"],
-        "title": row[_SPEC[kind]["title"]],
+        "title": row["name"],
         "description": (row.get("description") or "")[:280],
         "rank": round(float(row["rank"] or 0), 6),
-        "url": f"/api/v1/{kind}s/{row['id']}/" if kind != "field" else f"/api/v1/fields/{row['id']}/",
+        "url": f"/api/v1/{kind}s/{row['id']}/",
     }
     if kind == "dataset":
-        hit.update(kind=row["kind"], classification=row["classification"],
-                   system={"id": row["system_id"], "name": row["system__name"]})
+        hit.update(title=row["qualified_name"], kind=row["kind"], classification=row["classification"],
+                   system={"id": row["system_id"], "name": row["system_name"]})
     elif kind == "field":
         hit.update(classification=row["classification"], data_type=row["data_type"],
-                   dataset={"id": row["dataset_id"], "qualified_name": row["dataset__qualified_name"]},
-                   title=f"{row['dataset__qualified_name']}.{row['name']}")
+                   dataset={"id": row["dataset_id"], "qualified_name": row["dataset_qualified_name"]},
+                   title=f"{row['dataset_qualified_name']}.{row['name']}")
     elif kind == "system":
         hit.update(kind=row["kind"], vendor=row["vendor"])
     return hit

@@ -276,3 +276,7 @@ LOGGING = {
 
 # Search: the largest page a search request may ask for.
 ACCORD_SEARCH_MAX_LIMIT = 100
+# Search: up to this many matches of one type, counts, facets and ranking are exact;
+# beyond it they are computed over a bounded candidate set of this size (name matches
+# first) and reported as lower bounds ("10,000+"). See docs/api.md.
+ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 10_000)

@@ -263,7 +263,21 @@ class SearchView(APIView):
             {
                 "query": serializers.CharField(),
                 "results": serializers.ListField(child=serializers.DictField()),
-                "facets": serializers.DictField(child=serializers.ListField(child=serializers.DictField())),
+                "ranking": serializers.ChoiceField(
+                    choices=["exact", "approximate"],
+                    help_text="approximate: a type had more matches than the search considers "
+                    "(ACCORD_SEARCH_EXACT_LIMIT, 10,000 by default); its hits were ranked within that many.",
+                ),
+                "facets": serializers.DictField(
+                    child=serializers.ListField(child=inline_serializer("SearchFacetEntry", {
+                        "value": serializers.JSONField(),
+                        "count": serializers.IntegerField(),
+                        "count_exact": serializers.BooleanField(
+                            help_text="false: the count is a lower bound (show it as \"10,000+\").",
+                        ),
+                        "label": serializers.CharField(required=False),
+                    })),
+                ),
             },
         ),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.test import TestCase
+from django.db import connection
+from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -87,6 +89,13 @@ class TestSearch(TestCase):
         classifications = {entry["value"] for entry in body["facets"]["classification"]}
         self.assertIn("confidential", classifications)
 
+    def test_small_result_sets_are_exact(self):
+        body = self.search(q="invoices")
+        self.assertEqual(body["ranking"], "exact")
+        for facet, entries in body["facets"].items():
+            for entry in entries:
+                self.assertIs(entry["count_exact"], True, (facet, entry))
+
     def test_filter_by_system_narrows_results_but_not_its_own_facet(self):
         body = self.search(q="lead", system=self.salesforce.pk)
         self.assertTrue(body["results"])
@@ -122,3 +131,78 @@ class TestSearch(TestCase):
                 response = self.client.get("/api/v1/search/", params)
                 self.assertEqual(response.status_code, 400)
                 self.assertIn(field, response.json()["errors"])
+
+
+class TestBoundedSearch(TestCase):
+    """Beyond ACCORD_SEARCH_EXACT_LIMIT matches of a type, counts are lower bounds and ranking approximate."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = make_user("broad-searcher")
+        cls.ledgers = factories.dataset(name="General records", qualified_name="finance.records",
+                                        description="Postings")
+        # Five fields mention the ledger in their description only; one is named after it, and comes last.
+        cls.described = [
+            factories.field(dataset=cls.ledgers, name=f"posting_{i}", description="Copied from the ledger",
+                            classification="internal")
+            for i in range(5)
+        ]
+        cls.named = factories.field(dataset=cls.ledgers, name="ledger", description="Which ledger",
+                                    classification="confidential")
+
+    def setUp(self):
+        self.client = APIClient()
+        self.client.force_authenticate(self.user)
+
+    def search(self, **params):
+        response = self.client.get("/api/v1/search/", {"q": "ledger", "limit": 100, **params})
+        self.assertEqual(response.status_code, 200, response.content)
+        return response.json()
+
+    def test_exact_up_to_the_limit(self):
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=6):
+            body = self.search()
+        self.assertEqual(body["ranking"], "exact")
+        self.assertEqual(body["facets"]["type"], [{"value": "field", "count": 6, "count_exact": True}])
+        self.assertEqual(len(body["results"]), 6)
+
+    def test_beyond_the_limit_counts_are_lower_bounds(self):
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=3):
+            body = self.search()
+        self.assertEqual(body["ranking"], "approximate")
+        self.assertEqual(body["facets"]["type"], [{"value": "field", "count": 3, "count_exact": False}])
+        self.assertEqual(len(body["results"]), 3)
+        classifications = body["facets"]["classification"]
+        self.assertEqual(sum(entry["count"] for entry in classifications), 3)
+        self.assertTrue(all(entry["count_exact"] is False for entry in classifications))
+
+    def test_name_matches_are_candidates_first(self):
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=2):
+            body = self.search()
+        # The field named "ledger" was created last, yet it is in the candidate set, and ranks first.
+        self.assertEqual(body["results"][0]["id"], self.named.pk)
+        self.assertEqual(len(body["results"]), 2)
+
+    def test_a_facet_filter_narrows_within_the_candidates(self):
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=3):
+            body = self.search(classification="confidential")
+        self.assertEqual([hit["id"] for hit in body["results"]], [self.named.pk])
+        # The classification facet ignores its own filter: every candidate still counts there.
+        self.assertEqual(sum(entry["count"] for entry in body["facets"]["classification"]), 3)
+
+    def test_the_same_number_of_queries_whatever_the_matches_and_limit(self):
+        def queries(**params) -> int:
+            with CaptureQueriesContext(connection) as captured:
+                self.search(**params)
+            return len(captured)
+
+        few = queries(limit=1)
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=2):
+            bounded = queries(limit=100)
+        self.assertEqual(few, bounded)
+        if connection.vendor == "postgresql":
+            with CaptureQueriesContext(connection) as captured:
+                self.search()
+            statements = [query["sql"] for query in captured if "search_document" in query["sql"]]
+            # The hits and facet counts of every type in one statement (the labels take one more).
+            self.assertEqual(len(statements), 1)
