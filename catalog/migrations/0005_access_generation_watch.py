@@ -22,7 +22,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0003_datasetgroupobjectpermission_and_more"),
+        ("catalog", "0004_search_document"),
         ("permissions", "0003_access_generation"),
     ]
     operations = [migrations.RunPython(forwards, backwards)]
