@@ -20,12 +20,9 @@ interleaved rounds against the database without rules):
   a membership changes would keep them: no rule look-up at all per request (the restricted-read check
   still runs, over the cached rule set); and ``cached+no-read-audit``.
 
-Writes (single writer, the ORM path of the benchmark, interleaved batches):
-
-* ``append-lean``: ``permissions.audit._append`` with the same records and chain, the head read and
-  the insert as two plain SQL statements instead of ORM queries (and no savepoint, as the application
-  now does too);
-* the unpatched chain, and no chain.
+Writes (single writer, the ORM path of the benchmark, interleaved batches): the chain as the
+application appends it, and no chain. (The former ``append-lean`` variant, head read and insert as two
+plain SQL statements, is gone: the application's append is now one statement.)
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from functools import partial
-from typing import Any
 
 from bench.support import StatementCounter, say
 
@@ -193,57 +189,18 @@ def ab_reads(databases, client, scenarios, rounds: int) -> dict:
 # Writes
 
 
-def lean_append(**values: Any):
-    """permissions.audit._append with the same record and chain: no savepoint, plain SQL for head and insert."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from permissions import audit, context
-    from permissions.models import AuditRecord
-
-    ctx = context.current()
-    actor = ctx.resolved_actor() if ctx else None
-    if actor is None and values.get("actor_name") is None:
-        audit.require_actor(f"{values.get('action')} of {values.get('object_type')}:{values.get('object_id')}")
-    defaults = {"actor_id": actor.user_id if actor else None, "actor_name": actor.name if actor else "anonymous",
-                "request_id": ctx.request_id if ctx else "", "client_ip": ctx.client_ip if ctx else None,
-                "user_agent": ctx.user_agent if ctx else "", "reason": ctx.reason if ctx else ""}
-    for key, value in defaults.items():
-        if values.get(key) is None:
-            values[key] = value
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [audit._ADVISORY_LOCK_KEY])
-        cursor.execute("SELECT seq, record_hash FROM permissions_auditrecord ORDER BY seq DESC LIMIT 1")
-        head = cursor.fetchone()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, audit.GENESIS_HASH)
-        record = {**values, "seq": seq, "prev_hash": prev_hash, "timestamp": timezone.now(),
-                  "changes": audit.jsonable(values.get("changes") or {}),
-                  "details": audit.jsonable(values.get("details") or {})}
-        record["record_hash"] = audit.compute_hash(record)
-        columns = [*audit.HASHED_FIELDS, "record_hash"]
-        row = [json.dumps(record[c]) if c in ("changes", "details") else record[c] for c in columns]
-        cursor.execute(f"INSERT INTO permissions_auditrecord ({', '.join(columns)}) "
-                       f"VALUES ({', '.join(['%s'] * len(columns))})", row)
-    return AuditRecord(**record)
-
-
 @contextmanager
 def write_variant(name: str):
     from bench.trust_bench import set_audit
-    from permissions import audit
 
-    original = audit._append
     set_audit(name != "no chain")
-    if name == "append-lean":
-        audit._append = lean_append
     try:
         yield
     finally:
-        audit._append = original
         set_audit(True)
 
 
-WRITE_VARIANTS = ("chain as is", "append-lean", "no chain")
+WRITE_VARIANTS = ("chain as is", "no chain")
 
 
 def ab_writes(database, ids: list[int], total: int, batch: int) -> dict:
