@@ -72,8 +72,8 @@ def _canonical_values(record: AuditRecord | dict) -> dict[str, Any]:
     return data
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# json.dumps with these settings, without building an encoder per call (chain_parts calls it per key).
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def canonical(record: AuditRecord | dict) -> bytes:
@@ -148,7 +148,7 @@ def _append(**values: Any) -> AuditRecord:
     values["details"] = jsonable(values.get("details"))
     values["timestamp"] = timezone.now()
     parts = chain_parts(values)
-    params = [AuditRecord._meta.get_field(name).get_db_prep_save(values[name], connection) for name in _CONTENT]
+    params = [field.get_db_prep_save(values[field.name], connection) for field in _CONTENT_FIELDS]
     # No savepoint: a failed append must fail the whole change it records.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -169,9 +169,9 @@ _RECORDS = AuditRecord._meta.db_table
 _HEAD = AuditChainHead._meta.db_table
 _CHAINED = ("seq", "prev_hash", "record_hash")
 # The record's columns known before the append (everything but the chain's own).
-_CONTENT = tuple(f.name for f in AuditRecord._meta.concrete_fields if f.name != "id" and f.name not in _CHAINED)
-_COLUMNS = ", ".join(AuditRecord._meta.get_field(name).column for name in (*_CHAINED, *_CONTENT))
-_PLACEHOLDERS = ", ".join(["%s"] * len(_CONTENT))
+_CONTENT_FIELDS = tuple(f for f in AuditRecord._meta.concrete_fields if f.name != "id" and f.name not in _CHAINED)
+_COLUMNS = ", ".join([*_CHAINED, *(f.column for f in _CONTENT_FIELDS)])
+_PLACEHOLDERS = ", ".join(["%s"] * len(_CONTENT_FIELDS))
 
 # One round trip: move the head forward and insert the record it describes. The SET
 # expressions see the old row, so record_hash there is the predecessor's hash. The row
