@@ -360,15 +360,32 @@ def verify_chain(chunk: int = 2000) -> VerifyResult:
             expected_prev, expected_seq, last_seq = record.record_hash, record.seq + 1, record.seq
             checked += 1
         start = rows[-1].seq
-    head = AuditChainHead.objects.filter(id=1).values_list("seq", "record_hash").first()
-    # A head row behind the last record, or at it with another hash, would make the next
-    # append fail or not fit; one ahead of it is an append committed since the walk began.
-    # (A missing row is rebuilt from the records by the next append.)
-    if head is not None and (head[0] < (last_seq or 0) or (head[0] == (last_seq or 0) and head[1] != expected_prev)):
-        return VerifyResult(False, checked, last_seq, expected_prev, last_seq,
-                            f"the chain's head row (#{head[0]}) does not match the last record "
-                            f"(#{last_seq or 0}): the next record would not fit")
+    problem = _head_row_problem(last_seq or 0, expected_prev)
+    if problem:
+        return VerifyResult(False, checked, last_seq, expected_prev, (last_seq or 0) + 1, problem)
     return VerifyResult(True, checked, last_seq, expected_prev)
+
+
+def _head_row_problem(last_seq: int, last_hash: str) -> str:
+    """What is wrong with the chain's head row, given the last record the walk saw ("" when nothing).
+
+    A head ahead of that record is fine when its record exists (appended while the walk ran: the
+    head row and its record commit together); otherwise records were removed from the end of the
+    log, which the walk alone cannot see. A missing row is rebuilt from the records by the next append.
+    """
+    head = AuditChainHead.objects.filter(id=1).values_list("seq", "record_hash").first()
+    if head is None:
+        return ""
+    seq, record_hash = head
+    if seq > last_seq:
+        if AuditRecord.objects.filter(seq=seq, record_hash=record_hash).exists():
+            return ""
+        return (f"the chain's head row says the log ends at #{seq}, but it ends at #{last_seq}: "
+                "records were removed from the end, or the head row was altered")
+    if seq < last_seq or record_hash != last_hash:
+        return (f"the chain's head row (#{seq}) does not match the last record (#{last_seq}): "
+                "the next record would not fit")
+    return ""
 
 
 def chain_head() -> dict[str, Any]:

@@ -657,13 +657,21 @@ class TestChainAppend(TestCase):
         last = AuditRecord.objects.order_by("-seq").first()
         AuditChainHead.objects.filter(id=1).update(record_hash="e" * 64)
         result = audit.verify_chain()
-        self.assertEqual((result.ok, result.broken_seq), (False, last.seq))
+        self.assertEqual((result.ok, result.broken_seq), (False, last.seq + 1))
         self.assertIn("head row", result.problem)
         AuditChainHead.objects.filter(id=1).update(seq=last.seq - 1, record_hash=last.prev_hash)
         self.assertFalse(audit.verify_chain().ok)
-        # Ahead of the last record: an append committed while verify walked the chain.
         AuditChainHead.objects.filter(id=1).update(seq=last.seq + 1, record_hash="e" * 64)
-        self.assertTrue(audit.verify_chain().ok)
+        self.assertFalse(audit.verify_chain().ok)
+
+    def test_records_removed_from_the_end_are_found(self):
+        self.append()
+        self.append()
+        last = AuditRecord.objects.order_by("-seq").first()
+        tamper(f"DELETE FROM {TABLE} WHERE seq = %s", [last.seq])
+        result = audit.verify_chain()
+        self.assertEqual((result.ok, result.checked, result.broken_seq), (False, last.seq - 1, last.seq))
+        self.assertIn("removed from the end", result.problem)
 
     def test_failed_append_fails_the_change(self):
         tag = factories.tag()
