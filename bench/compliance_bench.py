@@ -28,7 +28,7 @@ runs, a new tick) with two. A first, untimed tick of the failing contracts opens
 both timed passes do the same work. The passes alternate one, two, two, one worker (the second
 worker stops and resumes consuming through Celery's remote control), and the figures per worker
 count add up both of its passes. A sampler reads ``pg_stat_activity`` ten times a second to see how
-often a backend waits for the audit chain's advisory lock. Before the workers start, 100 runs of the
+often a backend waits for the lock on the audit chain's head row. Before the workers start, 100 runs of the
 same task in this process (``apply``), in alternating batches with and without the audit chain's
 receivers, give the statements and time of one run. Every process started is stopped at the end.
 
@@ -371,7 +371,8 @@ def wait_for_workers(names: list[str], processes: Processes, timeout: float = 90
 
 class LockSampler:
     """Samples pg_stat_activity of the application database ten times a second (own connection, own thread):
-    how often a backend is running a statement, and how often one waits for the audit chain's advisory lock."""
+    how often a backend is running a statement, and how often one waits for the audit chain's head row (a
+    lock wait in the append statement of ``permissions.audit``)."""
 
     def __init__(self):
         import threading
@@ -385,7 +386,8 @@ class LockSampler:
             while not self._stop.wait(0.1):
                 active, waiting = conn.execute(
                     "SELECT count(*) FILTER (WHERE state = 'active'), "
-                    "count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory') "
+                    "count(*) FILTER (WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%%UPDATE permissions_auditchainhead%%') "
                     "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [APP_DB]).fetchone()
                 self.samples += 1
                 self.active += active

@@ -6,16 +6,13 @@ databases and with the same reader and writer. Nothing here changes a file of th
 Reads (each variant checked to give exactly the same JSON as the unpatched code, then timed in
 interleaved rounds against the database without rules):
 
-* ``no-read-audit``: the list and detail skip ``_audit_restricted_reads_by_id`` (the check of the
-  shown rows against every active rule, and the chained READ_RESTRICTED append). It shows what
+* ``no-read-audit``: the list and detail skip the restricted-read audit (the flag computed for the
+  shown rows in the read's own statement, and the chained READ_RESTRICTED append). It shows what
   the restricted-read audit costs; it is not a proposal to drop it.
 
-Writes (single writer, the ORM path of the benchmark, interleaved batches):
-
-* ``append-lean``: ``permissions.audit._append`` with the same records and chain, the head read and
-  the insert as two plain SQL statements instead of ORM queries (and no savepoint, as the application
-  now does too);
-* the unpatched chain, and no chain.
+Writes (single writer, the ORM path of the benchmark, interleaved batches): the chain as the
+application appends it, and no chain. (The former ``append-lean`` variant, head read and insert as two
+plain SQL statements, is gone: the application's append is now one statement.)
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
 
 from bench.support import StatementCounter, say
 
@@ -34,15 +30,19 @@ from bench.support import StatementCounter, say
 
 @contextmanager
 def read_variant(name: str):
-    from permissions.api.viewsets import AccordModelViewSet
+    """``no-read-audit``: no row is ever restricted, so lists and details neither flag rows nor
+    append READ_RESTRICTED records."""
+    from django.db.models import Q
 
-    original_audit = AccordModelViewSet._audit_restricted_reads_by_id
+    from permissions.api import viewsets
+
+    original = viewsets.restricted_condition
     if name.endswith("no-read-audit"):
-        AccordModelViewSet._audit_restricted_reads_by_id = lambda self, ids: None
+        viewsets.restricted_condition = lambda model: Q(pk__in=[])
     try:
         yield
     finally:
-        AccordModelViewSet._audit_restricted_reads_by_id = original_audit
+        viewsets.restricted_condition = original
 
 
 READ_VARIANTS = ("as-is", "no-read-audit")
@@ -92,57 +92,18 @@ def ab_reads(databases, client, scenarios, rounds: int) -> dict:
 # Writes
 
 
-def lean_append(**values: Any):
-    """permissions.audit._append with the same record and chain: no savepoint, plain SQL for head and insert."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from permissions import audit, context
-    from permissions.models import AuditRecord
-
-    ctx = context.current()
-    actor = ctx.resolved_actor() if ctx else None
-    if actor is None and values.get("actor_name") is None:
-        audit.require_actor(f"{values.get('action')} of {values.get('object_type')}:{values.get('object_id')}")
-    defaults = {"actor_id": actor.user_id if actor else None, "actor_name": actor.name if actor else "anonymous",
-                "request_id": ctx.request_id if ctx else "", "client_ip": ctx.client_ip if ctx else None,
-                "user_agent": ctx.user_agent if ctx else "", "reason": ctx.reason if ctx else ""}
-    for key, value in defaults.items():
-        if values.get(key) is None:
-            values[key] = value
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [audit._ADVISORY_LOCK_KEY])
-        cursor.execute("SELECT seq, record_hash FROM permissions_auditrecord ORDER BY seq DESC LIMIT 1")
-        head = cursor.fetchone()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, audit.GENESIS_HASH)
-        record = {**values, "seq": seq, "prev_hash": prev_hash, "timestamp": timezone.now(),
-                  "changes": audit.jsonable(values.get("changes") or {}),
-                  "details": audit.jsonable(values.get("details") or {})}
-        record["record_hash"] = audit.compute_hash(record)
-        columns = [*audit.HASHED_FIELDS, "record_hash"]
-        row = [json.dumps(record[c]) if c in ("changes", "details") else record[c] for c in columns]
-        cursor.execute(f"INSERT INTO permissions_auditrecord ({', '.join(columns)}) "
-                       f"VALUES ({', '.join(['%s'] * len(columns))})", row)
-    return AuditRecord(**record)
-
-
 @contextmanager
 def write_variant(name: str):
     from bench.trust_bench import set_audit
-    from permissions import audit
 
-    original = audit._append
     set_audit(name != "no chain")
-    if name == "append-lean":
-        audit._append = lean_append
     try:
         yield
     finally:
-        audit._append = original
         set_audit(True)
 
 
-WRITE_VARIANTS = ("chain as is", "append-lean", "no chain")
+WRITE_VARIANTS = ("chain as is", "no chain")
 
 
 def ab_writes(database, ids: list[int], total: int, batch: int) -> dict:

@@ -278,7 +278,7 @@ AUDIT_COLUMNS = ("seq", "timestamp", "action", "actor_id", "actor_name", "object
 
 def create_audit_history(cursor, records: int = AUDIT_HISTORY) -> None:
     """``records`` past change records of datasets, chained (after the existing head) exactly as
-    ``permissions.audit`` chains them."""
+    ``permissions.audit`` chains them, and the chain's head row moved to the last of them."""
     from permissions.audit import GENESIS_HASH, compute_hash
 
     cursor.execute("SELECT seq, record_hash FROM permissions_auditrecord ORDER BY seq DESC LIMIT 1")
@@ -302,3 +302,12 @@ def create_audit_history(cursor, records: int = AUDIT_HISTORY) -> None:
             row[AUDIT_COLUMNS.index("changes")] = json.dumps(record["changes"])
             row[AUDIT_COLUMNS.index("details")] = json.dumps(record["details"])
             copy.write_row(row)
+    if records:  # the chain's head row: where the next append continues
+        cursor.execute(
+            """
+            INSERT INTO permissions_auditchainhead (id, seq, prev_hash, record_hash) VALUES (1, %s, %s, %s)
+            ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash,
+                                           record_hash = excluded.record_hash
+            """,
+            [seq, record["prev_hash"], record["record_hash"]],
+        )

@@ -10,6 +10,13 @@ Two layers (STYLE.md "Audit without gaps"):
 Several changes to one object inside ``batch()`` (a save followed by setting its
 tags, say) become one record. Every record is appended to a hash chain under a
 lock, so concurrent writers can neither fork nor leave a gap in it.
+
+The chain's tip is kept in a one-row table (``AuditChainHead``). On PostgreSQL an
+append is one statement: it moves the head forward (the row lock it takes
+serialises appenders until commit), hashes the record in the database from text
+parts computed here, and inserts the record. ``seq`` is the order of the chain:
+the timestamp is taken just before the append, so concurrent writers' timestamps
+may differ from the chain's order by the duration of an append.
 """
 
 from __future__ import annotations
@@ -29,10 +36,9 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from permissions import context
-from permissions.models import AuditAction, AuditRecord
+from permissions.models import AuditAction, AuditChainHead, AuditRecord
 
 GENESIS_HASH = "0" * 64
-_ADVISORY_LOCK_KEY = 0x61636364  # "accd"; serialises appends on PostgreSQL
 HASHED_FIELDS = (
     "seq", "timestamp", "action", "actor_id", "actor_name", "object_type", "object_id", "object_repr",
     "parent_type", "parent_id", "changes", "details", "request_id", "client_ip", "user_agent", "reason",
@@ -57,25 +63,57 @@ def jsonable(value: Any) -> Any:
     return str(value)  # time zones, UUIDs and the like: their text is what a reader needs
 
 
-def canonical(record: AuditRecord | dict) -> bytes:
+def _canonical_values(record: AuditRecord | dict) -> dict[str, Any]:
     data = record if isinstance(record, dict) else {name: getattr(record, name) for name in HASHED_FIELDS}
     data = {name: jsonable(data[name]) for name in HASHED_FIELDS}
     if isinstance(data["timestamp"], str):
         # One spelling of the instant, whatever the database handed back.
         data["timestamp"] = datetime.datetime.fromisoformat(data["timestamp"]).astimezone(datetime.UTC).isoformat()
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return data
+
+
+# json.dumps with these settings, without building an encoder per call (chain_parts calls it per key).
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical(record: AuditRecord | dict) -> bytes:
+    return _dumps(_canonical_values(record)).encode()
 
 
 def compute_hash(record: AuditRecord | dict) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def _lock_chain() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-    # SQLite serialises writers itself: the transaction holds the database's write
-    # lock from its first write (or from BEGIN in IMMEDIATE mode) until commit.
+def chain_parts(record: AuditRecord | dict) -> tuple[str, str, str]:
+    """The canonical text of a record around the two values only known under the chain's lock.
+
+    For any ``prev_hash`` and ``seq``: ``canonical(record)`` is the UTF-8 encoding of
+    ``before_prev + prev_hash + before_seq + str(seq) + after_seq``. The text is built key by
+    key with the same JSON settings as ``canonical``; the keys are sorted, so ``prev_hash``
+    (a JSON string) comes before ``seq`` (a bare integer).
+    """
+    data = record if isinstance(record, dict) else {name: getattr(record, name) for name in HASHED_FIELDS}
+    data = _canonical_values({**data, "seq": 0, "prev_hash": GENESIS_HASH})
+    parts: list[str] = []
+    text = "{"
+    for index, key in enumerate(sorted(data)):
+        text += ("," if index else "") + _dumps(key) + ":"
+        if key == "prev_hash":
+            parts.append(text + '"')
+            text = '"'
+        elif key == "seq":
+            parts.append(text)
+            text = ""
+        else:
+            text += _dumps(data[key])
+    parts.append(text + "}")
+    before_prev, before_seq, after_seq = parts
+    return before_prev, before_seq, after_seq
+
+
+def _chained_hash(parts: tuple[str, str, str], prev_hash: str, seq: int) -> str:
+    before_prev, before_seq, after_seq = parts
+    return hashlib.sha256(f"{before_prev}{prev_hash}{before_seq}{seq}{after_seq}".encode()).hexdigest()
 
 
 def require_actor(what: str) -> None:
@@ -106,17 +144,92 @@ def _append(**values: Any) -> AuditRecord:
     for key, value in defaults.items():
         if values.get(key) is None:
             values[key] = value
+    values["changes"] = jsonable(values.get("changes"))
+    values["details"] = jsonable(values.get("details"))
+    values["timestamp"] = timezone.now()
+    parts = chain_parts(values)
+    params = [field.get_db_prep_save(values[field.name], connection) for field in _CONTENT_FIELDS]
     # No savepoint: a failed append must fail the whole change it records.
-    with transaction.atomic(savepoint=False):
-        _lock_chain()
-        head = AuditRecord.objects.order_by("-seq").values_list("seq", "record_hash").first()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-        record = AuditRecord(seq=seq, prev_hash=prev_hash, timestamp=timezone.now(), **values)
-        record.changes = jsonable(record.changes)
-        record.details = jsonable(record.details)
-        record.record_hash = compute_hash(record)
-        record.save(force_insert=True)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            row = _append_postgresql(cursor, parts, params)
+        else:
+            row = _append_serialised(cursor, parts, params)
+        pk, seq, prev_hash, record_hash = row
+        if record_hash != _chained_hash(parts, prev_hash, seq):
+            # The database hashed other bytes than verify_chain will (a server encoding other than UTF-8?).
+            raise RuntimeError(f"audit record #{seq}: the database's hash differs from permissions.audit.compute_hash")
+    record = AuditRecord(id=pk, seq=seq, prev_hash=prev_hash, record_hash=record_hash, **values)
+    record._state.adding = False
+    record._state.db = connection.alias
     return record
+
+
+_RECORDS = AuditRecord._meta.db_table
+_HEAD = AuditChainHead._meta.db_table
+_CHAINED = ("seq", "prev_hash", "record_hash")
+# The record's columns known before the append (everything but the chain's own).
+_CONTENT_FIELDS = tuple(f for f in AuditRecord._meta.concrete_fields if f.name != "id" and f.name not in _CHAINED)
+_COLUMNS = ", ".join([*_CHAINED, *(f.column for f in _CONTENT_FIELDS)])
+_PLACEHOLDERS = ", ".join(["%s"] * len(_CONTENT_FIELDS))
+
+# One round trip: move the head forward and insert the record it describes. The SET
+# expressions see the old row, so record_hash there is the predecessor's hash. The row
+# lock the UPDATE takes is held until commit: it serialises appenders, and an appender
+# that waited for it continues from the head the other one committed.
+_POSTGRESQL_APPEND = f"""
+WITH step AS (
+    UPDATE {_HEAD}
+    SET prev_hash = record_hash, seq = seq + 1,
+        record_hash = encode(sha256(convert_to(%s || record_hash || %s || (seq + 1)::text || %s, 'UTF8')), 'hex')
+    WHERE id = 1
+    RETURNING seq, prev_hash, record_hash
+)
+INSERT INTO {_RECORDS} ({_COLUMNS})
+SELECT step.seq, step.prev_hash, step.record_hash, {_PLACEHOLDERS} FROM step
+RETURNING id, seq, prev_hash, record_hash
+"""
+# The head from the last record (or the genesis), when the row is missing: a fresh table,
+# or a test database flushed between tests. Both vendors.
+_INITIALISE_HEAD = f"""
+INSERT INTO {_HEAD} (id, seq, record_hash, prev_hash)
+SELECT 1, coalesce(last.seq, 0), coalesce(last.record_hash, %s), coalesce(last.prev_hash, %s)
+FROM (SELECT 1 AS one) AS genesis
+LEFT JOIN (SELECT seq, record_hash, prev_hash FROM {_RECORDS} ORDER BY seq DESC LIMIT 1) AS last ON 1 = 1
+WHERE 1 = 1
+ON CONFLICT (id) DO NOTHING
+"""
+
+
+def _append_postgresql(cursor, parts: tuple[str, str, str], params: list) -> tuple:
+    cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
+    row = cursor.fetchone()
+    if row is None:  # no head row: start it from the records, then append
+        cursor.execute(_INITIALISE_HEAD, [GENESIS_HASH, GENESIS_HASH])
+        cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
+        row = cursor.fetchone()
+    return row
+
+
+def _append_serialised(cursor, parts: tuple[str, str, str], params: list) -> tuple:
+    """SQLite: the transaction already holds the database's write lock (IMMEDIATE mode), or
+    SQLite refuses its first write if another writer committed since its read. The head is
+    only moved from the seq it was read at, so even then the chain cannot fork."""
+    cursor.execute(f"SELECT seq, record_hash FROM {_HEAD} WHERE id = 1")
+    head = cursor.fetchone()
+    if head is None:
+        cursor.execute(_INITIALISE_HEAD, [GENESIS_HASH, GENESIS_HASH])
+        cursor.execute(f"SELECT seq, record_hash FROM {_HEAD} WHERE id = 1")
+        head = cursor.fetchone()
+    seq, prev_hash = head[0] + 1, head[1]
+    record_hash = _chained_hash(parts, prev_hash, seq)
+    cursor.execute(f"UPDATE {_HEAD} SET seq = %s, prev_hash = %s, record_hash = %s WHERE id = 1 AND seq = %s",
+                   [seq, prev_hash, record_hash, seq - 1])
+    if cursor.rowcount != 1:
+        raise RuntimeError("the audit chain's head moved during an append; retry the change")
+    cursor.execute(f"INSERT INTO {_RECORDS} ({_COLUMNS}) VALUES (%s, %s, %s, {_PLACEHOLDERS})",
+                   [seq, prev_hash, record_hash, *params])
+    return cursor.lastrowid, seq, prev_hash, record_hash
 
 
 def describe(obj: models.Model) -> dict[str, str]:
@@ -247,7 +360,32 @@ def verify_chain(chunk: int = 2000) -> VerifyResult:
             expected_prev, expected_seq, last_seq = record.record_hash, record.seq + 1, record.seq
             checked += 1
         start = rows[-1].seq
+    problem = _head_row_problem(last_seq or 0, expected_prev)
+    if problem:
+        return VerifyResult(False, checked, last_seq, expected_prev, (last_seq or 0) + 1, problem)
     return VerifyResult(True, checked, last_seq, expected_prev)
+
+
+def _head_row_problem(last_seq: int, last_hash: str) -> str:
+    """What is wrong with the chain's head row, given the last record the walk saw ("" when nothing).
+
+    A head ahead of that record is fine when its record exists (appended while the walk ran: the
+    head row and its record commit together); otherwise records were removed from the end of the
+    log, which the walk alone cannot see. A missing row is rebuilt from the records by the next append.
+    """
+    head = AuditChainHead.objects.filter(id=1).values_list("seq", "record_hash").first()
+    if head is None:
+        return ""
+    seq, record_hash = head
+    if seq > last_seq:
+        if AuditRecord.objects.filter(seq=seq, record_hash=record_hash).exists():
+            return ""
+        return (f"the chain's head row says the log ends at #{seq}, but it ends at #{last_seq}: "
+                "records were removed from the end, or the head row was altered")
+    if seq < last_seq or record_hash != last_hash:
+        return (f"the chain's head row (#{seq}) does not match the last record (#{last_seq}): "
+                "the next record would not fit")
+    return ""
 
 
 def chain_head() -> dict[str, Any]:

@@ -1,9 +1,9 @@
 from permissions.models.access import AccessRule, AccessRuleException, SubjectKind, TargetKind
-from permissions.models.audit import AuditAction, AuditRecord
+from permissions.models.audit import AuditAction, AuditChainHead, AuditRecord
 from permissions.models.base import AccordModel
 from permissions.models.tokens import ApiToken
 
 __all__ = [
-    "AccessRule", "AccessRuleException", "AccordModel", "ApiToken", "AuditAction", "AuditRecord", "SubjectKind",
-    "TargetKind",
+    "AccessRule", "AccessRuleException", "AccordModel", "ApiToken", "AuditAction", "AuditChainHead", "AuditRecord",
+    "SubjectKind", "TargetKind",
 ]

@@ -63,3 +63,25 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor_name}"
+
+
+class AuditChainHead(models.Model):
+    """The tip of the audit chain (one row, id 1): bookkeeping for appending, not audited.
+
+    An append moves it forward and inserts the record in one statement on PostgreSQL
+    (``permissions.audit``); its row lock serialises concurrent appenders. It only caches
+    what the last record already says: ``verify_chain`` reads the records, and a head
+    row that was tampered with gives the next record a ``prev_hash`` that does not fit.
+    """
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField()
+    record_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_chain_head_one_row")]
+
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq}"

@@ -18,11 +18,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command, get_commands
 from django.db import DatabaseError, connection, transaction
 from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from catalog.models import Field, Tag
 from permissions import audit, context
-from permissions.models import AuditRecord
+from permissions.models import AuditChainHead, AuditRecord
 from tests import factories
 from tests.mixins import PASSWORD, make_user
 
@@ -564,6 +565,125 @@ class TestHashChain(TestCase):
         for previous, record in zip(records, records[1:], strict=False):
             self.assertEqual(record.prev_hash, previous.record_hash)
             self.assertEqual(record.record_hash, audit.compute_hash(record))
+
+
+class TestChainAppend(TestCase):
+    """How a record is appended: the head row, one statement on PostgreSQL, the same hash as verify_chain's."""
+
+    TRICKY = {
+        "object_repr": 'Ünïcødé "quoted" \\ back\\slash — 数据 🙂\u2028',
+        "reason": "line\nbreak\ttab \"quote\" ' apostrophe </script>",
+        "details": {"z": None, "a": {"nested": [1, 2.5, "x", None, True], "ü": "ß"}, "empty": {}, "list": []},
+    }
+
+    def append(self, **extra):
+        with context.system_actor("chain-test", reason="appending"):
+            return audit.record_event("update", object_type="catalog.tag", object_id="7", **extra)
+
+    def assert_head_is_last_record(self):
+        last = AuditRecord.objects.order_by("-seq").first()
+        head = AuditChainHead.objects.get(id=1)
+        self.assertEqual((head.seq, head.record_hash, head.prev_hash), (last.seq, last.record_hash, last.prev_hash))
+
+    def test_parts_rebuild_the_canonical_text(self):
+        timestamp = datetime.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=datetime.UTC)
+        contents = [
+            {"object_repr": "plain", "changes": {}, "details": {}},
+            {**self.TRICKY, "changes": {"name": {"before": None, "after": "a\x00b"}}},
+            {"object_repr": "nul \x00 and control \x01\x1f", "changes": {"k": {"before": '"', "after": "\\"}},
+             "details": {"prev_hash": "not the chain's", "seq": "nor this", "nested": {"seq": 1, "b": {"c": None}}}},
+        ]
+        for content in contents:
+            record = {
+                "timestamp": timestamp, "action": "update", "actor_id": None, "actor_name": "Zoë \"z\"",
+                "object_type": "catalog.tag", "object_id": "7", "parent_type": "", "parent_id": "",
+                "changes": {}, "details": {}, "request_id": "r" * 32, "client_ip": None,
+                "user_agent": "agent/1.0 (ü)", "reason": "", **content,
+            }
+            before_prev, before_seq, after_seq = audit.chain_parts(record)
+            for seq, prev_hash in ((1, audit.GENESIS_HASH), (10**12, "ab" * 32), (42, "f" * 64)):
+                with self.subTest(content=content["object_repr"], seq=seq):
+                    text = before_prev + prev_hash + before_seq + str(seq) + after_seq
+                    self.assertEqual(text.encode(), audit.canonical({**record, "seq": seq, "prev_hash": prev_hash}))
+
+    def test_one_statement_per_append_on_postgresql(self):
+        if connection.vendor != "postgresql":
+            self.skipTest("SQLite reads the head, moves it and inserts: three statements on one connection")
+        self.append()
+        with CaptureQueriesContext(connection) as queries:
+            self.append()
+        self.assertEqual(len(queries), 1, [q["sql"] for q in queries])
+        self.assertIn("permissions_auditchainhead", queries[0]["sql"])
+
+    def test_stored_record_is_the_returned_one_and_hashes_as_verify_does(self):
+        first = self.append()
+        record = self.append(details=self.TRICKY["details"], reason=self.TRICKY["reason"],
+                             object_repr=self.TRICKY["object_repr"])
+        stored = AuditRecord.objects.get(pk=record.pk)
+        self.assertEqual(record.seq, first.seq + 1)
+        self.assertEqual(record.prev_hash, first.record_hash)
+        for name in (*audit.HASHED_FIELDS, "record_hash"):
+            self.assertEqual(getattr(record, name), getattr(stored, name), name)
+        self.assertEqual(stored.record_hash, audit.compute_hash(stored))
+        self.assertEqual(record.record_hash, audit.compute_hash(record))
+        self.assertFalse(record._state.adding)
+        self.assertTrue(audit.verify_chain().ok)
+
+    def test_head_row_follows_the_last_record(self):
+        for _ in range(3):
+            factories.tag()
+            self.assert_head_is_last_record()
+        self.append()
+        self.assert_head_is_last_record()
+
+    def test_missing_head_row_is_rebuilt_from_the_records(self):
+        self.append()
+        last = AuditRecord.objects.order_by("-seq").first()
+        AuditChainHead.objects.all().delete()
+        record = self.append()
+        self.assertEqual((record.seq, record.prev_hash), (last.seq + 1, last.record_hash))
+        self.assert_head_is_last_record()
+        self.assertTrue(audit.verify_chain().ok)
+
+    def test_empty_log_starts_at_the_genesis(self):
+        tamper(f"DELETE FROM {TABLE}", [])
+        AuditChainHead.objects.all().delete()
+        record = self.append()
+        self.assertEqual((record.seq, record.prev_hash), (1, audit.GENESIS_HASH))
+        self.assertEqual(audit.verify_chain().checked, 1)
+
+    def test_verify_reports_a_head_row_that_does_not_fit(self):
+        self.append()
+        last = AuditRecord.objects.order_by("-seq").first()
+        AuditChainHead.objects.filter(id=1).update(record_hash="e" * 64)
+        result = audit.verify_chain()
+        self.assertEqual((result.ok, result.broken_seq), (False, last.seq + 1))
+        self.assertIn("head row", result.problem)
+        AuditChainHead.objects.filter(id=1).update(seq=last.seq - 1, record_hash=last.prev_hash)
+        self.assertFalse(audit.verify_chain().ok)
+        AuditChainHead.objects.filter(id=1).update(seq=last.seq + 1, record_hash="e" * 64)
+        self.assertFalse(audit.verify_chain().ok)
+
+    def test_records_removed_from_the_end_are_found(self):
+        self.append()
+        self.append()
+        last = AuditRecord.objects.order_by("-seq").first()
+        tamper(f"DELETE FROM {TABLE} WHERE seq = %s", [last.seq])
+        result = audit.verify_chain()
+        self.assertEqual((result.ok, result.checked, result.broken_seq), (False, last.seq - 1, last.seq))
+        self.assertIn("removed from the end", result.problem)
+
+    def test_failed_append_fails_the_change(self):
+        tag = factories.tag()
+        seq = head_seq()
+        with self.assertRaises(DatabaseError), transaction.atomic(), context.system_actor("t", reason="failing"):
+            with connection.cursor() as cursor:  # rolled back with the rest
+                cursor.execute(f"DROP TABLE {AuditChainHead._meta.db_table}")
+            tag.name = "renamed"
+            tag.save()
+        tag.refresh_from_db()
+        self.assertNotEqual(tag.name, "renamed")
+        self.assertEqual(head_seq(), seq)
 
 
 # --- concurrent writers ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """PostgreSQL for tests: like Django's backend, except that flushing the database
-between transactional tests also empties the append-only audit table.
+between transactional tests also empties the append-only audit table and the
+chain's head row.
 
 The triggers of permissions/migrations/0002 refuse TRUNCATE on the audit log; the
 test database's owner may switch them off around its own flush. Production uses
@@ -9,6 +10,9 @@ Django's backend unchanged.
 from django.db.backends.postgresql import base
 
 AUDIT_TABLE = "permissions_auditrecord"
+# The chain's head row caches the last record: emptied with the records, the next append
+# starts it again from the genesis.
+HEAD_TABLE = "permissions_auditchainhead"
 
 
 class DatabaseOperations(base.DatabaseOperations):
@@ -20,6 +24,7 @@ class DatabaseOperations(base.DatabaseOperations):
             f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER USER;",
             *statements,
             f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER USER;",
+            *([] if HEAD_TABLE in tables else [f"DELETE FROM {HEAD_TABLE};"]),
         ]
 
 

@@ -1,10 +1,13 @@
 """SQLite for tests: flushing between transactional tests also empties the
-append-only audit table (dropping and re-creating its triggers around the
-flush). Production uses Django's backend unchanged."""
+append-only audit table (dropping and re-creating its triggers around the flush)
+and the chain's head row. Production uses Django's backend unchanged."""
 
 from django.db.backends.sqlite3 import base
 
 AUDIT_TABLE = "permissions_auditrecord"
+# The chain's head row caches the last record: emptied with the records, the next append
+# starts it again from the genesis.
+HEAD_TABLE = "permissions_auditchainhead"
 
 
 class DatabaseOperations(base.DatabaseOperations):
@@ -15,7 +18,8 @@ class DatabaseOperations(base.DatabaseOperations):
         from importlib import import_module
 
         triggers = import_module("permissions.migrations.0002_audit_append_only")
-        return [*triggers.SQLITE_DOWN, *statements, *triggers.SQLITE_UP]
+        head = [] if HEAD_TABLE in tables else [f"DELETE FROM {HEAD_TABLE}"]
+        return [*triggers.SQLITE_DOWN, *statements, *triggers.SQLITE_UP, *head]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
