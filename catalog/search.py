@@ -2,20 +2,23 @@
 
 PostgreSQL: full-text search (``websearch_to_tsquery`` against each table's stored
 weighted ``search_document`` with its GIN index), ranked by ``ts_rank`` on the stored
-vector; the whole answer (hits and facet counts of every type) is one statement,
-plus one for the facet labels.
+vector; the whole answer (every type's hits and facet counts, and the names of the
+systems and departments they refer to) is one statement.
 SQLite and others: a case-insensitive substring match ranked by where the text
 matched (exact name, name prefix, name, description), counted in Python.
 
 Every statement starts from ``visible_to(user)``: the PostgreSQL statement is
 composed around the SQL the ORM compiles for each type's ``visible_to(user)``
-queryset, so results, counts and facets only ever count what the user may see.
+queryset, so results, counts, facets and labels only ever count what the user may see.
 
 Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
 matches are considered. When a type has more, its candidate set is N of them —
 the name matches first, then the others in the order the index yields them — and
 its counts, facet counts and ranking are computed over that set: counts are then
-lower bounds (``count_exact: false``) and the ranking is ``"approximate"``.
+lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
+candidates are ranked and read in full; a related row (a field's dataset, for the
+system facet) is looked up per candidate, and display-only columns (a dataset's
+system name) for the shown hits alone.
 """
 
 from __future__ import annotations
