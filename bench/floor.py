@@ -205,21 +205,26 @@ def _name_document(alias: str, *columns: str) -> str:
     return " || ".join(f"to_tsvector('english'::regconfig, COALESCE({alias}.\"{column}\", ''))" for column in columns)
 
 
-# Per type: FROM clause, name document, hit columns (named as the endpoint's), facet columns (facet → column).
+# Per type: table, name document, own hit columns (named as the endpoint's), the related columns looked up
+# by primary key for every candidate (a facet needs them) and for the hits only, facet columns (facet → column).
 SEARCH_TABLES = {
     "dataset": {
-        "from": "catalog_dataset t JOIN catalog_system s ON s.id = t.system_id",
+        "from": "catalog_dataset t",
         "names": _name_document("t", "name", "qualified_name"),
         "columns": "t.id, t.name, t.qualified_name, t.description, t.kind, t.classification, t.system_id, "
-                   "t.owner_department_id, s.name AS system_name",
+                   "t.owner_department_id",
+        "related": "",
+        "hit_related": ", (SELECT r.name FROM catalog_system r WHERE r.id = b.system_id) AS system_name",
         "facets": {"kind": "kind", "system": "system_id", "department": "owner_department_id",
                    "classification": "classification"},
     },
     "field": {
-        "from": "catalog_field t JOIN catalog_dataset d ON d.id = t.dataset_id",
+        "from": "catalog_field t",
         "names": _name_document("t", "name"),
-        "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id, "
-                   "d.qualified_name AS dataset_qualified_name, d.system_id AS dataset_system_id",
+        "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id",
+        "related": ", (SELECT r.system_id FROM catalog_dataset r WHERE r.id = u.dataset_id) AS dataset_system_id",
+        "hit_related": ", (SELECT r.qualified_name FROM catalog_dataset r WHERE r.id = b.dataset_id) "
+                       "AS dataset_qualified_name",
         "facets": {"system": "dataset_system_id", "department": "owner_department_id",
                    "classification": "classification"},
     },
@@ -227,20 +232,24 @@ SEARCH_TABLES = {
         "from": "catalog_system t",
         "names": _name_document("t", "name"),
         "columns": "t.id, t.name, t.description, t.kind, t.vendor, t.owner_department_id",
+        "related": "",
+        "hit_related": "",
         "facets": {"kind": "kind", "system": "id", "department": "owner_department_id"},
     },
     "department": {
         "from": "catalog_department t",
         "names": _name_document("t", "name"),
         "columns": "t.id, t.name, t.description, t.slug",
+        "related": "",
+        "hit_related": "",
         "facets": {"department": "id"},
     },
 }
 
 
 def _search_part(kind: str) -> tuple[str, str]:
-    """One type's candidate set (at most N matches, name matches first when there are more) and its row:
-    whether it was bounded, the best hits and the facet counts, as JSON."""
+    """One type's candidate set (at most N matches, name matches first when there are more, with their
+    related columns) and its row: whether it was bounded, the best hits and the facet counts, as JSON."""
     table = SEARCH_TABLES[kind]
     rank = f"ts_rank(t.search_document, {QUERY}) AS rank"
     ctes = (
@@ -249,31 +258,40 @@ def _search_part(kind: str) -> tuple[str, str]:
         f"{kind}_names AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
         f"WHERE {table['names']} @@ {QUERY} AND t.search_document @@ {QUERY} "
         f"AND (SELECT count(*) FROM {kind}_all) > %(bound)s LIMIT %(bound)s), "
-        f"{kind}_candidates AS MATERIALIZED (SELECT * FROM {kind}_names UNION ALL "
+        f"{kind}_candidates AS MATERIALIZED (SELECT u.*{table['related']} FROM "
+        f"(SELECT * FROM {kind}_names UNION ALL "
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
-        f"LIMIT %(bound)s - (SELECT count(*) FROM {kind}_names)))"
+        f"LIMIT %(bound)s - (SELECT count(*) FROM {kind}_names))) u)"
     )
     columns = ", ".join(f'"{column}"' for column in table["facets"].values())
     sets = ", ".join(["()", *(f'("{column}")' for column in table["facets"].values())])
     counts = ", ".join(["count(*) AS n", *(f"count(*) AS n_{facet}" for facet in table["facets"])])
     select = (
         f"SELECT '{kind}', (SELECT count(*) FROM {kind}_all) > %(bound)s, "
-        f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM "
-        f"(SELECT * FROM {kind}_candidates ORDER BY rank DESC, id LIMIT %(limit)s) h), "
+        f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM (SELECT b.*{table['hit_related']} FROM "
+        f"(SELECT * FROM {kind}_candidates ORDER BY rank DESC, id LIMIT %(limit)s) b) h), "
         f"(SELECT json_agg(g) FROM (SELECT GROUPING({columns}) AS grouping, {columns}, {counts} "
         f"FROM {kind}_candidates GROUP BY GROUPING SETS ({sets})) g)"
     )
     return ctes, select
 
 
-SEARCH_SQL = ("WITH " + ", ".join(_search_part(kind)[0] for kind in SEARCH_TYPES) + " "
-              + " UNION ALL ".join(_search_part(kind)[1] for kind in SEARCH_TYPES))
+def _label_sources(facet: str) -> str:
+    return " UNION ALL ".join(f'SELECT "{table["facets"][facet]}" FROM {kind}_candidates'
+                              for kind, table in SEARCH_TABLES.items() if facet in table["facets"])
 
-LABELS_SQL = """
-SELECT 'system', id, name FROM catalog_system WHERE id = ANY(%(systems)s)
-UNION ALL
-SELECT 'department', id, name FROM catalog_department WHERE id = ANY(%(departments)s)
-"""
+
+# The last row names the systems and departments the candidates refer to.
+LABELS_SELECT = (
+    "SELECT 'labels', FALSE, (SELECT json_agg(json_build_array(x.facet, x.id, x.name)) FROM ("
+    f"SELECT 'system' AS facet, l.id, l.name FROM catalog_system l WHERE l.id IN ({_label_sources('system')}) "
+    "UNION ALL "
+    f"SELECT 'department', l.id, l.name FROM catalog_department l WHERE l.id IN ({_label_sources('department')})"
+    ") x), NULL::json"
+)
+
+SEARCH_SQL = ("WITH " + ", ".join(_search_part(kind)[0] for kind in SEARCH_TYPES) + " "
+              + " UNION ALL ".join([*(_search_part(kind)[1] for kind in SEARCH_TYPES), LABELS_SELECT]))
 
 
 def _hit(kind: str, row: dict) -> dict:
@@ -300,7 +318,7 @@ def _hit(kind: str, row: dict) -> dict:
 
 def search(connection, text: str, limit: int, bound: int | None = None) -> bytes:
     """GET /api/v1/search/?q=…&limit=N with no filters: one statement for every type's hits and facet counts
-    over its candidate set (at most ``bound`` matches, ``ACCORD_SEARCH_EXACT_LIMIT``), then the facet labels."""
+    over its candidate set (at most ``bound`` matches, ``ACCORD_SEARCH_EXACT_LIMIT``), and the facet labels."""
     if bound is None:
         from django.conf import settings
 
@@ -312,28 +330,29 @@ def search(connection, text: str, limit: int, bound: int | None = None) -> bytes
     with connection.cursor() as cursor:
         _require_no_active_rules(cursor)
         cursor.execute(SEARCH_SQL, {"q": text, "limit": limit, "bound": bound})
-        for kind, bounded, kind_hits, groups in cursor.fetchall():
-            approximate |= bounded
-            hits.extend(_hit(kind, row) for row in kind_hits or [])
-            facets = list(SEARCH_TABLES[kind]["facets"].items())
-            for group in groups or []:
-                if group["grouping"] == (1 << len(facets)) - 1:
-                    if group["n"]:
-                        counts["type"][kind] = [group["n"], not bounded]
-                    continue
-                position = next(i for i in range(len(facets)) if not group["grouping"] & (1 << (len(facets) - 1 - i)))
-                facet, column = facets[position]
-                value = group[column]
-                if value is None or value == "":
-                    continue
-                entry = counts[facet].setdefault(value, [0, True])
-                entry[0] += group[f"n_{facet}"]
-                entry[1] = entry[1] and not bounded
-        names: dict[str, dict] = {"system": {}, "department": {}}
-        if counts["system"] or counts["department"]:
-            cursor.execute(LABELS_SQL, {"systems": list(counts["system"]), "departments": list(counts["department"])})
-            for facet, value, name in cursor.fetchall():
+        rows = cursor.fetchall()
+    names: dict[str, dict] = {"system": {}, "department": {}}
+    for kind, bounded, kind_hits, groups in rows:
+        if kind == "labels":
+            for facet, value, name in kind_hits or []:
                 names[facet][value] = name
+            continue
+        approximate |= bounded
+        hits.extend(_hit(kind, row) for row in kind_hits or [])
+        facets = list(SEARCH_TABLES[kind]["facets"].items())
+        for group in groups or []:
+            if group["grouping"] == (1 << len(facets)) - 1:
+                if group["n"]:
+                    counts["type"][kind] = [group["n"], not bounded]
+                continue
+            position = next(i for i in range(len(facets)) if not group["grouping"] & (1 << (len(facets) - 1 - i)))
+            facet, column = facets[position]
+            value = group[column]
+            if value is None or value == "":
+                continue
+            entry = counts[facet].setdefault(value, [0, True])
+            entry[0] += group[f"n_{facet}"]
+            entry[1] = entry[1] and not bounded
     hits.sort(key=lambda hit: (-hit["rank"], SEARCH_TYPES.index(hit["type"]), hit["id"]))
     facets = {}
     for facet, values in counts.items():

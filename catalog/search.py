@@ -2,30 +2,36 @@
 
 PostgreSQL: full-text search (``websearch_to_tsquery`` against each table's stored
 weighted ``search_document`` with its GIN index), ranked by ``ts_rank`` on the stored
-vector; the whole answer (hits and facet counts of every type) is one statement,
-plus one for the facet labels.
+vector; the whole answer (every type's hits and facet counts, and the names of the
+systems and departments they refer to) is one statement.
 SQLite and others: a case-insensitive substring match ranked by where the text
 matched (exact name, name prefix, name, description), counted in Python.
 
 Every statement starts from ``visible_to(user)``: the PostgreSQL statement is
 composed around the SQL the ORM compiles for each type's ``visible_to(user)``
-queryset, so results, counts and facets only ever count what the user may see.
+queryset, so results, counts, facets and labels only ever count what the user may see.
 
 Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
 matches are considered. When a type has more, its candidate set is N of them —
 the name matches first, then the others in the order the index yields them — and
 its counts, facet counts and ranking are computed over that set: counts are then
-lower bounds (``count_exact: false``) and the ranking is ``"approximate"``.
+lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
+candidates are ranked and read in full; a related row (a field's dataset, for the
+system facet) is looked up per candidate, and display-only columns (a dataset's
+system name) for the shown hits alone.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import Col, RawSQL
+from django.db.models.lookups import Lookup
+from django.db.models.sql.where import WhereNode
 
 from catalog.models import Dataset, Department, Field, System
 from catalog.models.search import DOCUMENT_COLUMN, SEARCH_CONFIG, name_document_sql
@@ -53,7 +59,7 @@ class _Type:
     model: type
     label: str
     fields: tuple[str, ...]  # the model's own columns a hit shows
-    related: dict[str, str]  # alias → path of a joined column a hit shows
+    related: dict[str, str]  # alias → path of a related row's column a hit or a facet shows
     facets: dict[str, str]  # facet → column (a name in ``fields`` or ``related``)
     name_fields: tuple[str, ...] = ("name",)
 
@@ -109,7 +115,11 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
     """
     text = text.strip()
     kinds = [kind for kind in TYPES if _can_match(kind, filters)]
-    answer = (_answer_postgresql if _uses_fulltext() else _answer_fallback)(user, text, filters, limit, kinds)
+    if _uses_fulltext():
+        answer, names = _answer_postgresql(user, text, filters, limit, kinds)
+    else:
+        answer = _answer_fallback(user, text, filters, limit, kinds)
+        names = None
     hits = [_hit(kind, row) for kind, typed in answer.items() if kind in filters.types for row in typed.hits]
     hits.sort(key=lambda hit: (-hit["rank"], TYPES.index(hit["type"]), hit["id"]))
     approximate = any(typed.bounded for kind, typed in answer.items() if kind in filters.types)
@@ -117,7 +127,7 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
         "query": text,
         "results": hits[:limit],
         "ranking": "approximate" if approximate else "exact",
-        "facets": _facet_lists(answer, filters, user),
+        "facets": _facet_lists(answer, filters, user, names),
     }
 
 
@@ -126,17 +136,92 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
 QUERY_SQL = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
 
 
+_VISIBLE_SQL: OrderedDict[tuple, tuple[str, tuple]] = OrderedDict()
+_VISIBLE_SQL_SIZE = 256
+
+
+def _literal_key(value):
+    """``value`` as a hashable key if it is a plain literal (or a list of them), else ``None``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, value)
+    if isinstance(value, (list, tuple)):
+        items = [_literal_key(item) for item in value]
+        return None if any(item is None for item in items) else ("seq", tuple(items))
+    return None
+
+
+def _where_key(node):
+    """A key that fully determines the SQL of a WHERE tree made of column lookups against literals,
+    or ``None`` when it holds anything else (sub-selects, expressions): those are never cached."""
+    if isinstance(node, WhereNode):
+        children = [_where_key(child) for child in node.children]
+        if any(child is None for child in children):
+            return None
+        return ("node", node.connector, node.negated, tuple(children))
+    if isinstance(node, Lookup) and type(node.lhs) is Col:
+        rhs = _literal_key(node.rhs)
+        if rhs is None:
+            return None
+        target = node.lhs.target
+        return ("lookup", type(node).__qualname__, type(node).__module__, node.lhs.alias,
+                target.model._meta.label, target.column, rhs)
+    return None
+
+
+def _visible_sql(queryset, *columns: str, **expressions) -> tuple[str, tuple]:
+    """The SQL (and params) of ``queryset.order_by().values(*columns, **expressions)``, where ``queryset``
+    is a ``visible_to(user)`` queryset.
+
+    Compiling it through the ORM costs more than the rest of a rare-term search's Python
+    work, and the result depends only on the model, the columns and the visibility
+    condition. So it is kept, keyed on a literal description of that condition (its
+    lookups and their literal values, and the joins), and only when the condition is
+    made of column lookups against literals; anything else is compiled every time.
+    """
+    query = queryset.query
+    where = _where_key(query.where)
+    key = None
+    if where is not None and not query.is_empty():
+        joins = tuple((alias, join.table_name, getattr(join, "parent_alias", None), getattr(join, "join_type", None),
+                       tuple(getattr(join, "join_cols", ()))) for alias, join in query.alias_map.items())
+        key = (query.model._meta.label, columns, tuple(expressions), where, joins)
+        cached = _VISIBLE_SQL.get(key)
+        if cached is not None:
+            _VISIBLE_SQL.move_to_end(key)
+            return cached
+    compiled = queryset.order_by().values(*columns, **expressions).query.sql_with_params()
+    if key is not None:
+        _VISIBLE_SQL[key] = compiled
+        if len(_VISIBLE_SQL) > _VISIBLE_SQL_SIZE:
+            _VISIBLE_SQL.popitem(last=False)
+    return compiled
+
+
 def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
-    """The ORM's SQL for the type's visible rows: hit and facet columns and both search documents."""
+    """The SQL of the type's visible rows: its own hit and facet columns and both search documents."""
     spec = _SPEC[kind]
     table = spec.model._meta.db_table
-    queryset = spec.model.objects.visible_to(user).order_by().values(
-        *spec.fields,
-        **{alias: F(path) for alias, path in spec.related.items()},
+    return _visible_sql(
+        spec.model.objects.visible_to(user), *spec.fields,
         search_document=RawSQL(f'"{table}"."{DOCUMENT_COLUMN}"', ()),
         name_document=RawSQL(name_document_sql(spec.label, table), ()),
     )
-    return queryset.query.sql_with_params()
+
+
+def _related_sql(kind: str, row: str, *, for_facets: bool) -> str:
+    """The related columns of the row ``row``, each looked up by primary key: those facets and filters
+    need, for every candidate (``for_facets``), the others only for the hits shown."""
+    spec = _SPEC[kind]
+    parts = []
+    for alias, path in spec.related.items():
+        if (alias in spec.facets.values()) != for_facets:
+            continue
+        link, column = path.split("__")
+        foreign_key = spec.model._meta.get_field(link)
+        target = foreign_key.related_model
+        parts.append(f'(SELECT r."{target._meta.get_field(column).column}" FROM "{target._meta.db_table}" r '
+                     f'WHERE r."{target._meta.pk.column}" = {row}."{foreign_key.column}") AS "{alias}"')
+    return "".join(f", {part}" for part in parts)
 
 
 def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
@@ -145,7 +230,7 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
     counts (JSON)."""
     spec = _SPEC[kind]
     visible_sql, visible_params = _visible_rows_sql(kind, user)
-    columns = ", ".join(f'v."{column}"' for column in (*spec.fields, *spec.related))
+    columns = ", ".join(f'v."{column}"' for column in spec.fields)
     rank = f"ts_rank(v.search_document, {QUERY_SQL}) AS rank"
     conditions = {facet: f'"{spec.facets[facet]}" = ANY(%s)' for facet in FILTERED_FACETS if filters.values(facet)}
 
@@ -161,9 +246,10 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
         f"{kind}_names AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
         f"WHERE v.name_document @@ {QUERY_SQL} AND v.search_document @@ {QUERY_SQL} "
         f"AND (SELECT count(*) FROM {kind}_all) > %s LIMIT %s), "
-        f"{kind}_candidates AS MATERIALIZED (SELECT * FROM {kind}_names UNION ALL "
+        f"{kind}_candidates AS MATERIALIZED (SELECT u.*{_related_sql(kind, 'u', for_facets=True)} FROM "
+        f"(SELECT * FROM {kind}_names UNION ALL "
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
-        f"LIMIT %s - (SELECT count(*) FROM {kind}_names)))"
+        f"LIMIT %s - (SELECT count(*) FROM {kind}_names))) u)"
     )
     params = [text, *visible_params, text, bound + 1, text, *visible_params, text, text, bound, bound, bound]
 
@@ -172,8 +258,9 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
     grouping_sets = ["()"]
     if kind in filters.types:
         condition, condition_params = where()
-        hits_sql = (f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM (SELECT * FROM {kind}_candidates "
-                    f"WHERE {condition} ORDER BY rank DESC, id LIMIT %s) h)")
+        hits_sql = (f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM (SELECT b.*"
+                    f"{_related_sql(kind, 'b', for_facets=False)} FROM (SELECT * FROM {kind}_candidates "
+                    f"WHERE {condition} ORDER BY rank DESC, id LIMIT %s) b) h)")
         hits_params = [*condition_params, limit]
         grouping_sets += [f'("{column}")' for column in facet_columns]
     aggregates, aggregate_params = [], []
@@ -194,9 +281,33 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
     return sql, params, select, [kind, bound, *hits_params, *aggregate_params]
 
 
-def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int, kinds: list[str]) -> dict:
+def _labels_sql(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, list] | None:
+    """The statement's last row: the names of the visible systems and departments that the candidates of
+    the requested types refer to (a superset of the facet values; only values the user may see get one)."""
+    sources: dict[str, list[str]] = {"system": [], "department": []}
+    for kind in kinds:
+        if kind in filters.types:
+            for facet, references in sources.items():
+                if facet in _SPEC[kind].facets:
+                    references.append(f'SELECT "{_SPEC[kind].facets[facet]}" FROM {kind}_candidates')
+    parts, params = [], []
+    for facet, model in (("system", System), ("department", Department)):
+        if sources[facet]:
+            visible, visible_params = _visible_sql(model.objects.visible_to(user), "id", "name")
+            parts.append(f"SELECT '{facet}' AS facet, l.id, l.name FROM ({visible}) l "
+                         f"WHERE l.id IN ({' UNION ALL '.join(sources[facet])})")
+            params += visible_params
+    if not parts:
+        return None
+    return ("SELECT 'labels', FALSE, (SELECT json_agg(json_build_array(x.facet, x.id, x.name)) "
+            f"FROM ({' UNION ALL '.join(parts)}) x), NULL::json", params)
+
+
+def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int,
+                       kinds: list[str]) -> tuple[dict, dict[str, dict[int, str]]]:
+    names: dict[str, dict[int, str]] = {"system": {}, "department": {}}
     if not kinds:
-        return {}
+        return {}, names
     bound = exact_limit()
     ctes, selects, params, select_params = [], [], [], []
     for kind in kinds:
@@ -205,14 +316,22 @@ def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int, kind
         params += cte_params
         selects.append(select)
         select_params += part_params
+    labels = _labels_sql(user, filters, kinds)
+    if labels is not None:
+        selects.append(labels[0])
+        select_params += labels[1]
     sql = "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects)
     with connection.cursor() as cursor:
         cursor.execute(sql, params + select_params)
         rows = cursor.fetchall()
     answer = {}
     for kind, bounded, hits, groups in rows:
-        answer[kind] = _from_groups(kind, bounded, hits or [], groups or [], filters)
-    return answer
+        if kind == "labels":
+            for facet, pk, name in hits or []:
+                names[facet][pk] = name
+        else:
+            answer[kind] = _from_groups(kind, bounded, hits or [], groups or [], filters)
+    return answer, names
 
 
 def _from_groups(kind: str, bounded: bool, hits: list[dict], groups: list[dict], filters: SearchFilters) -> _TypeAnswer:
@@ -278,8 +397,10 @@ def _answer_fallback(user, text: str, filters: SearchFilters, limit: int, kinds:
 # --- The answer ----------------------------------------------------------------------------------
 
 
-def _facet_lists(answer: dict[str, _TypeAnswer], filters: SearchFilters, user) -> dict:
-    """Counts as ordered lists, naming systems and departments (only those the user may see)."""
+def _facet_lists(answer: dict[str, _TypeAnswer], filters: SearchFilters, user,
+                 names: dict[str, dict[int, str]] | None) -> dict:
+    """Counts as ordered lists, naming systems and departments (only those the user may see): ``names``
+    when the search statement brought them, else looked up here."""
     counts: dict[str, dict] = {facet: {} for facet in FACETS}  # facet → value → [count, exact]
     for kind, typed in answer.items():
         if typed.count:
@@ -291,7 +412,8 @@ def _facet_lists(answer: dict[str, _TypeAnswer], filters: SearchFilters, user) -
                 entry = counts[facet].setdefault(value, [0, True])
                 entry[0] += count
                 entry[1] = entry[1] and not typed.bounded
-    names = _labels(user, counts["system"], counts["department"])
+    if names is None:
+        names = _labels(user, counts["system"], counts["department"])
     result = {}
     for facet, values in counts.items():
         entries = []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from permissions.models import AccessRule
 from tests import factories
 from tests.mixins import make_user
 
@@ -88,6 +90,19 @@ class TestSearch(TestCase):
         self.assertEqual(departments[self.finance.pk], "Finance")
         classifications = {entry["value"] for entry in body["facets"]["classification"]}
         self.assertIn("confidential", classifications)
+
+    def test_a_deny_rule_applies_to_the_next_search(self):
+        """The visible-rows SQL is kept between searches, keyed on the visibility condition: a new rule
+        changes the condition, so the very next search hides the row, its counts and its label."""
+        body = self.search(q="invoices")
+        self.assertIn(("system", self.stripe.pk), {(hit["type"], hit["id"]) for hit in body["results"]})
+        AccessRule.objects.create(subject_kind="user", subject_user=self.user, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(self.stripe),
+                                  target_id=self.stripe.pk, reason="test")
+        body = self.search(q="invoices")
+        self.assertNotIn(("system", self.stripe.pk), {(hit["type"], hit["id"]) for hit in body["results"]})
+        self.assertNotIn(self.stripe.pk, {entry["value"] for entry in body["facets"]["system"]})
+        self.assertNotIn("system", {entry["value"] for entry in body["facets"]["type"]})
 
     def test_small_result_sets_are_exact(self):
         body = self.search(q="invoices")
@@ -204,5 +219,7 @@ class TestBoundedSearch(TestCase):
             with CaptureQueriesContext(connection) as captured:
                 self.search()
             statements = [query["sql"] for query in captured if "search_document" in query["sql"]]
-            # The hits and facet counts of every type in one statement (the labels take one more).
+            # The hits, facet counts and facet labels of every type in one statement.
             self.assertEqual(len(statements), 1)
+            self.assertFalse([query["sql"] for query in captured if "catalog_system" in query["sql"]
+                              and "search_document" not in query["sql"]])
