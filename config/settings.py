@@ -278,6 +278,6 @@ LOGGING = {
 ACCORD_SEARCH_MAX_LIMIT = 100
 # Search: up to this many matches of one type, counts, facets and ranking are exact;
 # beyond it they are computed over a bounded candidate set of this size (name matches
-# first) and reported as lower bounds ("1,000+"). A search's work grows with this bound,
+# first) and reported as lower bounds ("200+"). A search's work grows with this bound,
 # not with the catalog (docs/api.md, docs/benchmarks.md).
-ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 1_000)
+ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 200)

@@ -266,14 +266,14 @@ class SearchView(APIView):
                 "ranking": serializers.ChoiceField(
                     choices=["exact", "approximate"],
                     help_text="approximate: a type had more matches than the search considers "
-                    "(ACCORD_SEARCH_EXACT_LIMIT, 1,000 by default); its hits were ranked within that many.",
+                    "(ACCORD_SEARCH_EXACT_LIMIT, 200 by default); its hits were ranked within that many.",
                 ),
                 "facets": serializers.DictField(
                     child=serializers.ListField(child=inline_serializer("SearchFacetEntry", {
                         "value": serializers.JSONField(),
                         "count": serializers.IntegerField(),
                         "count_exact": serializers.BooleanField(
-                            help_text="false: the count is a lower bound (show it as \"1,000+\").",
+                            help_text="false: the count is a lower bound (show it as \"200+\").",
                         ),
                         "label": serializers.CharField(required=False),
                     })),
