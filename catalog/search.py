@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
-from django.db.models.expressions import Col, RawSQL
-from django.db.models.lookups import Lookup
-from django.db.models.sql.where import WhereNode
+from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset, Department, Field, System
 from catalog.models.search import DOCUMENT_COLUMN, SEARCH_CONFIG, name_document_sql
+from permissions import access
 
 TYPES = ("dataset", "field", "system", "department")
 FACETS = ("type", "kind", "system", "department", "classification")
@@ -140,51 +139,21 @@ _VISIBLE_SQL: OrderedDict[tuple, tuple[str, tuple]] = OrderedDict()
 _VISIBLE_SQL_SIZE = 256
 
 
-def _literal_key(value):
-    """``value`` as a hashable key if it is a plain literal (or a list of them), else ``None``."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return (type(value).__name__, value)
-    if isinstance(value, (list, tuple)):
-        items = [_literal_key(item) for item in value]
-        return None if any(item is None for item in items) else ("seq", tuple(items))
-    return None
-
-
-def _where_key(node):
-    """A key that fully determines the SQL of a WHERE tree made of column lookups against literals,
-    or ``None`` when it holds anything else (sub-selects, expressions): those are never cached."""
-    if isinstance(node, WhereNode):
-        children = [_where_key(child) for child in node.children]
-        if any(child is None for child in children):
-            return None
-        return ("node", node.connector, node.negated, tuple(children))
-    if isinstance(node, Lookup) and type(node.lhs) is Col:
-        rhs = _literal_key(node.rhs)
-        if rhs is None:
-            return None
-        target = node.lhs.target
-        return ("lookup", type(node).__qualname__, type(node).__module__, node.lhs.alias,
-                target.model._meta.label, target.column, rhs)
-    return None
-
-
-def _visible_sql(queryset, *columns: str, **expressions) -> tuple[str, tuple]:
+def _visible_sql(user, queryset, *columns: str, **expressions) -> tuple[str, tuple]:
     """The SQL (and params) of ``queryset.order_by().values(*columns, **expressions)``, where ``queryset``
-    is a ``visible_to(user)`` queryset.
+    is ``Model.objects.visible_to(user)`` and the expressions depend on the model only.
 
     Compiling it through the ORM costs more than the rest of a rare-term search's Python
-    work, and the result depends only on the model, the columns and the visibility
-    condition. So it is kept, keyed on a literal description of that condition (its
-    lookups and their literal values, and the joins), and only when the condition is
-    made of column lookups against literals; anything else is compiled every time.
+    work, and the result depends only on the model, the columns and the user's compiled
+    visibility condition. So it is kept under ``permissions.access.visibility_key`` (which
+    names that compiled condition, and changes with the access generation); when the trust
+    layer gives no key, it is compiled every time.
     """
     query = queryset.query
-    where = _where_key(query.where)
+    visibility = access.visibility_key(query.model, user)
     key = None
-    if where is not None and not query.is_empty():
-        joins = tuple((alias, join.table_name, getattr(join, "parent_alias", None), getattr(join, "join_type", None),
-                       tuple(getattr(join, "join_cols", ()))) for alias, join in query.alias_map.items())
-        key = (query.model._meta.label, columns, tuple(expressions), where, joins)
+    if visibility is not None and not query.is_empty():
+        key = (query.model._meta.label, columns, tuple(expressions), visibility)
         cached = _VISIBLE_SQL.get(key)
         if cached is not None:
             _VISIBLE_SQL.move_to_end(key)
@@ -202,7 +171,7 @@ def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
     spec = _SPEC[kind]
     table = spec.model._meta.db_table
     return _visible_sql(
-        spec.model.objects.visible_to(user), *spec.fields,
+        user, spec.model.objects.visible_to(user), *spec.fields,
         search_document=RawSQL(f'"{table}"."{DOCUMENT_COLUMN}"', ()),
         name_document=RawSQL(name_document_sql(spec.label, table), ()),
     )
@@ -293,7 +262,7 @@ def _labels_sql(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, li
     parts, params = [], []
     for facet, model in (("system", System), ("department", Department)):
         if sources[facet]:
-            visible, visible_params = _visible_sql(model.objects.visible_to(user), "id", "name")
+            visible, visible_params = _visible_sql(user, model.objects.visible_to(user), "id", "name")
             parts.append(f"SELECT '{facet}' AS facet, l.id, l.name FROM ({visible}) l "
                          f"WHERE l.id IN ({' UNION ALL '.join(sources[facet])})")
             params += visible_params

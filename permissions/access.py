@@ -13,6 +13,7 @@ since, the compiled rule sets are reused across requests.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -157,11 +158,14 @@ class _RuleSet:
     literals becomes sub-selects over the rule table instead.
     """
 
+    _serials = itertools.count(1)
+
     def __init__(self, rules: QuerySet):
         from django.db.models import Count, Min
 
         from permissions.models.access import TargetKind
 
+        self.serial = next(self._serials)  # names this compiled set for as long as the process lives
         self.rules = rules
         self._objects: dict[int, QuerySet | list] = {}
         summary = list(rules.order_by().values("target_kind", "target_type_id").annotate(
@@ -252,6 +256,20 @@ def visible_condition(model: type[Model], user) -> Q:
         ruleset = _RuleSet(rules_applying_to(user))
     parts = _hidden_parts(model, ruleset, "")
     return ~Q(*parts, _connector=Q.OR) if parts else Q()
+
+
+def visibility_key(model: type[Model], user) -> tuple | None:
+    """A key naming the condition ``visible_condition(model, user)`` compiles to: equal keys mean
+    the same SQL (on this database vendor), so SQL built around it may be kept under the key.
+    ``None`` when the access generation is unknown (nothing is kept then)."""
+    if not hasattr(model, "access") or user.is_superuser:
+        return (connection.vendor, "everything")
+    compiled = _compiled()
+    if compiled is None:
+        return None
+    if compiled.everything.empty:
+        return (connection.vendor, "everything")
+    return (connection.vendor, "rules", compiled.reader(user).serial)
 
 
 def restricted_condition(model: type[Model]) -> Q:
