@@ -22,10 +22,10 @@ import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import F, Prefetch, QuerySet
 from rest_framework import serializers
-from rest_framework.settings import api_settings
 
 from permissions.api.serializers import (
     _AS_IS,
@@ -33,6 +33,7 @@ from permissions.api.serializers import (
     BriefRelatedField,
     _context_free,
     iso_datetime,
+    writes_default_iso,
 )
 
 PARENT = "_row_parent"  # the column naming a many-valued row's parent
@@ -45,8 +46,8 @@ class _Many:
     name: str
     source: str
     columns: tuple[str, ...]
-    represent: Callable[[list[dict]], list]  # rows of one parent -> their representations
-    child: RowPlan | None  # the nested serializer's plan, None for brief objects
+    brief: Callable[[dict], dict] | None  # a brief object's representation…
+    child: RowPlan | None  # …or the nested serializer's plan
 
 
 class RowPlan:
@@ -86,13 +87,11 @@ class RowPlan:
                 child = cls.for_serializer(type(field.child))
                 if child is None:
                     return None
-                many.append(_Many(field.field_name, source, tuple(child.columns), child.represent, child))
+                many.append(_Many(field.field_name, source, tuple(child.columns), None, child))
                 steps.append((field.field_name, None))
             elif isinstance(field, serializers.ManyRelatedField):
                 brief = field.child_relation
-                get = brief.row_getter("")
-                many.append(_Many(field.field_name, source, brief.row_columns(""),
-                                  lambda rows, get=get: [get(row) for row in rows], None))
+                many.append(_Many(field.field_name, source, brief.row_columns(""), brief.row_getter(""), None))
                 steps.append((field.field_name, None))
             elif isinstance(field, BriefRelatedField):
                 if model_field is None or not model_field.many_to_one:
@@ -151,12 +150,12 @@ class RowPlan:
         queryset, relation = _many_queryset(self.model, many.source, prefetches)
         rows = list(queryset.filter(**{f"{relation}__in": ids}).prefetch_related(None)
                     .values(*many.columns, **{PARENT: F(relation)}))
-        by_parent: dict = {}
         if many.child is None:
-            for row in rows:
-                by_parent.setdefault(row[PARENT], []).append(row)
-            return {parent: many.represent(children) for parent, children in by_parent.items()}
-        for representation, row in zip(many.child.represent(rows, prefetch_map(queryset)), rows, strict=True):
+            representations = [many.brief(row) for row in rows]
+        else:
+            representations = many.child.represent(rows, prefetch_map(queryset))
+        by_parent: dict = {}
+        for representation, row in zip(representations, rows, strict=True):
             by_parent.setdefault(row[PARENT], []).append(representation)
         return by_parent
 
@@ -205,15 +204,13 @@ def _many_queryset(model, source: str, prefetches: dict) -> tuple[QuerySet, str]
 def _model_field(model, name: str):
     try:
         return model._meta.get_field(name)
-    except Exception:  # FieldDoesNotExist: an annotation or an attribute
+    except FieldDoesNotExist:  # an annotation or an attribute
         return None
 
 
 def _value_getter(field, source: str) -> Callable[[dict], object]:
     """The value as AccordModelSerializer's read plan gives it (DRF's formatting)."""
-    if isinstance(field, serializers.DateTimeField) and \
-            getattr(field, "format", serializers.empty) is serializers.empty and \
-            api_settings.DATETIME_FORMAT == "iso-8601":
+    if writes_default_iso(field):
         def get_datetime(row):
             return iso_datetime(row[source])
 

@@ -138,6 +138,13 @@ def iso_datetime(value: datetime.datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def writes_default_iso(field) -> bool:
+    """Whether a serializer field writes timestamps as ``iso_datetime`` does."""
+    return isinstance(field, serializers.DateTimeField) and \
+        getattr(field, "format", serializers.empty) is serializers.empty and \
+        api_settings.DATETIME_FORMAT == "iso-8601"
+
+
 def _datetime_getter(source: str):
     def get(instance):
         return iso_datetime(getattr(instance, source))
@@ -283,9 +290,7 @@ def _context_free(field) -> bool:
 def _getter_for(field):
     simple_source = len(field.source_attrs) == 1 and field.source != "*"
     source = field.source_attrs[0] if simple_source else None
-    if simple_source and isinstance(field, serializers.DateTimeField) and \
-            getattr(field, "format", serializers.empty) is serializers.empty and \
-            api_settings.DATETIME_FORMAT == "iso-8601":
+    if simple_source and writes_default_iso(field):
         return _datetime_getter(source)
     if simple_source and type(field) in _AS_IS and not field.read_only:
         return operator.attrgetter(source)

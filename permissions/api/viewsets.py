@@ -97,8 +97,8 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         if plan is None:
             return None
         # Cursor pagination reads the ordering columns off the last row; the ETag the update time.
-        ordering = [name.lstrip("-") for name in (*(self.ordering_fields or ()), *(self.ordering or ()))]
-        return plan.read(queryset, extra=["updated_at", *(name for name in ordering if name != "__all__")])
+        ordering = [name for name in (*queryset.query.order_by, *(self.ordering or ())) if isinstance(name, str)]
+        return plan.read(queryset, extra=["updated_at", *(name.lstrip("-") for name in ordering)])
 
     def _audit_restricted_reads(self, objects) -> None:
         self._audit_restricted_reads_by_id([obj.pk for obj in objects])

@@ -11,6 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from catalog.api import serializers as catalog_serializers
@@ -96,6 +97,18 @@ class DatasetRowsTests(TestCase):
         for serializer in (catalog_serializers.DatasetSerializer, catalog_serializers.DatasetDetailSerializer,
                            catalog_serializers.NestedFieldSerializer):
             self.assertIsNotNone(RowPlan.for_serializer(serializer), serializer)
+
+    def test_a_field_rows_cannot_give_means_no_plan(self):
+        class WithMethod(catalog_serializers.DatasetSerializer):
+            shout = serializers.SerializerMethodField()
+
+            class Meta(catalog_serializers.DatasetSerializer.Meta):
+                fields = [*catalog_serializers.DATASET_FIELDS, "shout"]
+
+            def get_shout(self, obj) -> str:
+                return obj.name.upper()
+
+        self.assertIsNone(RowPlan.for_serializer(WithMethod))
 
     def test_detail_is_the_serializers_answer(self):
         for dataset in (self.full, self.bare, self.orphans):
