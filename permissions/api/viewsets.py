@@ -55,8 +55,7 @@ class AccordModelViewSet(viewsets.ModelViewSet):
     # --- reads -------------------------------------------------------------------------------
 
     def retrieve(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        read = self._row_read(queryset)
+        read = self._row_read()
         if read is None:
             instance = self.get_object()
             self._audit_restricted_reads([instance])
@@ -74,8 +73,7 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         return response
 
     def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        read = self._row_read(queryset)
+        read = self._row_read()
         if read is None:
             response = super().list(request, *args, **kwargs)
         else:
@@ -87,8 +85,8 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         self._audit_restricted_reads_by_id(ids)
         return response
 
-    def _row_read(self, queryset):
-        """The row read of ``queryset`` for this request, or None to read objects.
+    def _row_read(self):
+        """The filtered queryset read as rows for this request, or None to read objects.
 
         Only for JSON: the browsable API's forms want the object itself."""
         if not self.read_rows or getattr(self.request.accepted_renderer, "format", None) != "json":
@@ -96,6 +94,7 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         plan = RowPlan.for_serializer(self.get_serializer_class())
         if plan is None:
             return None
+        queryset = self.filter_queryset(self.get_queryset())
         # Cursor pagination reads the ordering columns off the last row; the ETag the update time.
         ordering = [name for name in (*queryset.query.order_by, *(self.ordering or ())) if isinstance(name, str)]
         return plan.read(queryset, extra=["updated_at", *(name.lstrip("-") for name in ordering)])
