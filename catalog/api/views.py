@@ -84,6 +84,7 @@ class DatasetViewSet(AccordModelViewSet):
         "published_at", "source_modified_at", *TIMESTAMPS,
     ]
     ordering = ["id"]
+    read_rows = True
 
     def get_queryset(self):
         queryset = super().get_queryset()

@@ -53,6 +53,21 @@ class BriefRelatedField(serializers.RelatedField):
     def to_representation(self, value) -> dict:
         return {name: getattr(value, name) for name in self.brief_fields}
 
+    # Reading the brief object from a ``.values()`` row (permissions.api.rows), where the
+    # related object's columns are named ``<prefix><column>``.
+
+    def row_columns(self, prefix: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f"{prefix}{name}" for name in ("id", *self.brief_fields)))
+
+    def row_getter(self, prefix: str):
+        keys = [(name, f"{prefix}{name}") for name in self.brief_fields]
+        id_key = f"{prefix}id"
+
+        def get(row) -> dict | None:
+            return None if row[id_key] is None else {name: row[key] for name, key in keys}
+
+        return get
+
     def to_internal_value(self, data):
         model_name = self.get_queryset().model._meta.verbose_name
         if isinstance(data, dict):
@@ -85,8 +100,26 @@ class BriefUserField(BriefRelatedField):
         return self.queryset.all()
 
     def to_representation(self, value) -> dict:
-        full_name = f"{value.first_name} {value.last_name}".strip()
-        return {"id": value.id, "username": value.username, "display_name": full_name or value.username}
+        return brief_user(value.id, value.username, value.first_name, value.last_name)
+
+    def row_columns(self, prefix: str) -> tuple[str, ...]:
+        return tuple(f"{prefix}{name}" for name in ("id", "username", "first_name", "last_name"))
+
+    def row_getter(self, prefix: str):
+        id_key, username_key, first_key, last_key = self.row_columns(prefix)
+
+        def get(row) -> dict | None:
+            user_id = row[id_key]
+            if user_id is None:
+                return None
+            return brief_user(user_id, row[username_key], row[first_key], row[last_key])
+
+        return get
+
+
+def brief_user(user_id: int, username: str, first_name: str, last_name: str) -> dict:
+    full_name = f"{first_name} {last_name}".strip()
+    return {"id": user_id, "username": username, "display_name": full_name or username}
 
 
 _UTC = datetime.UTC
@@ -97,13 +130,24 @@ _AS_IS = (
 )
 
 
+def iso_datetime(value: datetime.datetime | None) -> str | None:
+    """A timestamp as DRF's DateTimeField writes it by default (ISO 8601, UTC as ``Z``)."""
+    if value is None:
+        return None
+    text = value.astimezone(_UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def writes_default_iso(field) -> bool:
+    """Whether a serializer field writes timestamps as ``iso_datetime`` does."""
+    return isinstance(field, serializers.DateTimeField) and \
+        getattr(field, "format", serializers.empty) is serializers.empty and \
+        api_settings.DATETIME_FORMAT == "iso-8601"
+
+
 def _datetime_getter(source: str):
     def get(instance):
-        value = getattr(instance, source)
-        if value is None:
-            return None
-        text = value.astimezone(_UTC).isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return iso_datetime(getattr(instance, source))
 
     return get
 
@@ -246,9 +290,7 @@ def _context_free(field) -> bool:
 def _getter_for(field):
     simple_source = len(field.source_attrs) == 1 and field.source != "*"
     source = field.source_attrs[0] if simple_source else None
-    if simple_source and isinstance(field, serializers.DateTimeField) and \
-            getattr(field, "format", serializers.empty) is serializers.empty and \
-            api_settings.DATETIME_FORMAT == "iso-8601":
+    if simple_source and writes_default_iso(field):
         return _datetime_getter(source)
     if simple_source and type(field) in _AS_IS and not field.read_only:
         return operator.attrgetter(source)

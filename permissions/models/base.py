@@ -68,5 +68,9 @@ class AccordModel(models.Model):
 
     @property
     def etag(self) -> str:
-        stamp = self.updated_at.isoformat() if self.updated_at else ""
-        return f'"{self._meta.model_name}-{self.pk}-{stamp}"'
+        return self.etag_for(self.pk, self.updated_at)
+
+    @classmethod
+    def etag_for(cls, pk, updated_at) -> str:
+        stamp = updated_at.isoformat() if updated_at else ""
+        return f'"{cls._meta.model_name}-{pk}-{stamp}"'
