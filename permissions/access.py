@@ -26,6 +26,7 @@ from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from permissions import generation
+from permissions.lookups import IdList
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ class _RuleSet:
 
         self.serial = next(self._serials)  # names this compiled set for as long as the process lives
         self.rules = rules
-        self._objects: dict[int, QuerySet | list] = {}
+        self._objects: dict[int, QuerySet | IdList | set] = {}
         summary = list(rules.order_by().values("target_kind", "target_type_id").annotate(
             rank=Min("classification_rank"), n=Count("pk")))
         self.object_types = {row["target_type_id"] for row in summary if row["target_kind"] == TargetKind.OBJECT}
@@ -184,13 +185,13 @@ class _RuleSet:
             for kind, type_id, target_id, _ in targets:
                 if kind == TargetKind.OBJECT and target_id is not None:
                     self._objects.setdefault(type_id, set()).add(target_id)
-            self._objects = {type_id: sorted(ids) for type_id, ids in self._objects.items()}
-            self.tag_ids = sorted({tag for kind, _, _, tag in targets if kind == TargetKind.TAG and tag})
+            self._objects = {type_id: IdList(ids) for type_id, ids in self._objects.items()}
+            self.tag_ids = IdList(tag for kind, _, _, tag in targets if kind == TargetKind.TAG and tag)
         else:
             self.tag_ids = rules.filter(target_kind=TargetKind.TAG, target_tag_id__isnull=False).values(
                 "target_tag_id")
 
-    def object_ids(self, model: type[Model]) -> QuerySet | list | None:
+    def object_ids(self, model: type[Model]) -> QuerySet | IdList | None:
         from permissions.models.access import TargetKind
 
         content_type = ContentType.objects.get_for_model(model)
@@ -203,7 +204,7 @@ class _RuleSet:
         return self._objects[content_type.pk]
 
 
-def _one_of(path: str, values: QuerySet | list) -> Q:
+def _one_of(path: str, values: QuerySet | IdList) -> Q:
     """``path`` is among ``values``: a literal list as one array parameter, a queryset as a sub-select."""
     return Q(**{f"{path}__{'in' if isinstance(values, QuerySet) else 'any_of'}": values})
 
