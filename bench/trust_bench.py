@@ -36,6 +36,7 @@ to keep the two databases afterwards (for a closer look); ``BENCH_AB=1`` to also
 from __future__ import annotations
 
 import cProfile
+import gc
 import json
 import multiprocessing
 import os
@@ -254,18 +255,35 @@ def measure_read(scenario: Scenario, databases: dict[str, Database], client, pla
             "target": TARGET_READ, "passed": ratio <= TARGET_READ, "breakdown": breakdown}
 
 
+def _time_gc(totals: list, started: dict, phase: str, info: dict) -> None:
+    """A ``gc.callbacks`` hook: seconds spent collecting, and how many full collections."""
+    if phase == "start":
+        started["t"] = time.perf_counter()
+    else:
+        totals[0] += time.perf_counter() - started.pop("t", time.perf_counter())
+        totals[1] += info["generation"] == 2
+
+
 def profile_reads(database: Database, client) -> None:
     database.activate()
     for scenario in scenarios():
+        gc_time = [0.0, 0]
+        on_gc = partial(_time_gc, gc_time, {})
+        gc.callbacks.append(on_gc)
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(20):
             _get(client, scenario.url)
         profiler.disable()
+        gc.callbacks.remove(on_gc)
+        say(f"   GC during 20 {scenario.name}: {gc_time[0] * 1000:.1f} ms, {gc_time[1]} full collections, "
+            f"{len(gc.get_objects())} tracked objects")
         with open(RESULTS_DIR / f"profile-trust-rules-{scenario.name.replace(':', '-')}.txt", "w") as out:
             for order in ("tottime", "cumulative"):
                 out.write(f"== {scenario.url} x20 with the rules, sorted by {order}\n")
                 pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(40)
+            out.write(f"== {scenario.url} x20 with the rules: who calls the 8 costliest functions\n")
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_callers(8)
 
 
 # --------------------------------------------------------------------------------------------------------------
