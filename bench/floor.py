@@ -254,14 +254,14 @@ def _search_part(kind: str) -> tuple[str, str]:
     rank = f"ts_rank(t.search_document, {QUERY}) AS rank"
     ctes = (
         f"{kind}_all AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
-        f"WHERE t.search_document @@ {QUERY} LIMIT %(bound)s + 1), "
+        f"WHERE t.search_document @@ {QUERY} ORDER BY t.id LIMIT %(bound)s + 1), "
         f"{kind}_names AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
         f"WHERE {table['names']} @@ {QUERY} AND t.search_document @@ {QUERY} "
-        f"AND (SELECT count(*) FROM {kind}_all) > %(bound)s LIMIT %(bound)s), "
+        f"AND (SELECT count(*) FROM {kind}_all) > %(bound)s ORDER BY t.id LIMIT %(bound)s), "
         f"{kind}_candidates AS MATERIALIZED (SELECT u.*{table['related']} FROM "
         f"(SELECT * FROM {kind}_names UNION ALL "
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
-        f"LIMIT %(bound)s - (SELECT count(*) FROM {kind}_names))) u)"
+        f"ORDER BY id LIMIT %(bound)s - (SELECT count(*) FROM {kind}_names))) u)"
     )
     columns = ", ".join(f'"{column}"' for column in table["facets"].values())
     sets = ", ".join(["()", *(f'("{column}")' for column in table["facets"].values())])

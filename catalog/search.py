@@ -13,7 +13,7 @@ queryset, so results, counts, facets and labels only ever count what the user ma
 
 Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
 matches are considered. When a type has more, its candidate set is N of them —
-the name matches first, then the others in the order the index yields them — and
+the name matches first, then the others by id — and
 its counts, facet counts and ranking are computed over that set: counts are then
 lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
 candidates are ranked and read in full; a related row (a field's dataset, for the
@@ -208,17 +208,18 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
         return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [list(filters.values(f)) for f in kept]
 
     # The candidate set: every match when there are at most N; otherwise the name matches
-    # first (their index is only read then), then the other matches in index order, N in all.
+    # first (their index is only read then), then the other matches by id, N in all. By id,
+    # not in whatever order a plan yields them, so the answer never depends on the plan.
     sql = (
         f"{kind}_all AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
-        f"WHERE v.search_document @@ {QUERY_SQL} LIMIT %s), "
+        f"WHERE v.search_document @@ {QUERY_SQL} ORDER BY v.id LIMIT %s), "
         f"{kind}_names AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
         f"WHERE v.name_document @@ {QUERY_SQL} AND v.search_document @@ {QUERY_SQL} "
-        f"AND (SELECT count(*) FROM {kind}_all) > %s LIMIT %s), "
+        f"AND (SELECT count(*) FROM {kind}_all) > %s ORDER BY v.id LIMIT %s), "
         f"{kind}_candidates AS MATERIALIZED (SELECT u.*{_related_sql(kind, 'u', for_facets=True)} FROM "
         f"(SELECT * FROM {kind}_names UNION ALL "
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
-        f"LIMIT %s - (SELECT count(*) FROM {kind}_names))) u)"
+        f"ORDER BY id LIMIT %s - (SELECT count(*) FROM {kind}_names))) u)"
     )
     params = [text, *visible_params, text, bound + 1, text, *visible_params, text, text, bound, bound, bound]
 

@@ -198,6 +198,14 @@ class TestBoundedSearch(TestCase):
         self.assertEqual(body["results"][0]["id"], self.named.pk)
         self.assertEqual(len(body["results"]), 2)
 
+    def test_the_other_candidates_are_the_oldest_matches(self):
+        # Name match first, then the description-only matches by id: the same set whatever plan
+        # the database picks (the earliest created of the five).
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=3):
+            body = self.search()
+        self.assertEqual({hit["id"] for hit in body["results"]},
+                         {self.named.pk, self.described[0].pk, self.described[1].pk})
+
     def test_a_facet_filter_narrows_within_the_candidates(self):
         with override_settings(ACCORD_SEARCH_EXACT_LIMIT=3):
             body = self.search(classification="confidential")
