@@ -22,7 +22,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from permissions import generation
@@ -234,12 +234,11 @@ def _hidden_parts(model: type[Model], ruleset: _RuleSet, prefix: str) -> list[Q]
     if spec.tags and ruleset.has_tags:
         tag_field = model._meta.get_field(spec.tags)
         through = tag_field.remote_field.through
-        # A correlated EXISTS, not ``pk IN (SELECT …)``: a page of rows probes the tag table's
-        # index per row instead of hashing every tagged row of the catalog first (and PostgreSQL
-        # may still turn it into a join where that is cheaper).
-        tagged = through.objects.filter(_one_of(tag_field.m2m_reverse_field_name(), ruleset.tag_ids),
-                                        **{tag_field.m2m_field_name(): OuterRef(f"{prefix}pk")})
-        parts.append(Q(Exists(tagged)))
+        # ``pk IN (SELECT …)`` rather than a correlated EXISTS: PostgreSQL hashes the few rows
+        # carrying the rules' tags once (through the tag index), instead of probing per row,
+        # which costs more where many rows are checked (a list's visible-field counts).
+        tagged = through.objects.filter(_one_of(tag_field.m2m_reverse_field_name(), ruleset.tag_ids))
+        parts.append(Q(**{f"{prefix}pk__in": tagged.values(tag_field.m2m_field_name())}))
     for name in spec.containers:
         related = model._meta.get_field(name).related_model
         parts.extend(_hidden_parts(related, ruleset, f"{prefix}{name}__"))
