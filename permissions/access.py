@@ -222,7 +222,7 @@ def hidden_condition(model: type[Model], rules: QuerySet | _RuleSet, prefix: str
     return Q(*parts, _connector=Q.OR)
 
 
-def _hidden_parts(model: type[Model], ruleset: _RuleSet, prefix: str) -> list[Q]:
+def _hidden_parts(model: type[Model], ruleset: _RuleSet, prefix: str, visible_containers=()) -> list[Q]:
     if ruleset.empty:
         return []
     spec = spec_for(model)
@@ -240,13 +240,19 @@ def _hidden_parts(model: type[Model], ruleset: _RuleSet, prefix: str) -> list[Q]
         tagged = through.objects.filter(_one_of(tag_field.m2m_reverse_field_name(), ruleset.tag_ids))
         parts.append(Q(**{f"{prefix}pk__in": tagged.values(tag_field.m2m_field_name())}))
     for name in spec.containers:
+        if name in visible_containers:
+            continue  # the caller reads these rows through a container the user sees
         related = model._meta.get_field(name).related_model
         parts.extend(_hidden_parts(related, ruleset, f"{prefix}{name}__"))
     return parts
 
 
-def visible_condition(model: type[Model], user) -> Q:
-    """The SQL condition selecting the rows of ``model`` the user may view."""
+def visible_condition(model: type[Model], user, visible_containers: tuple[str, ...] = ()) -> Q:
+    """The SQL condition selecting the rows of ``model`` the user may view.
+
+    ``visible_containers`` names containers (``AccessSpec.containers``) that the caller
+    already knows the user sees — the fields of a dataset read through that visible
+    dataset — so their conditions are left out; only for rows reached that way."""
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
     compiled = _compiled()
@@ -258,7 +264,7 @@ def visible_condition(model: type[Model], user) -> Q:
         if _RuleSet(active_rules()).empty:
             return Q()
         ruleset = _RuleSet(rules_applying_to(user))
-    parts = _hidden_parts(model, ruleset, "")
+    parts = _hidden_parts(model, ruleset, "", visible_containers)
     return ~Q(*parts, _connector=Q.OR) if parts else Q()
 
 

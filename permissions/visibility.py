@@ -18,6 +18,7 @@ def can_read_catalog(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def visibility_filter(model: type[Model], user) -> Q:
-    """The SQL condition selecting the rows of ``model`` that ``user`` may view."""
-    return visible_condition(model, user)
+def visibility_filter(model: type[Model], user, visible_containers: tuple[str, ...] = ()) -> Q:
+    """The SQL condition selecting the rows of ``model`` that ``user`` may view
+    (``visible_containers``: see ``permissions.access.visible_condition``)."""
+    return visible_condition(model, user, visible_containers)

@@ -65,9 +65,12 @@ BRIEF_PERSON = ("id", "username", "first_name", "last_name")
 
 
 def visible_fields(user):
+    """The fields ``user`` may view, for reading them through their dataset, which the caller has
+    read through ``visible_to`` already (a prefetch from visible datasets, or ``.filter(dataset=…)``
+    with a dataset from ``get_object``): the dataset's own conditions are not repeated per field."""
     own = [f.name for f in Field._meta.concrete_fields if f.name not in ("owner", "owner_department")]
     return (
-        Field.objects.visible_to(user)
+        Field.objects.visible_to(user, inside=("dataset",))
         .select_related("owner", "owner_department")
         .only(*own, *(f"owner__{name}" for name in BRIEF_PERSON), *BRIEF_DEPARTMENT)
         .prefetch_related(tags_prefetch())
@@ -94,8 +97,8 @@ class DatasetViewSet(AccordModelViewSet):
             queryset = queryset.only(*own, *BRIEF_SYSTEM, *BRIEF_DEPARTMENT,
                                      *(f"steward__{name}" for name in BRIEF_PERSON))
         user = self.request.user
-        visible_count = (
-            Field.objects.visible_to(user).filter(dataset=OuterRef("pk")).order_by()
+        visible_count = (  # the fields of each (visible) dataset of this queryset
+            Field.objects.visible_to(user, inside=("dataset",)).filter(dataset=OuterRef("pk")).order_by()
             .values("dataset").annotate(n=Count("pk")).values("n")
         )
         queryset = queryset.annotate(field_count=Coalesce(Subquery(visible_count), 0))

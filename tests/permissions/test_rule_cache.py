@@ -255,3 +255,30 @@ class RestrictedReadAuditTests(TestCase):
         _, records, queries = self.read(self.reader, API + "?page_size=100")
         self.assertEqual(records, [])
         self.assertFalse([q for q in queries.captured_queries if "accord_restricted" in q["sql"]])
+
+
+class InsideVisibleContainerTests(TestCase):
+    """``visible_to(user, inside=("dataset",))`` leaves out only the dataset's own conditions:
+    field rules still apply. It is for fields read through a dataset already read visibly."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.reader = make_user("reader")
+        cls.dataset = factories.dataset(classification="restricted")
+        cls.open_field, cls.secret_field = factories.field(dataset=cls.dataset), factories.field(dataset=cls.dataset)
+        deny(cls.secret_field)
+        AccessRule.objects.create(subject_kind="everyone", target_kind="classification",
+                                  classification="restricted", reason="nobody sees restricted data")
+
+    def setUp(self):
+        access.forget_compiled_rules()
+
+    def test_field_rules_still_apply_and_only_the_container_is_trusted(self):
+        from catalog.models import Field
+
+        inside = set(Field.objects.visible_to(self.reader, inside=("dataset",))
+                     .filter(dataset=self.dataset).values_list("pk", flat=True))
+        self.assertEqual(inside, {self.open_field.pk})
+        # Without ``inside`` the hidden dataset hides both: the caller's promise is what differs.
+        self.assertFalse(Field.objects.visible_to(self.reader).filter(dataset=self.dataset).exists())
+        self.assertFalse(Dataset.objects.visible_to(self.reader).filter(pk=self.dataset.pk).exists())
