@@ -149,8 +149,11 @@ def _append(**values: Any) -> AuditRecord:
     values["timestamp"] = timezone.now()
     parts = chain_parts(values)
     params = [field.get_db_prep_save(values[field.name], connection) for field in _CONTENT_FIELDS]
-    # No savepoint: a failed append must fail the whole change it records.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # No savepoint: a failed append must fail the whole change it records. Outside any
+    # transaction (an event of its own: a restricted read, a login) PostgreSQL's one
+    # statement is atomic by itself, and needs no transaction and commit around it.
+    alone = connection.vendor == "postgresql" and not connection.in_atomic_block and _utf8_server()
+    with contextlib.nullcontext() if alone else transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             row = _append_postgresql(cursor, parts, params)
         else:
@@ -199,6 +202,18 @@ LEFT JOIN (SELECT seq, record_hash, prev_hash FROM {_RECORDS} ORDER BY seq DESC 
 WHERE 1 = 1
 ON CONFLICT (id) DO NOTHING
 """
+
+
+def _utf8_server() -> bool:
+    """Whether the PostgreSQL server stores text as UTF-8, so that its hash of a record is
+    the one ``compute_hash`` makes (checked once per connection)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    known = getattr(raw, "accord_utf8_server", None)
+    if known is None:
+        known = raw.info.parameter_status("server_encoding") in ("UTF8", "UTF-8")
+        raw.accord_utf8_server = known  # a new connection asks again
+    return known
 
 
 def _append_postgresql(cursor, parts: tuple[str, str, str], params: list) -> tuple:
