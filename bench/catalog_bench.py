@@ -29,20 +29,18 @@ from __future__ import annotations
 import cProfile
 import json
 import os
-import platform
 import pstats
 import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 import django
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from bench.support import RESULTS_DIR, say, write_results
+
 HOST = "localhost"
 LIST_PAGE_SIZE = 100
 SEARCH_LIMIT = 20
@@ -309,20 +307,6 @@ def profile(to_profile: list[Scenario], client, catalog: Catalog) -> None:
             catalog.raw.cursor_factory = plain_factory
 
 
-def machine() -> dict:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform(), "load_average_at_end": load}
-
-
 def summary(catalogs: list[Catalog], results: dict[str, tuple[dict[str, Measurement], Growth]]) -> tuple[str, bool]:
     lines = [
         "| benchmark | catalog | endpoint median (p90) ms | floor median (p90) ms | endpoint/floor | target | "
@@ -449,12 +433,9 @@ def main() -> int:
         catalog.django_connection.close()
 
     table, all_passed = summary(catalogs, results)
-    finished = datetime.now(UTC)
     report = {
-        "finished_at": finished.isoformat(timespec="seconds"),
         "scale": scale,
         "seconds": round(time.perf_counter() - started, 1),
-        "machine": machine(),
         "postgresql": postgres_version,
         "django": django.get_version(),
         "plan": asdict(plan),
@@ -468,18 +449,13 @@ def main() -> int:
         },
         "all_targets_met": all_passed,
     }
-    stamp = finished.strftime("%Y%m%d-%H%M%S")
-    for name in (f"catalog-{stamp}.json", "catalog-latest.json"):
-        (RESULTS_DIR / name).write_text(json.dumps(report, indent=2))
-    (RESULTS_DIR / "catalog-latest.md").write_text(table + "\n")
-    print()
-    print(table)
-    print()
-    print(f"{'All targets met.' if all_passed else 'Some targets are missed (FAIL above).'} "
-          f"Ran {report['seconds']:.0f} s. Results: {RESULTS_DIR / f'catalog-{stamp}.json'}")
-    if not all_passed and os.environ.get("BENCH_STRICT") == "1":
-        return 1
-    return 0
+    path = write_results("catalog", report, table)
+    say("")
+    say(table)
+    say("")
+    say(f"{'All targets met.' if all_passed else 'Some targets are missed (FAIL above).'} "
+        f"Ran {report['seconds']:.0f} s. Results: {path}")
+    return 1 if not all_passed and os.environ.get("BENCH_STRICT") == "1" else 0
 
 
 if __name__ == "__main__":

@@ -218,7 +218,7 @@ def compile_sql(
     if vendor not in ("postgresql", "sqlite"):
         raise ValueError(f"vendor must be 'postgresql' or 'sqlite', not {vendor!r}")
     root = _parse(tree, fields)
-    compiler = _SqlCompiler(vendor, dict(columns or {}), _utc_now(now))
+    compiler = _SqlCompiler(vendor, dict(columns or {}), utc_now(now))
     sql = compiler.node(root)
     return sql, compiler.params
 
@@ -240,7 +240,7 @@ def evaluate(
     A field missing from the record raises KeyError.
     """
     root = _parse(tree, fields)
-    return _Evaluator(record, _utc_now(now), fields is not None).node(root)
+    return _Evaluator(record, utc_now(now), fields is not None).node(root)
 
 
 def describe(tree: Any) -> str:
@@ -600,7 +600,8 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value
 
 
-def _utc_now(now: dt.datetime | None) -> dt.datetime:
+def utc_now(now: dt.datetime | None) -> dt.datetime:
+    """``now`` (a timezone-aware datetime) in UTC, or the current time."""
     if now is None:
         return dt.datetime.now(dt.UTC)
     if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:

@@ -255,16 +255,8 @@ def visible_condition(model: type[Model], user, visible_containers: tuple[str, .
     dataset — so their conditions are left out; only for rows reached that way."""
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
-    compiled = _compiled()
-    if compiled is not None:
-        if compiled.everything.empty:
-            return Q()  # no active rule at all: nothing to look up about the user either
-        ruleset = compiled.reader(user)
-    else:
-        if _RuleSet(active_rules()).empty:
-            return Q()
-        ruleset = _RuleSet(rules_applying_to(user))
-    parts = _hidden_parts(model, ruleset, "", visible_containers)
+    ruleset = _reader_rules(user, _compiled())
+    parts = _hidden_parts(model, ruleset, "", visible_containers) if ruleset is not None else []
     return ~Q(*parts, _connector=Q.OR) if parts else Q()
 
 
@@ -277,17 +269,27 @@ def visibility_key(model: type[Model], user) -> tuple | None:
     compiled = _compiled()
     if compiled is None:
         return None
-    if compiled.everything.empty:
-        return (connection.vendor, "everything")
-    return (connection.vendor, "rules", compiled.reader(user).serial)
+    ruleset = _reader_rules(user, compiled)
+    return (connection.vendor, "everything") if ruleset is None else (connection.vendor, "rules", ruleset.serial)
 
 
 def restricted_condition(model: type[Model]) -> Q:
     """The rows some active rule hides from somebody (their reads are audited)."""
     if not hasattr(model, "access"):
         return Q(pk__in=[])
-    compiled = _compiled()
-    return hidden_condition(model, compiled.everything if compiled is not None else _RuleSet(active_rules()))
+    return hidden_condition(model, _every_rule(_compiled()))
+
+
+def _every_rule(compiled: _Compiled | None) -> _RuleSet:
+    return compiled.everything if compiled is not None else _RuleSet(active_rules())
+
+
+def _reader_rules(user, compiled: _Compiled | None) -> _RuleSet | None:
+    """The compiled rules that apply to ``user``; ``None`` when no rule is active at all
+    (then nothing about the user needs looking up)."""
+    if _every_rule(compiled).empty:
+        return None
+    return compiled.reader(user) if compiled is not None else _RuleSet(rules_applying_to(user))
 
 
 # --- compiled rules, kept per access generation -------------------------------------------------

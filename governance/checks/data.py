@@ -122,7 +122,14 @@ from dataclasses import field as _field
 from decimal import Decimal
 from typing import Any, Literal
 
-from governance.criteria import CriteriaError, compile_sql, qmark_sql, referenced_fields, register_sqlite_functions
+from governance.criteria import (
+    CriteriaError,
+    compile_sql,
+    qmark_sql,
+    referenced_fields,
+    register_sqlite_functions,
+    utc_now,
+)
 
 __all__ = [
     "COLUMN_RULES",
@@ -788,14 +795,6 @@ def _run_custom(source: Source, rule: Rule, query: str) -> RuleResult:
 # Entry points
 
 
-def _utc_now(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.UTC)
-    if not isinstance(now, dt.datetime) or now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    return now.astimezone(dt.UTC)
-
-
 def run_data_checks(
     source: Source,
     *,
@@ -811,7 +810,7 @@ def run_data_checks(
     each custom_sql rule in its own bounded query. Problems with a rule, a column or the table, and failed queries,
     are "error" results; raises SourceUnavailable if the connection is lost, ValueError for a naive ``now``.
     """
-    now = _utc_now(now)
+    now = utc_now(now)
     results: dict[int, RuleResult] = {}
     planned: list[_Planned] = []
     custom: list[tuple[int, Rule, str]] = []
@@ -883,7 +882,7 @@ def run_state_conformance(
     Raises CheckSetupError when any count cannot be made (unknown table or column, invalid criteria, a failed or
     timed-out query), SourceUnavailable when the connection is lost.
     """
-    now = _utc_now(now)
+    now = utc_now(now)
     if not states:
         return {}
     reference, names = _describe_table(source, table)

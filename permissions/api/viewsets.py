@@ -55,7 +55,7 @@ class AccordModelViewSet(viewsets.ModelViewSet):
     # --- reads -------------------------------------------------------------------------------
 
     #: The annotation telling, row by row, whether some active rule restricts the row
-    #: (computed in the list's or detail's own statement; see ``_restricted_reads``).
+    #: (computed in the list's or detail's own statement; see ``_audit_restricted_reads``).
     RESTRICTED_FLAG = "accord_restricted"
 
     def filter_queryset(self, queryset):
@@ -125,14 +125,13 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         """Audit the shown objects (model instances or rows) that some rule restricts: from the
         flag their own statement computed when it is there, otherwise with one statement over
         their ids."""
-        pk = self.queryset.model._meta.pk.name
-        flags = [vars(obj) if not isinstance(obj, dict) else obj for obj in shown]
-        if flags and all(self.RESTRICTED_FLAG in values for values in flags):
-            self._record_restricted_read(sorted(values[pk] if pk in values else values["id"]
-                                                for values in flags if values[self.RESTRICTED_FLAG]))
+        pk, unknown = self.queryset.model._meta.pk.name, object()
+        flagged = [(obj[pk], obj.get(self.RESTRICTED_FLAG, unknown)) if isinstance(obj, dict)
+                   else (obj.pk, getattr(obj, self.RESTRICTED_FLAG, unknown)) for obj in shown]
+        if any(flag is unknown for _, flag in flagged):
+            self._audit_restricted_reads_by_id([key for key, _ in flagged])
         else:
-            self._audit_restricted_reads_by_id(
-                [obj[pk] if isinstance(obj, dict) else obj.pk for obj in shown])
+            self._record_restricted_read(sorted(key for key, flag in flagged if flag))
 
     def _audit_restricted_reads_by_id(self, ids: list) -> None:
         if not ids:

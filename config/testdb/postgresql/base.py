@@ -9,10 +9,7 @@ Django's backend unchanged.
 
 from django.db.backends.postgresql import base
 
-AUDIT_TABLE = "permissions_auditrecord"
-# The chain's head row caches the last record: emptied with the records, the next append
-# starts it again from the genesis.
-HEAD_TABLE = "permissions_auditchainhead"
+from config.testdb import AUDIT_TABLE, head_reset
 
 
 class DatabaseOperations(base.DatabaseOperations):
@@ -24,7 +21,7 @@ class DatabaseOperations(base.DatabaseOperations):
             f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER USER;",
             *statements,
             f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER USER;",
-            *([] if HEAD_TABLE in tables else [f"DELETE FROM {HEAD_TABLE};"]),
+            *head_reset(tables),
         ]
 
 

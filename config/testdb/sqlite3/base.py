@@ -4,10 +4,7 @@ and the chain's head row. Production uses Django's backend unchanged."""
 
 from django.db.backends.sqlite3 import base
 
-AUDIT_TABLE = "permissions_auditrecord"
-# The chain's head row caches the last record: emptied with the records, the next append
-# starts it again from the genesis.
-HEAD_TABLE = "permissions_auditchainhead"
+from config.testdb import AUDIT_TABLE, head_reset
 
 
 class DatabaseOperations(base.DatabaseOperations):
@@ -18,8 +15,7 @@ class DatabaseOperations(base.DatabaseOperations):
         from importlib import import_module
 
         triggers = import_module("permissions.migrations.0002_audit_append_only")
-        head = [] if HEAD_TABLE in tables else [f"DELETE FROM {HEAD_TABLE}"]
-        return [*triggers.SQLITE_DOWN, *statements, *triggers.SQLITE_UP, *head]
+        return [*triggers.SQLITE_DOWN, *statements, *triggers.SQLITE_UP, *head_reset(tables)]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
