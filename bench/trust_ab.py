@@ -36,13 +36,14 @@ def read_variant(name: str):
 
     from permissions.api import viewsets
 
-    original = viewsets.restricted_condition
+    original = viewsets.restricted_condition, viewsets.restricted_flag
     if name.endswith("no-read-audit"):
         viewsets.restricted_condition = lambda model: Q(pk__in=[])
+        viewsets.restricted_flag = lambda model: None
     try:
         yield
     finally:
-        viewsets.restricted_condition = original
+        viewsets.restricted_condition, viewsets.restricted_flag = original
 
 
 READ_VARIANTS = ("as-is", "no-read-audit")

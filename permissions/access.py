@@ -26,7 +26,7 @@ from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from permissions import generation
-from permissions.lookups import IdList
+from permissions.lookups import IdList, TableCondition
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,8 @@ class _RuleSet:
         self.serial = next(self._serials)  # names this compiled set for as long as the process lives
         self.rules = rules
         self._objects: dict[int, QuerySet | IdList | set] = {}
+        # Conditions built from this set, by vendor, model (and containers known visible).
+        self._conditions: dict[tuple, Q | TableCondition] = {}
         summary = list(rules.order_by().values("target_kind", "target_type_id").annotate(
             rank=Min("classification_rank"), n=Count("pk")))
         self.object_types = {row["target_type_id"] for row in summary if row["target_kind"] == TargetKind.OBJECT}
@@ -256,8 +258,21 @@ def visible_condition(model: type[Model], user, visible_containers: tuple[str, .
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
     ruleset = _reader_rules(user, _compiled())
-    parts = _hidden_parts(model, ruleset, "", visible_containers) if ruleset is not None else []
-    return ~Q(*parts, _connector=Q.OR) if parts else Q()
+    if ruleset is None:
+        return Q()
+    key = (connection.vendor, model, visible_containers)
+    hidden = ruleset._conditions.get(key)
+    if hidden is None:
+        parts = _hidden_parts(model, ruleset, "", visible_containers)
+        if not parts:
+            hidden = Q()
+        else:
+            hidden = Q(*parts, _connector=Q.OR)
+            # Compiled once per rule set when it needs no join (see ``restricted_flag``).
+            compiled = TableCondition.compile(model, hidden, connection)
+            hidden = Q(compiled) if compiled is not None else hidden
+        ruleset._conditions[key] = hidden
+    return ~hidden if hidden else Q()
 
 
 def visibility_key(model: type[Model], user) -> tuple | None:
@@ -278,6 +293,25 @@ def restricted_condition(model: type[Model]) -> Q:
     if not hasattr(model, "access"):
         return Q(pk__in=[])
     return hidden_condition(model, _every_rule(_compiled()))
+
+
+def restricted_flag(model: type[Model]) -> Q | TableCondition | None:
+    """``restricted_condition`` as an expression for a query on ``model`` (a column telling
+    row by row whether the row is restricted), or None when no active rule can restrict
+    ``model``. Kept with the compiled rule set: the condition of every active rule is long,
+    and compiling it through the ORM on every read costs more than evaluating it. Compiled
+    to SQL text when it needs no join (``TableCondition``), otherwise kept as a ``Q``."""
+    if not hasattr(model, "access"):
+        return None
+    ruleset = _every_rule(_compiled())
+    key = (connection.vendor, model)
+    flag = ruleset._conditions.get(key)
+    if flag is None:
+        condition = hidden_condition(model, ruleset)
+        if condition == Q(pk__in=[]):
+            return None
+        flag = ruleset._conditions[key] = TableCondition.compile(model, condition, connection) or condition
+    return flag
 
 
 def _every_rule(compiled: _Compiled | None) -> _RuleSet:

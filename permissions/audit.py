@@ -26,7 +26,7 @@ import datetime
 import decimal
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,7 +128,9 @@ def require_actor(what: str) -> None:
         )
 
 
-def _append(**values: Any) -> AuditRecord:
+def _prepare(values: dict[str, Any]) -> tuple[tuple[str, str, str], list]:
+    """Complete a record's values from the audit context; its canonical text around the chain's
+    values, and its content as statement parameters."""
     ctx = context.current()
     actor = ctx.resolved_actor() if ctx else None
     if actor is None and values.get("actor_name") is None:
@@ -148,20 +150,32 @@ def _append(**values: Any) -> AuditRecord:
     values["details"] = jsonable(values.get("details"))
     values["timestamp"] = timezone.now()
     parts = chain_parts(values)
-    params = [field.get_db_prep_save(values[field.name], connection) for field in _CONTENT_FIELDS]
+    return parts, [field.get_db_prep_save(values[field.name], connection) for field in _CONTENT_FIELDS]
+
+
+def _append(**values: Any) -> AuditRecord:
+    parts, params = _prepare(values)
     # No savepoint: a failed append must fail the whole change it records. Outside any
     # transaction (an event of its own: a restricted read, a login) PostgreSQL's one
     # statement is atomic by itself, and needs no transaction and commit around it.
-    alone = connection.vendor == "postgresql" and not connection.in_atomic_block and _utf8_server()
-    with contextlib.nullcontext() if alone else transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with contextlib.nullcontext() if _alone() else transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             row = _append_postgresql(cursor, parts, params)
         else:
             row = _append_serialised(cursor, parts, params)
-        pk, seq, prev_hash, record_hash = row
-        if record_hash != _chained_hash(parts, prev_hash, seq):
-            # The database hashed other bytes than verify_chain will (a server encoding other than UTF-8?).
-            raise RuntimeError(f"audit record #{seq}: the database's hash differs from permissions.audit.compute_hash")
+        return _appended(values, parts, row)  # checked before the transaction commits
+
+
+def _alone() -> bool:
+    """Whether an append is a statement of its own: PostgreSQL (UTF-8), outside any transaction."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and _utf8_server()
+
+
+def _appended(values: dict[str, Any], parts: tuple[str, str, str], row: tuple) -> AuditRecord:
+    pk, seq, prev_hash, record_hash = row
+    if record_hash != _chained_hash(parts, prev_hash, seq):
+        # The database hashed other bytes than verify_chain will (a server encoding other than UTF-8?).
+        raise RuntimeError(f"audit record #{seq}: the database's hash differs from permissions.audit.compute_hash")
     record = AuditRecord(id=pk, seq=seq, prev_hash=prev_hash, record_hash=record_hash, **values)
     record._state.adding = False
     record._state.db = connection.alias
@@ -277,6 +291,74 @@ def record_event(action: str, obj: models.Model | None = None, *, details: dict 
     }
     return _append(action=action, changes={}, details=details or {}, reason=reason, actor_name=actor_name,
                    actor_id=actor_id, **target)
+
+
+class _SentAppend:
+    """An event's append sent to PostgreSQL without waiting for its answer, so that the database
+    writes the record while the request renders its response. ``confirm`` reads the answer and
+    checks the hash; the connection's next statement confirms it first (an execute wrapper),
+    and the request middleware confirms it before the response leaves."""
+
+    def __init__(self, values: dict[str, Any], parts: tuple[str, str, str], params: list):
+        from django.db import DEFAULT_DB_ALIAS, connections
+        from psycopg import ClientCursor, generators
+
+        self.values, self.parts, self.record = values, parts, None
+        self.wrapper = connections[DEFAULT_DB_ALIAS]
+        self.wrapper.ensure_connection()
+        self.raw = self.wrapper.connection
+        text = ClientCursor(self.raw).mogrify(_POSTGRESQL_APPEND, [*parts, *params])
+        self.raw.pgconn.send_query(text.encode())  # the simple protocol: committed as it runs
+        self.raw.wait(generators.send(self.raw.pgconn))
+        self.wrapper.execute_wrappers.append(self._before_next_statement)
+        self.wrapper.accord_sent_append = self
+
+    def _before_next_statement(self, execute, sql, params, many, context):
+        self.confirm()
+        return execute(sql, params, many, context)
+
+    def confirm(self) -> AuditRecord:
+        if self.record is not None:
+            return self.record
+        from psycopg import errors, generators, pq
+
+        self.wrapper.execute_wrappers.remove(self._before_next_statement)
+        self.wrapper.accord_sent_append = None
+        results = self.raw.wait(generators.fetch_many(self.raw.pgconn))
+        for result in results:
+            if result.status == pq.ExecStatus.FATAL_ERROR:
+                with self.wrapper.wrap_database_errors:  # as Django's own statements raise them
+                    raise errors.error_from_result(result, encoding=self.raw.info.encoding)
+        answer = results[-1] if results else None
+        if answer is None or answer.ntuples == 0:  # no head row yet: append the usual way
+            self.record = _append(**self.values)
+        else:
+            row = [answer.get_value(0, column).decode() for column in range(4)]
+            self.record = _appended(self.values, self.parts, (int(row[0]), int(row[1]), row[2], row[3]))
+        return self.record
+
+
+def record_event_soon(action: str, *, details: dict | None = None, object_type: str = "",
+                      object_id: str = "") -> Callable[[], AuditRecord]:
+    """``record_event`` for an event of its own (a restricted read) that a response is about to
+    show: on PostgreSQL, outside any transaction, the append is sent now and its answer read
+    later (``confirm_sent``, at the latest before the response leaves); elsewhere it is written
+    now. Returns what gives the record."""
+    values = {"action": action, "changes": {}, "details": details or {}, "object_type": object_type,
+              "object_id": object_id, "object_repr": "", "parent_type": "", "parent_id": ""}
+    if not _alone() or getattr(connection, "accord_sent_append", None) is not None:
+        record = _append(**values)
+        return lambda: record
+    parts, params = _prepare(values)
+    return _SentAppend(values, parts, params).confirm
+
+
+def confirm_sent() -> None:
+    """Read and check the answer of an append sent by ``record_event_soon``, if one is pending
+    (raises if the database refused it)."""
+    sent = getattr(connection, "accord_sent_append", None)
+    if sent is not None:
+        sent.confirm()
 
 
 # --- change records, batched per object ---------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from permissions import context
+from permissions import audit, context
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -21,7 +21,12 @@ class RequestContextMiddleware:
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else context.new_request_id()
         request.request_id = request_id
         with context.request_context(request, request_id):
-            response = self.get_response(request)
+            try:
+                response = self.get_response(request)
+            finally:
+                # An audit record the request sent without waiting (a restricted read) is
+                # confirmed before its response leaves.
+                audit.confirm_sent()
         response["X-Request-ID"] = request_id
         return response
 

@@ -13,7 +13,7 @@ from rest_framework.generics import get_object_or_404 as get_row_or_404
 from rest_framework.response import Response
 
 from permissions import audit
-from permissions.access import restricted_condition
+from permissions.access import restricted_condition, restricted_flag
 from permissions.api.history import history_response
 from permissions.api.rows import RowPlan
 from permissions.api.serializers import AuditRecordSerializer
@@ -61,10 +61,11 @@ class AccordModelViewSet(viewsets.ModelViewSet):
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
         if self.action in ("list", "retrieve") and self.request.method in ("GET", "HEAD"):
-            condition = restricted_condition(queryset.model)
-            if condition != Q(pk__in=[]):
-                queryset = queryset.annotate(
-                    **{self.RESTRICTED_FLAG: ExpressionWrapper(condition, output_field=BooleanField())})
+            flag = restricted_flag(queryset.model)
+            if isinstance(flag, Q):
+                flag = ExpressionWrapper(flag, output_field=BooleanField())
+            if flag is not None:
+                queryset = queryset.annotate(**{self.RESTRICTED_FLAG: flag})
         return queryset
 
     def paginate_queryset(self, queryset):
@@ -84,8 +85,8 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         row = get_row_or_404(read.rows, **{self.lookup_field: self.kwargs[lookup_url_kwarg]})
         self.check_object_permissions(request, row)
         pk = self.queryset.model._meta.pk.name
-        self._audit_restricted_reads([row])
         response = Response(read.represent([row])[0])
+        self._audit_restricted_reads([row])
         response["ETag"] = self.queryset.model.etag_for(row[pk], row["updated_at"])
         return response
 
@@ -144,8 +145,10 @@ class AccordModelViewSet(viewsets.ModelViewSet):
             model._base_manager.filter(pk__in=ids).filter(condition).values_list("pk", flat=True)))
 
     def _record_restricted_read(self, restricted: list) -> None:
+        # Sent now, confirmed before the response leaves (RequestContextMiddleware): the
+        # database writes the record while the response renders.
         if restricted:
-            audit.record_event(
+            audit.record_event_soon(
                 AuditAction.READ_RESTRICTED, object_type=self.queryset.model._meta.label_lower,
                 object_id=str(restricted[0]) if len(restricted) == 1 else "",
                 details={"ids": restricted, "path": self.request.path},

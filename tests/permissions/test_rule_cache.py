@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime
 from unittest import mock
 
+import pytest
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -24,7 +26,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import Dataset, Department, DepartmentMembership
 from permissions import access, generation
-from permissions.models import AccessRule, AccessRuleException
+from permissions.models import AccessRule, AccessRuleException, AuditRecord
 from tests import factories
 from tests.mixins import make_user
 
@@ -191,6 +193,70 @@ class CachedRulesTests(TestCase):
             self.assertEqual(Dataset.objects.visible_to(user).filter(pk=self.secret.pk).exists(), expected)
 
 
+class CompiledConditionTests(TestCase):
+    """A condition needing no join is compiled to SQL once per rule set (``TableCondition``) and
+    put into later queries as text, under whatever alias the query gives the table."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.reader = make_user("reader")
+        cls.datasets = [factories.dataset() for _ in range(3)]
+        cls.secret = cls.datasets[0]
+        deny(cls.secret, subject_kind="user", subject_user=cls.reader)
+        cls.tagged = cls.datasets[1]
+        tag = factories.tag()
+        cls.tagged.tags.add(tag)
+        AccessRule.objects.create(subject_kind="user", subject_user=cls.reader, target_kind="tag",
+                                  target_tag=tag, reason="test")
+
+    def setUp(self):
+        access.forget_compiled_rules()
+
+    def test_compiled_once_and_reused(self):
+        from permissions.lookups import TableCondition
+
+        with mock.patch.object(TableCondition, "compile", wraps=TableCondition.compile) as compile_:
+            first = set(Dataset.objects.visible_to(self.reader).values_list("pk", flat=True))
+            second = set(Dataset.objects.visible_to(self.reader).values_list("pk", flat=True))
+        self.assertEqual(first, second)
+        self.assertEqual(first, {self.datasets[2].pk})
+        self.assertEqual(compile_.call_count, 1)
+        self.assertIn("NOT", str(Dataset.objects.visible_to(self.reader).query))
+
+    def test_the_same_rows_as_a_subquery_under_another_alias(self):
+        visible = Dataset.objects.visible_to(self.reader)
+        expected = {self.datasets[2].pk}
+        self.assertEqual(set(Dataset.objects.filter(pk__in=visible.values("pk")).values_list("pk", flat=True)),
+                         expected)
+        nested = Dataset.objects.filter(pk__in=Dataset.objects.filter(pk__in=visible.values("pk")).values("pk"))
+        self.assertEqual(set(nested.values_list("pk", flat=True)), expected)
+        self.assertEqual(set((visible | Dataset.objects.filter(pk=self.secret.pk).visible_to(self.reader))
+                             .values_list("pk", flat=True)), expected)
+
+    def test_a_condition_needing_a_join_stays_a_q(self):
+        from catalog.models import Field
+        from permissions.lookups import TableCondition
+
+        # A classification rule reaches fields through their dataset's classification: a join.
+        AccessRule.objects.create(subject_kind="user", subject_user=self.reader, target_kind="classification",
+                                  classification="restricted", reason="test")
+        hidden = factories.field(dataset=self.tagged)
+        shown = factories.field(dataset=self.datasets[2])
+        condition = access.visible_condition(Field, self.reader)
+
+        def leaves(node):
+            for child in node.children:
+                yield from leaves(child) if isinstance(child, Q) else [child]
+
+        self.assertFalse([leaf for leaf in leaves(condition) if isinstance(leaf, TableCondition)])
+        visible = set(Field.objects.visible_to(self.reader).values_list("pk", flat=True))
+        self.assertNotIn(hidden.pk, visible)
+        self.assertIn(shown.pk, visible)
+        # Read inside their visible dataset, the fields' condition needs no join: compiled.
+        inside = access.visible_condition(Field, self.reader, ("dataset",))
+        self.assertTrue(inside == Q() or [leaf for leaf in leaves(inside) if isinstance(leaf, TableCondition)])
+
+
 class RestrictedReadAuditTests(TestCase):
     """Reads of objects some active rule restricts (from anybody) are audited: one record per
     request naming exactly those objects; the flag comes from the read's own statement."""
@@ -282,3 +348,69 @@ class InsideVisibleContainerTests(TestCase):
         # Without ``inside`` the hidden dataset hides both: the caller's promise is what differs.
         self.assertFalse(Field.objects.visible_to(self.reader).filter(dataset=self.dataset).exists())
         self.assertFalse(Dataset.objects.visible_to(self.reader).filter(pk=self.dataset.pk).exists())
+
+
+# --- a restricted read's record is sent, then confirmed before the response leaves ------------------
+
+
+@pytest.mark.django_db(transaction=True)
+class TestSentRestrictedReadRecord:
+    """On PostgreSQL, outside any transaction, a restricted read's audit record is sent without
+    waiting and confirmed before the response leaves (``audit.record_event_soon``): the record is
+    in the chain when the client gets the response, a statement run meanwhile confirms it first,
+    and a refused append fails loudly."""
+
+    @pytest.fixture(autouse=True)
+    def _postgresql(self):
+        if connection.vendor != "postgresql":
+            pytest.skip("the append is only sent ahead on PostgreSQL (elsewhere it is written at once)")
+        access.forget_compiled_rules()
+        yield
+        access.forget_compiled_rules()
+
+    def test_the_record_is_in_the_chain_when_the_response_arrives(self):
+        from permissions.audit import verify_chain
+        from permissions.context import system_actor
+
+        reader = make_user("sent-reader")
+        with system_actor("tests", reason="test setup"):
+            dataset = factories.dataset(classification="confidential")
+            AccessRule.objects.create(subject_kind="user", subject_user=make_user("other"),
+                                      target_kind="classification", classification="confidential", reason="test")
+        client = APIClient()
+        client.force_authenticate(reader)
+        response = client.get(f"{API}{dataset.pk}/")
+        assert response.status_code == 200
+        assert getattr(connection, "accord_sent_append", None) is None  # confirmed, connection idle
+        record = AuditRecord.objects.filter(action="read_restricted").latest("seq")
+        assert (record.actor_name, record.object_id, record.details["ids"]) == (
+            "sent-reader", str(dataset.pk), [dataset.pk])
+        assert record.request_id == response["X-Request-ID"]
+        assert verify_chain().ok
+
+    def test_a_statement_run_meanwhile_confirms_it_first(self):
+        from permissions import audit
+        from permissions.context import system_actor
+
+        with system_actor("tests", reason="test"):
+            confirm = audit.record_event_soon("read_restricted", object_type="catalog.dataset", object_id="7",
+                                              details={"ids": [7]})
+            assert connection.accord_sent_append is not None
+            assert Dataset.objects.count() == 0  # waits for the append's answer, then runs
+            assert connection.accord_sent_append is None
+            record = confirm()
+        assert AuditRecord.objects.get(seq=record.seq).record_hash == record.record_hash
+
+    def test_a_refused_append_fails_loudly_and_leaves_the_connection_usable(self):
+        from django.db import DataError
+
+        from permissions import audit
+        from permissions.context import system_actor
+
+        before = AuditRecord.objects.count()
+        with system_actor("tests", reason="test"):
+            confirm = audit.record_event_soon("read_restricted", object_type="x" * 500)  # longer than the column
+            with pytest.raises(DataError):
+                confirm()
+        assert AuditRecord.objects.count() == before
+        assert audit.verify_chain().ok
