@@ -288,6 +288,22 @@ def visibility_key(model: type[Model], user) -> tuple | None:
     return (connection.vendor, "everything") if ruleset is None else (connection.vendor, "rules", ruleset.serial)
 
 
+def read_key(user) -> tuple | None:
+    """A key naming everything this module puts into a read's SQL for ``user``: what the user
+    may see (for every model) and which rows are restricted. Equal keys mean the same
+    conditions, so querysets built around them may be kept under the key. ``None`` when the
+    access generation is unknown (nothing is kept then)."""
+    compiled = _compiled()
+    if compiled is None:
+        return None
+    everything = compiled.everything
+    if user.is_superuser or everything.empty:
+        reader = "everything"
+    else:
+        reader = compiled.reader(user).serial
+    return (connection.vendor, reader, everything.serial)
+
+
 def restricted_condition(model: type[Model]) -> Q:
     """The rows some active rule hides from somebody (their reads are audited)."""
     if not hasattr(model, "access"):

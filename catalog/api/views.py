@@ -88,6 +88,7 @@ class DatasetViewSet(AccordModelViewSet):
     ]
     ordering = ["id"]
     read_rows = True
+    keep_row_reads = True  # get_queryset depends on the action and the user's visibility only
 
     def get_queryset(self):
         queryset = super().get_queryset()

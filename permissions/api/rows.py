@@ -130,12 +130,13 @@ class RowPlan:
                 return False
         return True
 
-    def represent(self, rows: list[dict], prefetches: dict[str, Prefetch]) -> list[dict]:
+    def represent(self, rows: list[dict], prefetches: dict[str, Prefetch], built: dict | None = None) -> list[dict]:
         """Each row's representation; ``prefetches`` (the queryset's, by the attribute each
-        fills) say through which queryset each many-valued field is read."""
+        fills) say through which queryset each many-valued field is read. ``built`` keeps the
+        many-valued fields' row querysets for the next call with the same prefetches."""
         pk = self.model._meta.pk.name
         ids = [row[pk] for row in rows]
-        grouped = {many.name: self._read_many(many, ids, prefetches) for many in self.many}
+        grouped = {many.name: self._read_many(many, ids, prefetches, built) for many in self.many}
         result = []
         for row in rows:
             representation = {}
@@ -144,16 +145,32 @@ class RowPlan:
             result.append(representation)
         return result
 
-    def _read_many(self, many: _Many, ids: list, prefetches: dict) -> dict:
+    def _read_many(self, many: _Many, ids: list, prefetches: dict, built: dict | None) -> dict:
         if not ids:
             return {}
         queryset, relation = _many_queryset(self.model, many.source, prefetches)
-        rows = list(queryset.filter(**{f"{relation}__in": ids}).prefetch_related(None)
-                    .values(*many.columns, **{PARENT: F(relation)}))
+        parent = {PARENT: F(relation)}
+        if _model_field(queryset.model, relation).many_to_one:
+            # Building the row queryset (its columns, their joins) costs more than filtering it:
+            # kept in ``built`` with the queryset it reads (a kept read's prefetches are the same
+            # objects). Only through a foreign key: a filter on a many-to-many relation after
+            # .values() would join the relation a second time.
+            kept = built.get(many) if built is not None else None
+            if kept is None or kept[0] is not queryset:
+                kept = (queryset, queryset.prefetch_related(None).values(*many.columns, **parent),
+                        prefetch_map(queryset), {})
+                if built is not None:
+                    built[many] = kept
+            _, values, child_prefetches, child_built = kept
+            rows = list(values.filter(**{f"{relation}__in": ids}))
+        else:
+            rows = list(queryset.filter(**{f"{relation}__in": ids}).prefetch_related(None)
+                        .values(*many.columns, **parent))
+            child_prefetches, child_built = prefetch_map(queryset), None
         if many.child is None:
             representations = [many.brief(row) for row in rows]
         else:
-            representations = many.child.represent(rows, prefetch_map(queryset))
+            representations = many.child.represent(rows, child_prefetches, child_built)
         by_parent: dict = {}
         for representation, row in zip(representations, rows, strict=True):
             by_parent.setdefault(row[PARENT], []).append(representation)
@@ -161,15 +178,24 @@ class RowPlan:
 
 
 class RowRead:
-    """A queryset read as rows: ``rows`` to paginate, then ``represent`` the page."""
+    """A queryset read as rows: ``rows`` to paginate, then ``represent`` the page.
 
-    def __init__(self, plan: RowPlan, rows: QuerySet, prefetches: dict[str, Prefetch]):
+    A read may be kept and used again by later requests that would build the same querysets
+    (``AccordModelViewSet.keep_row_reads``): each use takes a ``fresh`` copy, whose ``rows`` is
+    a new queryset (so no request's results stay cached in it), and the many-valued fields'
+    row querysets are built once for all of them."""
+
+    def __init__(self, plan: RowPlan, rows: QuerySet, prefetches: dict[str, Prefetch], built: dict | None = None):
         self.plan = plan
         self.rows = rows
         self.prefetches = prefetches
+        self.built = {} if built is None else built
+
+    def fresh(self) -> RowRead:
+        return RowRead(self.plan, self.rows.all(), self.prefetches, self.built)
 
     def represent(self, rows: Iterable[dict]) -> list[dict]:
-        return self.plan.represent(list(rows), self.prefetches)
+        return self.plan.represent(list(rows), self.prefetches, self.built)
 
 
 def prefetch_map(queryset: QuerySet) -> dict[str, Prefetch]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.shortcuts import get_object_or_404
@@ -13,13 +15,17 @@ from rest_framework.generics import get_object_or_404 as get_row_or_404
 from rest_framework.response import Response
 
 from permissions import audit
-from permissions.access import restricted_condition, restricted_flag
+from permissions.access import read_key, restricted_condition, restricted_flag
 from permissions.api.history import history_response
-from permissions.api.rows import RowPlan
+from permissions.api.rows import RowPlan, RowRead
 from permissions.api.serializers import AuditRecordSerializer
 from permissions.deletion import ensure_deletable_by
 from permissions.edit import can_change, can_create
 from permissions.models import AuditAction
+
+# Row reads kept across requests (``AccordModelViewSet.keep_row_reads``), least recently used last out.
+_KEPT_READS: OrderedDict[tuple, RowRead] = OrderedDict()
+_KEPT_READS_SIZE = 256
 
 
 class PreconditionFailed(Exception):
@@ -43,6 +49,10 @@ class AccordModelViewSet(viewsets.ModelViewSet):
     """
 
     filterset_class = None
+    #: Keep each built row read (its querysets) for later requests that would build the same:
+    #: only for views whose querysets depend on nothing but the action, the route, the query
+    #: parameters and the user's visibility (``_row_read_key``).
+    keep_row_reads = False
     # List and detail read ``.values()`` rows instead of model instances when the serializer
     # has a row plan (permissions.api.rows): the same JSON without building objects. (Not in
     # the docstring, which drf-spectacular shows as the operations' description.) Object
@@ -109,12 +119,42 @@ class AccordModelViewSet(viewsets.ModelViewSet):
     def _row_read(self):
         """The filtered queryset read as rows for this request, or None to read objects.
 
-        Only for JSON: the browsable API's forms want the object itself."""
+        Only for JSON: the browsable API's forms want the object itself. With
+        ``keep_row_reads`` the read is kept for later requests that would build the same one."""
         if not self.read_rows or getattr(self.request.accepted_renderer, "format", None) != "json":
             return None
         plan = RowPlan.for_serializer(self.get_serializer_class())
         if plan is None:
             return None
+        key = self._row_read_key(plan) if self.keep_row_reads else None
+        read = _KEPT_READS.get(key) if key is not None else None
+        if read is not None:
+            _KEPT_READS.move_to_end(key)
+            return read.fresh()
+        read = self._build_row_read(plan)
+        if read is not None and key is not None:
+            _KEPT_READS[key] = read
+            if len(_KEPT_READS) > _KEPT_READS_SIZE:
+                _KEPT_READS.popitem(last=False)
+            return read.fresh()
+        return read
+
+    def _row_read_key(self, plan: RowPlan) -> tuple | None:
+        """What the row read's querysets depend on: the view, its action and route, the query
+        parameters but the paginator's (it pages the read's rows itself), and what the trust
+        layer compiles into them for this user (``permissions.access.read_key``)."""
+        trust = read_key(self.request.user)
+        if trust is None:
+            return None
+        paging = {getattr(self.paginator, "cursor_query_param", None),
+                  getattr(self.paginator, "page_size_query_param", None)}
+        params = tuple(sorted((name, tuple(values)) for name, values in self.request.query_params.lists()
+                              if name not in paging))
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        route = tuple(sorted((name, str(value)) for name, value in self.kwargs.items() if name != lookup))
+        return (type(self), self.action, plan, params, route, trust)
+
+    def _build_row_read(self, plan: RowPlan):
         queryset = self.filter_queryset(self.get_queryset())
         # Cursor pagination reads the ordering columns off the last row; the ETag the update time.
         ordering = [name for name in (*queryset.query.order_by, *(self.ordering or ())) if isinstance(name, str)]

@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 from catalog.api import serializers as catalog_serializers
 from catalog.api.views import DatasetViewSet
 from catalog.models import Dataset
-from permissions.api.rows import RowPlan
+from permissions.api.rows import RowPlan, RowRead
+from permissions.api.viewsets import AccordModelViewSet
 from permissions.models import AccessRule
 from tests import factories
 from tests.mixins import make_user
@@ -76,16 +77,16 @@ class DatasetRowsTests(TestCase):
         """The response through rows and through the serializer, with their statement counts."""
         client = self.client_for(self.reader)
         client.get(url)  # warm per-process caches (content types) so the counts compare
-        reads, original = [], RowPlan.read
+        reads, original = [], AccordModelViewSet._row_read
 
-        def read(plan, *args, **kwargs):
-            reads.append(original(plan, *args, **kwargs))
+        def row_read(view):  # built or kept: the read the view takes
+            reads.append(original(view))
             return reads[-1]
 
-        with mock.patch.object(RowPlan, "read", autospec=True, side_effect=read), \
+        with mock.patch.object(AccordModelViewSet, "_row_read", autospec=True, side_effect=row_read), \
                 CaptureQueriesContext(connection) as row_queries:
             rows = client.get(url)
-        self.assertTrue(reads and all(reads), "the row path was not taken")
+        self.assertTrue(reads and all(isinstance(read, RowRead) for read in reads), "the row path was not taken")
         with mock.patch.object(DatasetViewSet, "read_rows", False), \
                 CaptureQueriesContext(connection) as object_queries:
             objects = client.get(url)
@@ -160,3 +161,54 @@ class DatasetRowsTests(TestCase):
             response = self.client_for(self.reader).get(f"{API}{self.full.pk}/", HTTP_ACCEPT="text/html")
         self.assertEqual(response.status_code, 200)
         self.assertFalse(spy.called)
+
+    # --- kept row reads (AccordModelViewSet.keep_row_reads) ---------------------------------------
+
+    def built(self, user, *urls) -> tuple[int, list]:
+        """How many row reads the requests built, and their responses."""
+        calls, original = [], RowPlan.read
+
+        def read(plan, *args, **kwargs):
+            calls.append(plan)
+            return original(plan, *args, **kwargs)
+
+        client = self.client_for(user)
+        with mock.patch.object(RowPlan, "read", autospec=True, side_effect=read):
+            responses = [client.get(url) for url in urls]
+        return len(calls), responses
+
+    def test_a_read_is_built_once_for_requests_that_would_build_the_same(self):
+        from permissions.api import viewsets
+
+        viewsets._KEPT_READS.clear()
+        builds, responses = self.built(
+            self.reader, f"{API}{self.full.pk}/", f"{API}{self.bare.pk}/", f"{API}{self.full.pk}/")
+        self.assertEqual(builds, 1)
+        self.assertEqual([r.json()["id"] for r in responses], [self.full.pk, self.bare.pk, self.full.pk])
+        self.assertEqual(responses[0].content, responses[2].content)
+        # Pages of one list share the read; another filter or ordering builds its own.
+        builds, responses = self.built(self.reader, f"{API}?page_size=1", f"{API}?page_size=2",
+                                       f"{API}?page_size=1&ordering=name", f"{API}?q=Scratch")
+        self.assertEqual(builds, 3)
+        self.assertEqual([r.json()["results"][0]["id"] for r in responses[3:]], [self.bare.pk])
+
+    def test_a_kept_read_never_outlives_the_rules_it_was_built_with(self):
+        reader_sees = lambda: {row["id"] for row in self.client_for(self.reader).get(API).json()["results"]}  # noqa: E731
+        self.assertIn(self.bare.pk, reader_sees())
+        rule = AccessRule.objects.create(subject_kind="user", subject_user=self.reader, target_kind="object",
+                                         target_type=ContentType.objects.get_for_model(self.bare),
+                                         target_id=self.bare.pk, reason="a new rule")
+        self.assertNotIn(self.bare.pk, reader_sees())
+        self.assertEqual(self.client_for(self.reader).get(f"{API}{self.bare.pk}/").status_code, 404)
+        rule.delete()
+        self.assertIn(self.bare.pk, reader_sees())
+
+    def test_users_with_other_rules_do_not_share_a_read(self):
+        other = make_user("other")
+        mine = self.client_for(self.reader).get(f"{API}{self.hidden_dataset.pk}/")
+        theirs = self.client_for(other).get(f"{API}{self.hidden_dataset.pk}/")
+        self.assertEqual((mine.status_code, theirs.status_code), (404, 200))
+        listed = {row["id"] for row in self.client_for(other).get(API).json()["results"]}
+        self.assertIn(self.hidden_dataset.pk, listed)
+        listed = {row["id"] for row in self.client_for(self.reader).get(API).json()["results"]}
+        self.assertNotIn(self.hidden_dataset.pk, listed)
