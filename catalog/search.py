@@ -10,6 +10,9 @@ matched (exact name, name prefix, name, description), counted in Python.
 Every statement starts from ``visible_to(user)``: the PostgreSQL statement is
 composed around the SQL the ORM compiles for each type's ``visible_to(user)``
 queryset, so results, counts, facets and labels only ever count what the user may see.
+That statement is built once for a set of types, the filters that are set and what the
+user may see (``visibility_key`` of every model it reads), and kept: each search fills
+in its own text, limit, bound and filter values (``_Slot``).
 
 Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
 matches are considered. When a type has more, its candidate set is N of them —
@@ -139,6 +142,26 @@ _VISIBLE_SQL: OrderedDict[tuple, tuple[str, tuple]] = OrderedDict()
 _VISIBLE_SQL_SIZE = 256
 
 
+class _Slot:
+    """A parameter of a kept search statement that each search fills in (``_answer_postgresql``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<slot {self.name}>"
+
+
+TEXT, LIMIT, BOUND, BOUND_PLUS_ONE = (_Slot(name) for name in ("text", "limit", "bound", "bound + 1"))
+FILTER_SLOTS = {facet: _Slot(facet) for facet in FILTERED_FACETS}
+
+# Whole search statements, with slots for the search's own values, kept by what shaped them.
+_STATEMENTS: OrderedDict[tuple, tuple[str, list]] = OrderedDict()
+_STATEMENTS_SIZE = 256
+
+
 def _visible_sql(user, queryset, *columns: str, **expressions) -> tuple[str, tuple]:
     """The SQL (and params) of ``queryset.order_by().values(*columns, **expressions)``, where ``queryset``
     is ``Model.objects.visible_to(user)`` and the expressions depend on the model only.
@@ -193,10 +216,10 @@ def _related_sql(kind: str, row: str, *, for_facets: bool) -> str:
     return "".join(f", {part}" for part in parts)
 
 
-def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
-              bound: int) -> tuple[str, list, str, list]:
+def _type_sql(kind: str, user, filters: SearchFilters) -> tuple[str, list, str, list]:
     """One type's part of the statement: its candidate set (CTEs), and a row of its best hits and facet
-    counts (JSON)."""
+    counts (JSON). The search's text, limit, bound and filter values are slots (``_Slot``)."""
+    text, limit, bound = TEXT, LIMIT, BOUND
     spec = _SPEC[kind]
     visible_sql, visible_params = _visible_rows_sql(kind, user)
     columns = ", ".join(f'v."{column}"' for column in spec.fields)
@@ -205,7 +228,7 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
 
     def where(*, skip: str | None = None) -> tuple[str, list]:
         kept = [facet for facet in conditions if facet != skip]
-        return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [list(filters.values(f)) for f in kept]
+        return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [FILTER_SLOTS[f] for f in kept]
 
     # The candidate set: every match when there are at most N; otherwise the name matches
     # first (their index is only read then), then the other matches by id, N in all. By id,
@@ -221,7 +244,7 @@ def _type_sql(kind: str, user, text: str, filters: SearchFilters, limit: int,
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
         f"ORDER BY id LIMIT %s - (SELECT count(*) FROM {kind}_names))) u)"
     )
-    params = [text, *visible_params, text, bound + 1, text, *visible_params, text, text, bound, bound, bound]
+    params = [text, *visible_params, text, BOUND_PLUS_ONE, text, *visible_params, text, text, bound, bound, bound]
 
     hits_sql, hits_params = "NULL::json", []
     facet_columns = list(spec.facets.values())
@@ -278,21 +301,12 @@ def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int,
     names: dict[str, dict[int, str]] = {"system": {}, "department": {}}
     if not kinds:
         return {}, names
+    sql, params = _statement(user, filters, kinds)
     bound = exact_limit()
-    ctes, selects, params, select_params = [], [], [], []
-    for kind in kinds:
-        cte, cte_params, select, part_params = _type_sql(kind, user, text, filters, limit, bound)
-        ctes.append(cte)
-        params += cte_params
-        selects.append(select)
-        select_params += part_params
-    labels = _labels_sql(user, filters, kinds)
-    if labels is not None:
-        selects.append(labels[0])
-        select_params += labels[1]
-    sql = "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects)
+    values = {TEXT: text, LIMIT: limit, BOUND: bound, BOUND_PLUS_ONE: bound + 1,
+              **{slot: list(filters.values(facet)) for facet, slot in FILTER_SLOTS.items()}}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + select_params)
+        cursor.execute(sql, [values[param] if isinstance(param, _Slot) else param for param in params])
         rows = cursor.fetchall()
     answer = {}
     for kind, bounded, hits, groups in rows:
@@ -302,6 +316,42 @@ def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int,
         else:
             answer[kind] = _from_groups(kind, bounded, hits or [], groups or [], filters)
     return answer, names
+
+
+def _statement(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, list]:
+    """The search statement for these types and filters, with slots for the search's own values.
+
+    Building it (the SQL of each type's visible rows, its candidates, hits and facet counts)
+    costs about as much as a rare term's search itself, and it depends only on the types, on
+    which filters are set and on what the user may see: it is kept under those, with the trust
+    layer's ``visibility_key`` for every model it reads (none kept when one is unknown)."""
+    models = [_SPEC[kind].model for kind in kinds] + [System, Department]
+    visibility = tuple(access.visibility_key(model, user) for model in models)
+    key = None
+    if None not in visibility:
+        key = (tuple(kinds), filters.types, tuple(facet for facet in FILTERED_FACETS if filters.values(facet)),
+               visibility)
+        kept = _STATEMENTS.get(key)
+        if kept is not None:
+            _STATEMENTS.move_to_end(key)
+            return kept
+    ctes, selects, params, select_params = [], [], [], []
+    for kind in kinds:
+        cte, cte_params, select, part_params = _type_sql(kind, user, filters)
+        ctes.append(cte)
+        params += cte_params
+        selects.append(select)
+        select_params += part_params
+    labels = _labels_sql(user, filters, kinds)
+    if labels is not None:
+        selects.append(labels[0])
+        select_params += labels[1]
+    statement = ("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params + select_params)
+    if key is not None:
+        _STATEMENTS[key] = statement
+        if len(_STATEMENTS) > _STATEMENTS_SIZE:
+            _STATEMENTS.popitem(last=False)
+    return statement
 
 
 def _from_groups(kind: str, bounded: bool, hits: list[dict], groups: list[dict], filters: SearchFilters) -> _TypeAnswer:

@@ -231,3 +231,56 @@ class TestBoundedSearch(TestCase):
             self.assertEqual(len(statements), 1)
             self.assertFalse([query["sql"] for query in captured if "catalog_system" in query["sql"]
                               and "search_document" not in query["sql"]])
+
+
+class TestKeptSearchStatement(TestCase):
+    """On PostgreSQL the search statement is built once per types, set filters and visibility, and
+    each search fills in its own text, limit and filter values."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = make_user("kept-searcher")
+        cls.crm = factories.system(name="CRM", slug="crm")
+        cls.lake = factories.system(name="Lake", slug="lake")
+        cls.leads = factories.dataset(system=cls.crm, qualified_name="crm.leads", name="Leads")
+        cls.raw_leads = factories.dataset(system=cls.lake, qualified_name="raw.leads", name="Raw leads")
+        cls.invoices = factories.dataset(system=cls.lake, qualified_name="raw.invoices", name="Invoices")
+
+    def setUp(self):
+        if connection.vendor != "postgresql":
+            self.skipTest("the statement is kept on PostgreSQL (the fallback builds no statement)")
+        from catalog import search
+
+        search._STATEMENTS.clear()
+        self.client = APIClient()
+        self.client.force_authenticate(self.user)
+
+    def ids(self, **params) -> list[int]:
+        response = self.client.get("/api/v1/search/", {"type": "dataset", **params})
+        self.assertEqual(response.status_code, 200, response.content)
+        return sorted(hit["id"] for hit in response.json()["results"])
+
+    def test_built_once_and_filled_in_by_each_search(self):
+        from unittest import mock
+
+        from catalog import search
+
+        with mock.patch.object(search, "_type_sql", wraps=search._type_sql) as build:
+            self.assertEqual(self.ids(q="leads"), sorted([self.leads.pk, self.raw_leads.pk]))
+            built = build.call_count
+            self.assertEqual(self.ids(q="invoices"), [self.invoices.pk])
+            self.assertEqual(self.ids(q="leads", limit=1), [self.leads.pk])  # same rank: by id
+            self.assertEqual(build.call_count, built)
+            # Filter values are the search's own; which filters are set shapes the statement.
+            self.assertEqual(self.ids(q="leads", system=self.lake.pk), [self.raw_leads.pk])
+            rebuilt = build.call_count
+            self.assertGreater(rebuilt, built)
+            self.assertEqual(self.ids(q="leads", system=self.crm.pk), [self.leads.pk])
+            self.assertEqual(build.call_count, rebuilt)
+
+    def test_a_new_rule_is_seen_by_the_next_search(self):
+        self.assertEqual(self.ids(q="leads"), sorted([self.leads.pk, self.raw_leads.pk]))
+        AccessRule.objects.create(subject_kind="user", subject_user=self.user, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(self.raw_leads),
+                                  target_id=self.raw_leads.pk, reason="not for this reader")
+        self.assertEqual(self.ids(q="leads"), [self.leads.pk])
