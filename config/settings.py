@@ -128,7 +128,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, loading the request's user with one plain statement.
+    "permissions.backends.ModelBackend",
     # Object permissions (stewards, owners) from django-guardian's direct FK tables.
     "guardian.backends.ObjectPermissionBackend",
     # Department leads act for the objects their department owns.
@@ -180,6 +181,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Django's database sessions, loaded with one plain statement (permissions/sessions.py).
+SESSION_ENGINE = "permissions.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
