@@ -1007,3 +1007,87 @@ class TestLoginAudit(TestCase):
             other = self.client.post("/admin/login/", {"username": "login-admin", "password": PASSWORD},
                                      REMOTE_ADDR="10.9.8.7")
             self.assertEqual(other.status_code, 302)
+
+
+# --- change records appended with the COMMIT (config/postgresql) ---------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRecordsAppendedWithTheCommit:
+    """On PostgreSQL an outermost transaction's change records wait for its commit and go in the
+    same message as COMMIT; any statement before the commit appends them first; a rollback or a
+    failed append leaves neither the change nor its records."""
+
+    @pytest.fixture(autouse=True)
+    def _postgresql(self):
+        if not getattr(connection, "accord_appends_at_commit", False):
+            pytest.skip("the records wait for the commit only on config.postgresql")
+        with context.system_actor("tests", reason="setup"):
+            self.tag = Tag.objects.create(name="before", slug="before")
+        with context.system_actor("tests", reason="test"):
+            yield
+
+    def rename(self, name: str) -> None:
+        self.tag.name = name
+        self.tag.save()
+
+    def records(self) -> list[AuditRecord]:
+        return list(AuditRecord.objects.filter(object_type="catalog.tag", object_id=str(self.tag.pk)).order_by("seq"))
+
+    def test_records_wait_for_the_commit_and_are_in_the_chain_after_it(self):
+        before = len(self.records())
+        with transaction.atomic():
+            with audit.batch():
+                self.rename("during")
+            assert len(connection.accord_pending_appends) == 1  # left for the commit
+        assert connection.accord_pending_appends == []
+        records = self.records()
+        assert len(records) == before + 1
+        assert records[-1].changes == {"name": {"before": "before", "after": "during"}}
+        assert records[-1].actor_name == "system:tests"
+        assert audit.verify_chain().ok
+
+    def test_a_statement_before_the_commit_appends_them_first(self):
+        before = len(self.records())
+        with transaction.atomic():
+            with audit.batch():
+                self.rename("read back")
+            assert len(self.records()) == before + 1  # appended before this read ran
+            assert connection.accord_pending_appends == []
+        assert len(self.records()) == before + 1
+        assert audit.verify_chain().ok
+
+    def test_a_rollback_drops_them_with_the_change(self):
+        before = len(self.records())
+        with pytest.raises(RuntimeError), transaction.atomic():
+            with audit.batch():
+                self.rename("rolled back")
+            raise RuntimeError("the caller gives up")
+        assert connection.accord_pending_appends == []
+        self.tag.refresh_from_db()
+        assert self.tag.name == "before"
+        assert len(self.records()) == before
+        assert audit.verify_chain().ok
+
+    def test_a_failed_append_rolls_the_change_back(self):
+        before = len(self.records())
+        with pytest.raises(DatabaseError), transaction.atomic():
+            with audit.batch():
+                self.rename("refused")
+            values, parts, params = connection.accord_pending_appends[0]
+            params[[f.name for f in audit._CONTENT_FIELDS].index("object_type")] = "x" * 500  # too long
+        self.tag.refresh_from_db()
+        assert self.tag.name == "before"
+        assert len(self.records()) == before
+        assert audit.verify_chain().ok
+
+    def test_a_missing_head_row_is_started_in_the_same_message(self):
+        with transaction.atomic():
+            with audit.batch():
+                self.rename("after a flush")
+            AuditChainHead.objects.all().delete()  # a statement: the pending record is appended first
+            with audit.batch():
+                self.rename("with no head")
+            assert len(connection.accord_pending_appends) == 1
+        assert self.records()[-1].changes["name"]["after"] == "with no head"
+        assert audit.verify_chain().ok
