@@ -389,90 +389,10 @@ def batch() -> Iterator[None]:
         for item in pending.values():
             if item.action == AuditAction.UPDATE and not item.changes:
                 continue
-            values = {"action": item.action, "changes": item.changes, "details": {}, **item.target}
-            if _at_commit():
-                _leave_for_commit(values)
-            else:
-                _append(**values)
+            _append(action=item.action, changes=item.changes, details={}, **item.target)
     finally:
         if token is not None:
             _batch.reset(token)
-
-
-# --- change records appended with the COMMIT (config/postgresql) ---------------------------------
-
-
-def _at_commit() -> bool:
-    """Whether the change records of the ending batch may wait for the commit: the outermost
-    transaction on a backend that appends them with its COMMIT (``config.postgresql``)."""
-    return (getattr(connection, "accord_appends_at_commit", False) and len(connection.atomic_blocks) == 1
-            and not connection.needs_rollback and _utf8_server())
-
-
-def _leave_for_commit(values: dict[str, Any]) -> None:
-    from django.db import DEFAULT_DB_ALIAS, connections
-
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    pending = getattr(wrapper, "accord_pending_appends", None)
-    if pending is None:
-        pending = wrapper.accord_pending_appends = []
-    if not pending:
-        wrapper.execute_wrappers.append(_append_pending_first)
-    parts, params = _prepare(values)
-    pending.append((values, parts, params))
-
-
-def _append_pending_first(execute, sql, params, many, context):
-    """Before any other statement of the transaction, the pending records are appended."""
-    wrapper = context["connection"]
-    _take_pending(wrapper)
-    with wrapper.cursor() as cursor:
-        for values, parts, record_params in wrapper.accord_taken_appends:
-            _appended(values, parts, _append_postgresql(cursor, parts, record_params))
-    wrapper.accord_taken_appends = []
-    return execute(sql, params, many, context)
-
-
-def _take_pending(wrapper) -> list:
-    pending = getattr(wrapper, "accord_pending_appends", None) or []
-    if pending and _append_pending_first in wrapper.execute_wrappers:
-        wrapper.execute_wrappers.remove(_append_pending_first)
-    wrapper.accord_pending_appends = []
-    wrapper.accord_taken_appends = pending
-    return pending
-
-
-def commit_with_pending(wrapper) -> bool:
-    """Commit the transaction of ``wrapper`` with its pending change records, all in one message
-    (``config.postgresql``): the appends, then ``COMMIT``, which PostgreSQL skips when an append
-    fails. False when no record is pending (the backend commits as usual)."""
-    from psycopg import ClientCursor
-
-    pending = _take_pending(wrapper)
-    wrapper.accord_taken_appends = []
-    if not pending:
-        return False
-    cursor = ClientCursor(wrapper.connection)
-    # The head row first, in case it is missing (as _append_postgresql does when it finds none).
-    statements = [cursor.mogrify(_INITIALISE_HEAD, [GENESIS_HASH, GENESIS_HASH])]
-    statements += [cursor.mogrify(_POSTGRESQL_APPEND, [*parts, *params]) for _, parts, params in pending]
-    with wrapper.wrap_database_errors:
-        cursor.execute("; ".join([*statements, "COMMIT"]))
-        rows = []
-        for _ in pending:
-            cursor.nextset()
-            rows.append(cursor.fetchone())
-    for (values, parts, _), row in zip(pending, rows, strict=True):
-        if row is None:
-            raise RuntimeError("audit: the chain's head row is missing; the records were not appended")
-        _appended(values, parts, row)
-    return True
-
-
-def drop_pending(wrapper) -> None:
-    """A rolled-back (or closed) transaction's pending records go with it."""
-    _take_pending(wrapper)
-    wrapper.accord_taken_appends = []
 
 
 def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, Any]]) -> None:
