@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -98,16 +98,22 @@ class DatasetViewSet(AccordModelViewSet):
             queryset = queryset.only(*own, *BRIEF_SYSTEM, *BRIEF_DEPARTMENT,
                                      *(f"steward__{name}" for name in BRIEF_PERSON))
         user = self.request.user
+        if self.action == "retrieve":
+            # A detail shows its visible fields: ``retrieve`` counts those rather than have the
+            # database select the same fields, with the same conditions, a second time.
+            return queryset.annotate(field_count=Value(None, output_field=IntegerField())).prefetch_related(
+                Prefetch("fields", queryset=visible_fields(user), to_attr="visible_fields")
+            )
         visible_count = (  # the fields of each (visible) dataset of this queryset
             Field.objects.visible_to(user, inside=("dataset",)).filter(dataset=OuterRef("pk")).order_by()
             .values("dataset").annotate(n=Count("pk")).values("n")
         )
-        queryset = queryset.annotate(field_count=Coalesce(Subquery(visible_count), 0))
-        if self.action == "retrieve":
-            queryset = queryset.prefetch_related(
-                Prefetch("fields", queryset=visible_fields(user), to_attr="visible_fields")
-            )
-        return queryset
+        return queryset.annotate(field_count=Coalesce(Subquery(visible_count), 0))
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response.data["field_count"] = len(response.data["fields"])  # see get_queryset
+        return response
 
     def get_serializer_class(self):
         if self.action == "retrieve":

@@ -124,6 +124,10 @@ class DatasetRowsTests(TestCase):
         body = rows.json()
         self.assertEqual([f["name"] for f in body["fields"]], ["id", "email", "amount"])
         self.assertEqual(body["field_count"], 3)
+        # The detail counts the fields it shows; the list counts them in SQL: the same number.
+        listed = {row["id"]: row for row in self.client_for(self.reader).get(API).json()["results"]}
+        self.assertEqual(listed[self.full.pk]["field_count"], 3)
+        self.assertEqual(self.client_for(self.reader).get(f"{API}{self.bare.pk}/").json()["field_count"], 0)
         self.assertEqual([t["name"] for t in body["tags"]], ["gdpr", "pii", "revenue"])
         self.assertEqual(body["fields"][0]["owner"], {"id": body["fields"][0]["owner"]["id"], "username": "owner",
                                                       "display_name": "owner"})
