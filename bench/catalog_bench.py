@@ -39,7 +39,7 @@ from functools import partial
 
 import django
 
-from bench.support import RESULTS_DIR, say, write_results
+from bench.support import RESULTS_DIR, StatementCounter, finish
 
 HOST = "localhost"
 LIST_PAGE_SIZE = 100
@@ -141,15 +141,7 @@ def scenarios() -> list[Scenario]:
     return result
 
 
-class _Counter:
-    """Statements run and the time spent in their execute calls."""
-
-    def __init__(self) -> None:
-        self.statements = 0
-        self.seconds = 0.0
-
-
-def _counting_cursor_factory(counter: _Counter):
+def _counting_cursor_factory(counter: StatementCounter):
     import psycopg
 
     class CountingCursor(psycopg.Cursor):
@@ -162,18 +154,6 @@ def _counting_cursor_factory(counter: _Counter):
                 counter.statements += 1
 
     return CountingCursor
-
-
-def _django_sql_timer(counter: _Counter):
-    def wrapper(execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            counter.seconds += time.perf_counter() - start
-            counter.statements += 1
-
-    return wrapper
 
 
 def _endpoint_call(client, url: str) -> Callable[[], bytes]:
@@ -224,12 +204,12 @@ def measure(scenario: Scenario, catalogs: list[Catalog], client, plan: Plan) -> 
     breakdown_runs = plan.breakdown_rounds
 
     # Where the time goes: statements and their execute time, in a separate short pass.
-    counters: dict[str, _Counter] = {}
+    counters: dict[str, StatementCounter] = {}
     with ExitStack() as stack:
         for catalog in catalogs:
-            counters[f"endpoint {catalog.label}"] = endpoint_counter = _Counter()
-            counters[f"floor {catalog.label}"] = floor_counter = _Counter()
-            stack.enter_context(catalog.django_connection.execute_wrapper(_django_sql_timer(endpoint_counter)))
+            counters[f"endpoint {catalog.label}"] = endpoint_counter = StatementCounter()
+            counters[f"floor {catalog.label}"] = floor_counter = StatementCounter()
+            stack.enter_context(catalog.django_connection.execute_wrapper(endpoint_counter))
             stack.callback(setattr, catalog.raw, "cursor_factory", catalog.raw.cursor_factory)
             catalog.raw.cursor_factory = _counting_cursor_factory(floor_counter)
         interleaved(runners(), iterations=breakdown_runs, warmup=0)
@@ -449,13 +429,7 @@ def main() -> int:
         },
         "all_targets_met": all_passed,
     }
-    path = write_results("catalog", report, table)
-    say("")
-    say(table)
-    say("")
-    say(f"{'All targets met.' if all_passed else 'Some targets are missed (FAIL above).'} "
-        f"Ran {report['seconds']:.0f} s. Results: {path}")
-    return 1 if not all_passed and os.environ.get("BENCH_STRICT") == "1" else 0
+    return finish("catalog", report, table, all_passed)
 
 
 if __name__ == "__main__":

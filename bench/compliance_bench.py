@@ -61,11 +61,11 @@ from bench.support import (
     database_url,
     drop_database,
     fail,
+    finish,
     raw_connection,
     say,
     setup_django,
     verdict,
-    write_results,
 )
 
 APP_DB, WAREHOUSE_DB = "accord_compliance", "accord_warehouse"
@@ -677,16 +677,10 @@ def main() -> int:
     report = {"benchmark": "compliance", "scale": scale, "seconds": round(time.perf_counter() - started, 1),
               "plan": asdict(plan), "target": TARGET_FLOOR, "warehouse": warehouse, "floor": floor,
               "end_to_end": e2e, "all_targets_met": passed}
-    path = write_results("compliance", report, table)
     if os.environ.get("BENCH_KEEP") != "1":
         drop_database(APP_DB)
         drop_database(WAREHOUSE_DB)
-    say("")
-    say(table)
-    say("")
-    say(f"{'All targets met.' if passed else 'The target is missed (FAIL above).'} Ran {report['seconds']:.0f} s. "
-        f"Results: {path}")
-    return 1 if not passed and os.environ.get("BENCH_STRICT") == "1" else 0
+    return finish("compliance", report, table, passed)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,18 @@ def write_results(prefix: str, report: dict, table: str) -> Path:
     return stamped
 
 
+def finish(prefix: str, report: dict, table: str, passed: bool) -> int:
+    """Write the results, print the summary table, and give the exit status: 1 when a target is
+    missed and ``BENCH_STRICT=1``, else 0."""
+    path = write_results(prefix, report, table)
+    say("")
+    say(table)
+    say("")
+    say(f"{'All targets met.' if passed else 'Some targets are missed (FAIL above).'} "
+        f"Ran {report['seconds']:.0f} s. Results: {path}")
+    return 1 if not passed and os.environ.get("BENCH_STRICT") == "1" else 0
+
+
 def verdict(ratio: float, target: float) -> str:
     return f"≤ {target:g}× {'pass' if ratio <= target else '**FAIL**'}"
 

@@ -32,18 +32,15 @@ from bench.support import StatementCounter, say
 def read_variant(name: str):
     """``no-read-audit``: no row is ever restricted, so lists and details neither flag rows nor
     append READ_RESTRICTED records."""
-    from django.db.models import Q
-
     from permissions.api import viewsets
 
-    original = viewsets.restricted_condition, viewsets.restricted_flag
+    original = viewsets.restricted_flag
     if name.endswith("no-read-audit"):
-        viewsets.restricted_condition = lambda model: Q(pk__in=[])
         viewsets.restricted_flag = lambda model: None
     try:
         yield
     finally:
-        viewsets.restricted_condition, viewsets.restricted_flag = original
+        viewsets.restricted_flag = original
 
 
 READ_VARIANTS = ("as-is", "no-read-audit")

@@ -56,11 +56,11 @@ from bench.support import (
     create_database,
     drop_database,
     fail,
+    finish,
     raw_connection,
     say,
     setup_django,
     verdict,
-    write_results,
 )
 
 HOST = "localhost"
@@ -690,16 +690,10 @@ def main() -> int:
               "postgresql": postgres_version, "plan": asdict(plan),
               "targets": {"read": TARGET_READ, "write": TARGET_WRITE}, "setup": info, "reads": reads,
               "writes": writes, "ab": ab, "all_targets_met": all_passed}
-    path = write_results("trust", report, table)
     if os.environ.get("BENCH_KEEP") != "1":
         drop_database(RULES_DB)
         drop_database(BASE_DB)
-    say("")
-    say(table)
-    say("")
-    say(f"{'All targets met.' if all_passed else 'Some targets are missed (FAIL above).'} "
-        f"Ran {report['seconds']:.0f} s. Results: {path}")
-    return 1 if not all_passed and os.environ.get("BENCH_STRICT") == "1" else 0
+    return finish("trust", report, table, all_passed)
 
 
 if __name__ == "__main__":

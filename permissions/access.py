@@ -22,7 +22,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
+from django.db.models import BooleanField, Expression, ExpressionWrapper, Model, Q, QuerySet
 from django.utils import timezone
 
 from permissions import generation
@@ -282,10 +282,7 @@ def visibility_key(model: type[Model], user) -> tuple | None:
     if not hasattr(model, "access") or user.is_superuser:
         return (connection.vendor, "everything")
     compiled = _compiled()
-    if compiled is None:
-        return None
-    ruleset = _reader_rules(user, compiled)
-    return (connection.vendor, "everything") if ruleset is None else (connection.vendor, "rules", ruleset.serial)
+    return None if compiled is None else (connection.vendor, _reader_key(user, compiled))
 
 
 def read_key(user) -> tuple | None:
@@ -296,27 +293,23 @@ def read_key(user) -> tuple | None:
     compiled = _compiled()
     if compiled is None:
         return None
-    everything = compiled.everything
-    if user.is_superuser or everything.empty:
-        reader = "everything"
-    else:
-        reader = compiled.reader(user).serial
-    return (connection.vendor, reader, everything.serial)
+    reader = "everything" if user.is_superuser else _reader_key(user, compiled)
+    return (connection.vendor, reader, compiled.everything.serial)
 
 
-def restricted_condition(model: type[Model]) -> Q:
-    """The rows some active rule hides from somebody (their reads are audited)."""
-    if not hasattr(model, "access"):
-        return Q(pk__in=[])
-    return hidden_condition(model, _every_rule(_compiled()))
+def _reader_key(user, compiled: _Compiled) -> str | tuple:
+    """Names the reader's compiled rules: "everything" when no rule is active at all."""
+    ruleset = _reader_rules(user, compiled)
+    return "everything" if ruleset is None else ("rules", ruleset.serial)
 
 
-def restricted_flag(model: type[Model]) -> Q | TableCondition | None:
-    """``restricted_condition`` as an expression for a query on ``model`` (a column telling
-    row by row whether the row is restricted), or None when no active rule can restrict
-    ``model``. Kept with the compiled rule set: the condition of every active rule is long,
-    and compiling it through the ORM on every read costs more than evaluating it. Compiled
-    to SQL text when it needs no join (``TableCondition``), otherwise kept as a ``Q``."""
+def restricted_flag(model: type[Model]) -> Expression | None:
+    """An expression for a query on ``model``: whether some active rule hides the row from
+    somebody (reads of such rows are audited); None when no active rule can restrict ``model``.
+
+    Kept with the compiled rule set: the condition of every active rule is long, and
+    compiling it through the ORM on every read costs more than evaluating it. Compiled to
+    SQL text when it needs no join (``TableCondition``), otherwise kept as an ORM condition."""
     if not hasattr(model, "access"):
         return None
     ruleset = _every_rule(_compiled())
@@ -326,7 +319,10 @@ def restricted_flag(model: type[Model]) -> Q | TableCondition | None:
         condition = hidden_condition(model, ruleset)
         if condition == Q(pk__in=[]):
             return None
-        flag = ruleset._conditions[key] = TableCondition.compile(model, condition, connection) or condition
+        flag = TableCondition.compile(model, condition, connection)
+        if flag is None:
+            flag = ExpressionWrapper(condition, output_field=BooleanField())
+        ruleset._conditions[key] = flag
     return flag
 
 

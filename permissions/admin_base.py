@@ -50,15 +50,18 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
         """Opening an object some deny rule restricts (as a superuser or an
         exempted person) leaves an audit record, as it does through the API."""
         from permissions import audit
-        from permissions.access import restricted_condition
+        from permissions.access import restricted_flag
         from permissions.models import AuditAction
 
         model = self.model
+        flag = restricted_flag(model)
+        if flag is None:
+            return  # no active rule can restrict this model
         try:
             pk = model._meta.pk.to_python(admin.utils.unquote(object_id))
         except Exception:  # noqa: BLE001 - a malformed id simply is not a restricted read
             return
-        if self.get_queryset(request).filter(pk=pk).filter(restricted_condition(model)).exists():
+        if self.get_queryset(request).filter(pk=pk).filter(flag).exists():
             audit.record_event(AuditAction.READ_RESTRICTED, object_type=model._meta.label_lower, object_id=str(pk),
                                details={"path": request.path})
 

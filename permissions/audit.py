@@ -285,12 +285,20 @@ def record_event(action: str, obj: models.Model | None = None, *, details: dict 
                  reason: str | None = None, actor_name: str | None = None, actor_id: int | None = None,
                  object_type: str = "", object_id: str = "", object_repr: str = "") -> AuditRecord:
     """Write a semantic event (approval, token, login, denial…) now."""
+    return _append(**_event_values(action, obj, details=details, reason=reason, actor_name=actor_name,
+                                   actor_id=actor_id, object_type=object_type, object_id=object_id,
+                                   object_repr=object_repr))
+
+
+def _event_values(action: str, obj: models.Model | None, *, details: dict | None, object_type: str,
+                  object_id: str, object_repr: str = "", reason: str | None = None, actor_name: str | None = None,
+                  actor_id: int | None = None) -> dict[str, Any]:
     target = describe(obj) if obj is not None else {
         "object_type": object_type, "object_id": object_id, "object_repr": object_repr,
         "parent_type": "", "parent_id": "",
     }
-    return _append(action=action, changes={}, details=details or {}, reason=reason, actor_name=actor_name,
-                   actor_id=actor_id, **target)
+    return {"action": action, "changes": {}, "details": details or {}, "reason": reason, "actor_name": actor_name,
+            "actor_id": actor_id, **target}
 
 
 class _SentAppend:
@@ -344,8 +352,7 @@ def record_event_soon(action: str, *, details: dict | None = None, object_type: 
     show: on PostgreSQL, outside any transaction, the append is sent now and its answer read
     later (``confirm_sent``, at the latest before the response leaves); elsewhere it is written
     now. Returns what gives the record."""
-    values = {"action": action, "changes": {}, "details": details or {}, "object_type": object_type,
-              "object_id": object_id, "object_repr": "", "parent_type": "", "parent_id": ""}
+    values = _event_values(action, None, details=details, object_type=object_type, object_id=object_id)
     if not _alone() or getattr(connection, "accord_sent_append", None) is not None:
         record = _append(**values)
         return lambda: record

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -15,7 +14,7 @@ from rest_framework.generics import get_object_or_404 as get_row_or_404
 from rest_framework.response import Response
 
 from permissions import audit
-from permissions.access import read_key, restricted_condition, restricted_flag
+from permissions.access import read_key, restricted_flag
 from permissions.api.history import history_response
 from permissions.api.rows import RowPlan, RowRead
 from permissions.api.serializers import AuditRecordSerializer
@@ -72,8 +71,6 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         queryset = super().filter_queryset(queryset)
         if self.action in ("list", "retrieve") and self.request.method in ("GET", "HEAD"):
             flag = restricted_flag(queryset.model)
-            if isinstance(flag, Q):
-                flag = ExpressionWrapper(flag, output_field=BooleanField())
             if flag is not None:
                 queryset = queryset.annotate(**{self.RESTRICTED_FLAG: flag})
         return queryset
@@ -178,11 +175,11 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         if not ids:
             return
         model = self.queryset.model
-        condition = restricted_condition(model)
-        if condition == Q(pk__in=[]):
+        flag = restricted_flag(model)
+        if flag is None:
             return  # no active rule can restrict this model
         self._record_restricted_read(sorted(
-            model._base_manager.filter(pk__in=ids).filter(condition).values_list("pk", flat=True)))
+            model._base_manager.filter(pk__in=ids).filter(flag).values_list("pk", flat=True)))
 
     def _record_restricted_read(self, restricted: list) -> None:
         # Sent now, confirmed before the response leaves (RequestContextMiddleware): the
