@@ -59,7 +59,6 @@ from bench.support import (
     admin_connection,
     create_database,
     database_url,
-    drop_database,
     fail,
     finish,
     raw_connection,
@@ -677,10 +676,7 @@ def main() -> int:
     report = {"benchmark": "compliance", "scale": scale, "seconds": round(time.perf_counter() - started, 1),
               "plan": asdict(plan), "target": TARGET_FLOOR, "warehouse": warehouse, "floor": floor,
               "end_to_end": e2e, "all_targets_met": passed}
-    if os.environ.get("BENCH_KEEP") != "1":
-        drop_database(APP_DB)
-        drop_database(WAREHOUSE_DB)
-    return finish("compliance", report, table, passed)
+    return finish("compliance", report, table, passed, databases=(APP_DB, WAREHOUSE_DB))
 
 
 if __name__ == "__main__":

@@ -169,10 +169,13 @@ def write_results(prefix: str, report: dict, table: str) -> Path:
     return stamped
 
 
-def finish(prefix: str, report: dict, table: str, passed: bool) -> int:
-    """Write the results, print the summary table, and give the exit status: 1 when a target is
-    missed and ``BENCH_STRICT=1``, else 0."""
+def finish(prefix: str, report: dict, table: str, passed: bool, databases: tuple[str, ...] = ()) -> int:
+    """Write the results, drop the benchmark's own ``databases`` (unless ``BENCH_KEEP=1``), print
+    the summary table, and give the exit status: 1 when a target is missed and ``BENCH_STRICT=1``."""
     path = write_results(prefix, report, table)
+    if os.environ.get("BENCH_KEEP") != "1":
+        for name in databases:
+            drop_database(name)
     say("")
     say(table)
     say("")

@@ -54,7 +54,6 @@ from bench.support import (
     StatementCounter,
     Summary,
     create_database,
-    drop_database,
     fail,
     finish,
     raw_connection,
@@ -690,10 +689,7 @@ def main() -> int:
               "postgresql": postgres_version, "plan": asdict(plan),
               "targets": {"read": TARGET_READ, "write": TARGET_WRITE}, "setup": info, "reads": reads,
               "writes": writes, "ab": ab, "all_targets_met": all_passed}
-    if os.environ.get("BENCH_KEEP") != "1":
-        drop_database(RULES_DB)
-        drop_database(BASE_DB)
-    return finish("trust", report, table, all_passed)
+    return finish("trust", report, table, all_passed, databases=(RULES_DB, BASE_DB))
 
 
 if __name__ == "__main__":
