@@ -21,6 +21,7 @@ per-request overhead the ratio is meant to show.
 from __future__ import annotations
 
 import json
+import re
 from base64 import b64encode
 from datetime import datetime
 from urllib.parse import urlencode
@@ -210,6 +211,7 @@ def _name_document(alias: str, *columns: str) -> str:
 SEARCH_TABLES = {
     "dataset": {
         "from": "catalog_dataset t",
+        "posting_kind": 1,
         "names": _name_document("t", "name", "qualified_name"),
         "columns": "t.id, t.name, t.qualified_name, t.description, t.kind, t.classification, t.system_id, "
                    "t.owner_department_id",
@@ -220,6 +222,7 @@ SEARCH_TABLES = {
     },
     "field": {
         "from": "catalog_field t",
+        "posting_kind": 2,
         "names": _name_document("t", "name"),
         "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id",
         "related": ", (SELECT r.system_id FROM catalog_dataset r WHERE r.id = u.dataset_id) AS dataset_system_id",
@@ -230,6 +233,7 @@ SEARCH_TABLES = {
     },
     "system": {
         "from": "catalog_system t",
+        "posting_kind": 3,
         "names": _name_document("t", "name"),
         "columns": "t.id, t.name, t.description, t.kind, t.vendor, t.owner_department_id",
         "related": "",
@@ -238,6 +242,7 @@ SEARCH_TABLES = {
     },
     "department": {
         "from": "catalog_department t",
+        "posting_kind": 4,
         "names": _name_document("t", "name"),
         "columns": "t.id, t.name, t.description, t.slug",
         "related": "",
@@ -247,17 +252,27 @@ SEARCH_TABLES = {
 }
 
 
-def _search_part(kind: str) -> tuple[str, str]:
+def _search_part(kind: str, walk: bool) -> tuple[str, str]:
     """One type's candidate set (at most N matches, name matches first when there are more, with their
-    related columns) and its row: whether it was bounded, the best hits and the facet counts, as JSON."""
+    related columns) and its row: whether it was bounded, the best hits and the facet counts, as JSON.
+    ``walk``: a one-word query, whose matches are read from the posting table in id order."""
     table = SEARCH_TABLES[kind]
     rank = f"ts_rank(t.search_document, {QUERY}) AS rank"
+    bounded = f"(SELECT count(*) FROM {kind}_all) > %(bound)s"
+    if walk:
+        source = (f"FROM catalog_search_posting p CROSS JOIN LATERAL (SELECT * FROM {table['from']} "
+                  f"WHERE t.id = p.object_id OFFSET 0) t "
+                  f"WHERE p.kind = {table['posting_kind']} AND p.lexeme = (SELECT lexeme FROM search_term)")
+        every = f"SELECT {table['columns']}, {rank} {source} ORDER BY p.object_id LIMIT %(bound)s + 1"
+        names = (f"SELECT {table['columns']}, {rank} {source} AND p.in_name AND {bounded} "
+                 "ORDER BY p.object_id LIMIT %(bound)s")
+    else:
+        source = f"FROM {table['from']} WHERE t.search_document @@ {QUERY}"
+        every = f"SELECT {table['columns']}, {rank} {source} ORDER BY t.id LIMIT %(bound)s + 1"
+        names = (f"SELECT {table['columns']}, {rank} {source} AND {table['names']} @@ {QUERY} AND {bounded} "
+                 f"ORDER BY t.id LIMIT %(bound)s")
     ctes = (
-        f"{kind}_all AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
-        f"WHERE t.search_document @@ {QUERY} ORDER BY t.id LIMIT %(bound)s + 1), "
-        f"{kind}_names AS MATERIALIZED (SELECT {table['columns']}, {rank} FROM {table['from']} "
-        f"WHERE {table['names']} @@ {QUERY} AND t.search_document @@ {QUERY} "
-        f"AND (SELECT count(*) FROM {kind}_all) > %(bound)s ORDER BY t.id LIMIT %(bound)s), "
+        f"{kind}_all AS MATERIALIZED ({every}), {kind}_names AS MATERIALIZED ({names}), "
         f"{kind}_candidates AS MATERIALIZED (SELECT u.*{table['related']} FROM "
         f"(SELECT * FROM {kind}_names UNION ALL "
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
@@ -290,8 +305,20 @@ LABELS_SELECT = (
     ") x), NULL::json"
 )
 
-SEARCH_SQL = ("WITH " + ", ".join(_search_part(kind)[0] for kind in SEARCH_TYPES) + " "
-              + " UNION ALL ".join([*(_search_part(kind)[1] for kind in SEARCH_TYPES), LABELS_SELECT]))
+# A one-word query (letters and digits) takes its candidates from the posting table, with its lexeme from
+# the first CTE; a last row says when the query was not one lexeme after all, and the search runs again
+# with the statement for any query (which takes every match from the GIN index).
+ONE_WORD = re.compile(r"[^\W_]+")
+TERM_CTE = ("search_term AS MATERIALIZED (SELECT x.q, (SELECT t.lexeme FROM unnest(to_tsvector('english'::regconfig, "
+            "%(q)s)) t WHERE numnode(x.q) = 1 AND array_to_tsvector(ARRAY[t.lexeme]) @@ x.q LIMIT 1) AS lexeme "
+            f"FROM (SELECT {QUERY} AS q) x)")
+TERM_SELECT = "SELECT 'term', (SELECT lexeme IS NULL AND numnode(q) > 0 FROM search_term), NULL::json, NULL::json"
+SEARCH_SQL = {
+    walk: "WITH " + ", ".join([TERM_CTE] * walk + [_search_part(kind, walk)[0] for kind in SEARCH_TYPES]) + " "
+    + " UNION ALL ".join([*(_search_part(kind, walk)[1] for kind in SEARCH_TYPES), LABELS_SELECT]
+                         + [TERM_SELECT] * walk)
+    for walk in (True, False)
+}
 
 
 def _hit(kind: str, row: dict) -> dict:
@@ -329,10 +356,16 @@ def search(connection, text: str, limit: int, bound: int | None = None) -> bytes
     approximate = False
     with connection.cursor() as cursor:
         _require_no_active_rules(cursor)
-        cursor.execute(SEARCH_SQL, {"q": text, "limit": limit, "bound": bound})
+        walk = bool(ONE_WORD.fullmatch(text))
+        cursor.execute(SEARCH_SQL[walk], {"q": text, "limit": limit, "bound": bound})
         rows = cursor.fetchall()
+        if walk and any(kind == "term" and not_one_word for kind, not_one_word, _, _ in rows):
+            cursor.execute(SEARCH_SQL[False], {"q": text, "limit": limit, "bound": bound})
+            rows = cursor.fetchall()
     names: dict[str, dict] = {"system": {}, "department": {}}
     for kind, bounded, kind_hits, groups in rows:
+        if kind == "term":
+            continue
         if kind == "labels":
             for facet, value, name in kind_hits or []:
                 names[facet][value] = name

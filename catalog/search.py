@@ -21,11 +21,15 @@ its counts, facet counts and ranking are computed over that set: counts are then
 lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
 candidates are ranked and read in full; a related row (a field's dataset, for the
 system facet) is looked up per candidate, and display-only columns (a dataset's
-system name) for the shown hits alone.
+system name) for the shown hits alone. A one-word search finds its candidates by
+walking the word's postings (``catalog.models.search``, "The posting table") in id
+order, so finding them costs the same however many rows contain the word; any other
+query takes every match from the GIN index and sorts them.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -35,7 +39,7 @@ from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset, Department, Field, System
-from catalog.models.search import DOCUMENT_COLUMN, SEARCH_CONFIG, name_document_sql
+from catalog.models.search import DOCUMENT_COLUMN, POSTING_KINDS, POSTING_TABLE, SEARCH_CONFIG, name_document_sql
 from permissions import access
 
 TYPES = ("dataset", "field", "system", "department")
@@ -136,6 +140,16 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
 # --- PostgreSQL: one statement -------------------------------------------------------------------
 
 QUERY_SQL = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
+# A one-word search's statement walks the posting table (``_type_sql``). Whether a text is one word
+# is guessed here (letters and digits only) and settled by PostgreSQL: the lexeme is the one among the
+# text's words that the query matches, when the query is that one lexeme alone (one node). When it is
+# not (``term`` row: true), the search runs again with the statement for any query. An empty query
+# (a stop word) has no lexeme and matches nothing either way.
+_ONE_WORD = re.compile(r"[^\W_]+")
+TERM_SQL = (f"search_term AS MATERIALIZED (SELECT x.q, (SELECT t.lexeme FROM unnest(to_tsvector("
+            f"'{SEARCH_CONFIG}'::regconfig, %s)) t WHERE numnode(x.q) = 1 "
+            f"AND array_to_tsvector(ARRAY[t.lexeme]) @@ x.q LIMIT 1) AS lexeme FROM (SELECT {QUERY_SQL} AS q) x)")
+TERM_SELECT = "SELECT 'term', (SELECT lexeme IS NULL AND numnode(q) > 0 FROM search_term), NULL::json, NULL::json"
 
 
 _VISIBLE_SQL: OrderedDict[tuple, tuple[str, tuple]] = OrderedDict()
@@ -216,9 +230,10 @@ def _related_sql(kind: str, row: str, *, for_facets: bool) -> str:
     return "".join(f", {part}" for part in parts)
 
 
-def _type_sql(kind: str, user, filters: SearchFilters) -> tuple[str, list, str, list]:
+def _type_sql(kind: str, user, filters: SearchFilters, walk: bool) -> tuple[str, list, str, list]:
     """One type's part of the statement: its candidate set (CTEs), and a row of its best hits and facet
-    counts (JSON). The search's text, limit, bound and filter values are slots (``_Slot``)."""
+    counts (JSON). The search's text, limit, bound and filter values are slots (``_Slot``); ``walk``:
+    the candidates come from the posting table (a one-word search)."""
     text, limit, bound = TEXT, LIMIT, BOUND
     spec = _SPEC[kind]
     visible_sql, visible_params = _visible_rows_sql(kind, user)
@@ -231,20 +246,35 @@ def _type_sql(kind: str, user, filters: SearchFilters) -> tuple[str, list, str, 
         return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [FILTER_SLOTS[f] for f in kept]
 
     # The candidate set: every match when there are at most N; otherwise the name matches
-    # first (their index is only read then), then the other matches by id, N in all. By id,
-    # not in whatever order a plan yields them, so the answer never depends on the plan.
+    # first, then the other matches by id, N in all. By id, not in whatever order a plan
+    # yields them, so the answer never depends on the plan. A one-word search (``walk``)
+    # reads the word's postings in id order, each joined to its visible row (a lateral
+    # sub-select, so the plan is always this walk), and stops after N + 1: its cost does not
+    # depend on how many rows contain the word. Any other search takes every match from the
+    # document's GIN index (the name matches from the name index) and sorts them.
+    bounded = f"(SELECT count(*) FROM {kind}_all) > %s"
+    if walk:
+        inner = ", ".join(f'w."{column}"' for column in (*spec.fields, DOCUMENT_COLUMN))
+        source = (f"FROM {POSTING_TABLE} p CROSS JOIN LATERAL (SELECT {inner} FROM ({visible_sql}) w "
+                  f"WHERE w.id = p.object_id OFFSET 0) v "
+                  f"WHERE p.kind = {POSTING_KINDS[spec.label]} AND p.lexeme = (SELECT lexeme FROM search_term)")
+        every = f"SELECT {columns}, {rank} {source} ORDER BY p.object_id LIMIT %s"
+        names = f"SELECT {columns}, {rank} {source} AND p.in_name AND {bounded} ORDER BY p.object_id LIMIT %s"
+        params = [text, *visible_params, BOUND_PLUS_ONE, text, *visible_params, bound, bound]
+    else:
+        source = f"FROM ({visible_sql}) v WHERE v.search_document @@ {QUERY_SQL}"
+        every = f"SELECT {columns}, {rank} {source} ORDER BY v.id LIMIT %s"
+        names = (f"SELECT {columns}, {rank} {source} AND v.name_document @@ {QUERY_SQL} AND {bounded} "
+                 f"ORDER BY v.id LIMIT %s")
+        params = [text, *visible_params, text, BOUND_PLUS_ONE, text, *visible_params, text, text, bound, bound]
     sql = (
-        f"{kind}_all AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
-        f"WHERE v.search_document @@ {QUERY_SQL} ORDER BY v.id LIMIT %s), "
-        f"{kind}_names AS MATERIALIZED (SELECT {columns}, {rank} FROM ({visible_sql}) v "
-        f"WHERE v.name_document @@ {QUERY_SQL} AND v.search_document @@ {QUERY_SQL} "
-        f"AND (SELECT count(*) FROM {kind}_all) > %s ORDER BY v.id LIMIT %s), "
+        f"{kind}_all AS MATERIALIZED ({every}), {kind}_names AS MATERIALIZED ({names}), "
         f"{kind}_candidates AS MATERIALIZED (SELECT u.*{_related_sql(kind, 'u', for_facets=True)} FROM "
         f"(SELECT * FROM {kind}_names UNION ALL "
         f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
         f"ORDER BY id LIMIT %s - (SELECT count(*) FROM {kind}_names))) u)"
     )
-    params = [text, *visible_params, text, BOUND_PLUS_ONE, text, *visible_params, text, text, bound, bound, bound]
+    params.append(bound)
 
     hits_sql, hits_params = "NULL::json", []
     facet_columns = list(spec.facets.values())
@@ -301,15 +331,17 @@ def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int,
     names: dict[str, dict[int, str]] = {"system": {}, "department": {}}
     if not kinds:
         return {}, names
-    sql, params = _statement(user, filters, kinds)
     bound = exact_limit()
     values = {TEXT: text, LIMIT: limit, BOUND: bound, BOUND_PLUS_ONE: bound + 1,
               **{slot: list(filters.values(facet)) for facet, slot in FILTER_SLOTS.items()}}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [values[param] if isinstance(param, _Slot) else param for param in params])
-        rows = cursor.fetchall()
+    walk = bool(_ONE_WORD.fullmatch(text))
+    rows = _run(_statement(user, filters, kinds, walk), values)
+    if walk and any(kind == "term" and not_one_word for kind, not_one_word, _, _ in rows):
+        rows = _run(_statement(user, filters, kinds, False), values)
     answer = {}
     for kind, bounded, hits, groups in rows:
+        if kind == "term":
+            continue
         if kind == "labels":
             for facet, pk, name in hits or []:
                 names[facet][pk] = name
@@ -318,7 +350,14 @@ def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int,
     return answer, names
 
 
-def _statement(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, list]:
+def _run(statement: tuple[str, list], values: dict) -> list[tuple]:
+    sql, params = statement
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values[param] if isinstance(param, _Slot) else param for param in params])
+        return cursor.fetchall()
+
+
+def _statement(user, filters: SearchFilters, kinds: list[str], walk: bool) -> tuple[str, list]:
     """The search statement for these types and filters, with slots for the search's own values.
 
     Building it (the SQL of each type's visible rows, its candidates, hits and facet counts)
@@ -330,14 +369,17 @@ def _statement(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, lis
     key = None
     if None not in visibility:
         key = (tuple(kinds), filters.types, tuple(facet for facet in FILTERED_FACETS if filters.values(facet)),
-               visibility)
+               walk, visibility)
         kept = _STATEMENTS.get(key)
         if kept is not None:
             _STATEMENTS.move_to_end(key)
             return kept
     ctes, selects, params, select_params = [], [], [], []
+    if walk:
+        ctes.append(TERM_SQL)
+        params += [TEXT, TEXT]
     for kind in kinds:
-        cte, cte_params, select, part_params = _type_sql(kind, user, filters)
+        cte, cte_params, select, part_params = _type_sql(kind, user, filters, walk)
         ctes.append(cte)
         params += cte_params
         selects.append(select)
@@ -346,6 +388,8 @@ def _statement(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, lis
     if labels is not None:
         selects.append(labels[0])
         select_params += labels[1]
+    if walk:
+        selects.append(TERM_SELECT)
     statement = ("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params + select_params)
     if key is not None:
         _STATEMENTS[key] = statement

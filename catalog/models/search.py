@@ -6,6 +6,14 @@ index over its name document (the weight-A columns only), which lets a broad
 search take the name matches first (``catalog.search``). Both are created by
 migration ``catalog/migrations/0004_search_document.py``; they are not model fields
 (SQLite has no ``tsvector``), so only raw SQL in ``catalog.search`` refers to them.
+
+Also on PostgreSQL, a posting table (``POSTING_TABLE``) holds one row per (type, lexeme,
+object) of those documents, with whether the lexeme is in the object's names, under a
+B-tree: a one-word search walks the word's objects in id order and stops after N, so
+its cost does not grow with how many objects contain the word (a GIN index only yields
+all of them, unordered). Statement-level triggers on each searchable table keep it equal
+to the documents, in the writing transaction (migration
+``catalog/migrations/0006_search_postings.py``).
 """
 
 from __future__ import annotations
@@ -54,3 +62,78 @@ def name_document_sql(label: str, table: str = "") -> str:
     either way, so a query written with it can use the index.
     """
     return " || ".join(_tsvector(_column(table, column)) for column, weight in SEARCH_COLUMNS[label] if weight == "A")
+
+
+# --- The posting table (PostgreSQL) -----------------------------------------------------------------
+
+POSTING_TABLE = "catalog_search_posting"
+# model label → the type's code in the posting table.
+POSTING_KINDS: dict[str, int] = {"catalog.Dataset": 1, "catalog.Field": 2, "catalog.System": 3,
+                                 "catalog.Department": 4}
+
+
+def postings_of_sql(rows: str, kind: int) -> str:
+    """The postings of the rows of ``rows`` (a table or transition table with ``id`` and the document):
+    (kind, lexeme, object_id, in_name). A lexeme is in the names when one of its positions has weight A,
+    which only the name columns carry (``SEARCH_COLUMNS``)."""
+    return (f"SELECT {kind}::smallint AS kind, t.lexeme, r.id AS object_id, 'A' = ANY(t.weights) AS in_name "
+            f'FROM {rows} r, unnest(r."{DOCUMENT_COLUMN}") t')
+
+
+_POSTING_FUNCTIONS = {
+    # Inserted rows: their postings. ON CONFLICT so that postings left over from writes made with the
+    # triggers disabled are corrected rather than refused.
+    "insert": f"""
+        INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name)
+        {postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}
+        ON CONFLICT (kind, lexeme, object_id) DO UPDATE SET in_name = EXCLUDED.in_name;""",
+    # Updated rows: only the postings that changed (most updates leave the documents alone).
+    "update": f"""
+        DELETE FROM {POSTING_TABLE} p USING (
+            SELECT kind, lexeme, object_id FROM ({postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) o
+            EXCEPT SELECT kind, lexeme, object_id FROM ({postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}) n
+        ) gone
+        WHERE p.kind = gone.kind AND p.lexeme = gone.lexeme AND p.object_id = gone.object_id;
+        INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name)
+        SELECT * FROM ({postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}
+                       EXCEPT {postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) added
+        ON CONFLICT (kind, lexeme, object_id) DO UPDATE SET in_name = EXCLUDED.in_name;""",
+    "delete": f"""
+        DELETE FROM {POSTING_TABLE} p USING ({postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) gone
+        WHERE p.kind = gone.kind AND p.lexeme = gone.lexeme AND p.object_id = gone.object_id;""",
+    "truncate": f"DELETE FROM {POSTING_TABLE} WHERE kind = TG_ARGV[0]::smallint;",
+}
+_TRANSITION = {"insert": "REFERENCING NEW TABLE AS new_rows", "update": "REFERENCING OLD TABLE AS old_rows "
+               "NEW TABLE AS new_rows", "delete": "REFERENCING OLD TABLE AS old_rows", "truncate": ""}
+
+
+def create_postings_sql(tables: dict[str, str]) -> list[str]:
+    """The posting table, its indexes, the trigger functions and each table's triggers, and the postings
+    of the rows already there. ``tables``: model label → table."""
+    statements = [
+        f"CREATE TABLE {POSTING_TABLE} (kind smallint NOT NULL, lexeme text COLLATE \"C\" NOT NULL, "
+        "object_id bigint NOT NULL, in_name boolean NOT NULL, PRIMARY KEY (kind, lexeme, object_id))",
+        # The name matches of a word, in id order, without reading its other postings.
+        f"CREATE INDEX {POSTING_TABLE}_names ON {POSTING_TABLE} (kind, lexeme, object_id) WHERE in_name",
+    ]
+    for event, body in _POSTING_FUNCTIONS.items():
+        statements.append(f"CREATE FUNCTION accord_search_postings_{event}() RETURNS trigger LANGUAGE plpgsql "
+                          f"AS $$ BEGIN {body} RETURN NULL; END $$")
+    for label, table in tables.items():
+        kind = POSTING_KINDS[label]
+        statements.append(f"INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name) "
+                          f"{postings_of_sql(table, kind)}")
+        for event, transition in _TRANSITION.items():
+            statements.append(f"CREATE TRIGGER accord_search_postings_{event} AFTER {event.upper()} ON {table} "
+                              f"{transition} FOR EACH STATEMENT EXECUTE FUNCTION accord_search_postings_{event}"
+                              f"('{kind}')")
+    statements.append(f"ANALYZE {POSTING_TABLE}")
+    return statements
+
+
+def drop_postings_sql(tables: dict[str, str]) -> list[str]:
+    statements = [f"DROP TRIGGER IF EXISTS accord_search_postings_{event} ON {table}"
+                  for table in tables.values() for event in _POSTING_FUNCTIONS]
+    statements += [f"DROP FUNCTION IF EXISTS accord_search_postings_{event}()" for event in _POSTING_FUNCTIONS]
+    statements.append(f"DROP TABLE IF EXISTS {POSTING_TABLE}")
+    return statements
