@@ -87,16 +87,27 @@ _POSTING_FUNCTIONS = {
         INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name)
         {postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}
         ON CONFLICT (kind, lexeme, object_id) DO UPDATE SET in_name = EXCLUDED.in_name;""",
-    # Updated rows: only the postings that changed (most updates leave the documents alone).
+    # Updated rows: only those whose document changed (most updates leave it alone: a bulk
+    # reclassification costs a join, not a comparison of millions of postings), and of those
+    # only the postings that changed. The removed and the added postings never share a key,
+    # so one statement does both.
     "update": f"""
-        DELETE FROM {POSTING_TABLE} p USING (
-            SELECT kind, lexeme, object_id FROM ({postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) o
-            EXCEPT SELECT kind, lexeme, object_id FROM ({postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}) n
-        ) gone
-        WHERE p.kind = gone.kind AND p.lexeme = gone.lexeme AND p.object_id = gone.object_id;
+        WITH changed AS MATERIALIZED (
+            SELECT n.id, o."{DOCUMENT_COLUMN}" AS old_document, n."{DOCUMENT_COLUMN}" AS new_document
+            FROM old_rows o JOIN new_rows n ON n.id = o.id
+            WHERE o."{DOCUMENT_COLUMN}" IS DISTINCT FROM n."{DOCUMENT_COLUMN}"
+        ), before AS (
+            SELECT c.id, t.lexeme, 'A' = ANY(t.weights) AS in_name FROM changed c, unnest(c.old_document) t
+        ), after AS (
+            SELECT c.id, t.lexeme, 'A' = ANY(t.weights) AS in_name FROM changed c, unnest(c.new_document) t
+        ), removed AS (
+            DELETE FROM {POSTING_TABLE} p
+            USING (SELECT id, lexeme FROM before EXCEPT SELECT id, lexeme FROM after) gone
+            WHERE p.kind = TG_ARGV[0]::smallint AND p.lexeme = gone.lexeme AND p.object_id = gone.id
+        )
         INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name)
-        SELECT * FROM ({postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}
-                       EXCEPT {postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) added
+        SELECT TG_ARGV[0]::smallint, added.lexeme, added.id, added.in_name
+        FROM (SELECT id, lexeme, in_name FROM after EXCEPT SELECT id, lexeme, in_name FROM before) added
         ON CONFLICT (kind, lexeme, object_id) DO UPDATE SET in_name = EXCLUDED.in_name;""",
     "delete": f"""
         DELETE FROM {POSTING_TABLE} p USING ({postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) gone
@@ -105,6 +116,12 @@ _POSTING_FUNCTIONS = {
 }
 _TRANSITION = {"insert": "REFERENCING NEW TABLE AS new_rows", "update": "REFERENCING OLD TABLE AS old_rows "
                "NEW TABLE AS new_rows", "delete": "REFERENCING OLD TABLE AS old_rows", "truncate": ""}
+
+
+def posting_function_sql(event: str) -> str:
+    """The trigger function that follows ``event`` (insert, update, delete, truncate) on a searchable table."""
+    return (f"CREATE OR REPLACE FUNCTION accord_search_postings_{event}() RETURNS trigger LANGUAGE plpgsql "
+            f"AS $$ BEGIN {_POSTING_FUNCTIONS[event]} RETURN NULL; END $$")
 
 
 def create_postings_sql(tables: dict[str, str]) -> list[str]:
@@ -116,9 +133,7 @@ def create_postings_sql(tables: dict[str, str]) -> list[str]:
         # The name matches of a word, in id order, without reading its other postings.
         f"CREATE INDEX {POSTING_TABLE}_names ON {POSTING_TABLE} (kind, lexeme, object_id) WHERE in_name",
     ]
-    for event, body in _POSTING_FUNCTIONS.items():
-        statements.append(f"CREATE FUNCTION accord_search_postings_{event}() RETURNS trigger LANGUAGE plpgsql "
-                          f"AS $$ BEGIN {body} RETURN NULL; END $$")
+    statements += [posting_function_sql(event) for event in _POSTING_FUNCTIONS]
     for label, table in tables.items():
         kind = POSTING_KINDS[label]
         statements.append(f"INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name) "
