@@ -313,12 +313,16 @@ TERM_CTE = ("search_term AS MATERIALIZED (SELECT x.q, (SELECT t.lexeme FROM unne
             "%(q)s)) t WHERE numnode(x.q) = 1 AND array_to_tsvector(ARRAY[t.lexeme]) @@ x.q LIMIT 1) AS lexeme "
             f"FROM (SELECT {QUERY} AS q) x)")
 TERM_SELECT = "SELECT 'term', (SELECT lexeme IS NULL AND numnode(q) > 0 FROM search_term), NULL::json, NULL::json"
-SEARCH_SQL = {
-    walk: "WITH " + ", ".join([TERM_CTE] * walk + [_search_part(kind, walk)[0] for kind in SEARCH_TYPES]) + " "
-    + " UNION ALL ".join([*(_search_part(kind, walk)[1] for kind in SEARCH_TYPES), LABELS_SELECT]
-                         + [TERM_SELECT] * walk)
-    for walk in (True, False)
-}
+
+
+def _search_sql(walk: bool) -> str:
+    ctes, selects = zip(*(_search_part(kind, walk) for kind in SEARCH_TYPES), strict=True)
+    if walk:
+        return f"WITH {', '.join([TERM_CTE, *ctes])} {' UNION ALL '.join([*selects, LABELS_SELECT, TERM_SELECT])}"
+    return f"WITH {', '.join(ctes)} {' UNION ALL '.join([*selects, LABELS_SELECT])}"
+
+
+SEARCH_SQL = {walk: _search_sql(walk) for walk in (True, False)}
 
 
 def _hit(kind: str, row: dict) -> dict:

@@ -72,20 +72,23 @@ POSTING_KINDS: dict[str, int] = {"catalog.Dataset": 1, "catalog.Field": 2, "cata
                                  "catalog.Department": 4}
 
 
-def postings_of_sql(rows: str, kind: int) -> str:
-    """The postings of the rows of ``rows`` (a table or transition table with ``id`` and the document):
-    (kind, lexeme, object_id, in_name). A lexeme is in the names when one of its positions has weight A,
-    which only the name columns carry (``SEARCH_COLUMNS``)."""
+def postings_of_sql(rows: str, kind: int | str, document: str = DOCUMENT_COLUMN) -> str:
+    """The postings of the rows of ``rows`` (a table, transition table or CTE with ``id`` and the
+    ``document`` column): (kind, lexeme, object_id, in_name). A lexeme is in the names when one of its
+    positions has weight A, which only the name columns carry (``SEARCH_COLUMNS``). ``kind``: the type's
+    code, or SQL giving it (a trigger's argument)."""
     return (f"SELECT {kind}::smallint AS kind, t.lexeme, r.id AS object_id, 'A' = ANY(t.weights) AS in_name "
-            f'FROM {rows} r, unnest(r."{DOCUMENT_COLUMN}") t')
+            f'FROM {rows} r, unnest(r."{document}") t')
 
 
+_KIND_ARGUMENT = "TG_ARGV[0]"  # each table's triggers pass its type's code
+_GONE = "p.kind = gone.kind AND p.lexeme = gone.lexeme AND p.object_id = gone.object_id"
 _POSTING_FUNCTIONS = {
     # Inserted rows: their postings. ON CONFLICT so that postings left over from writes made with the
     # triggers disabled are corrected rather than refused.
     "insert": f"""
         INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name)
-        {postings_of_sql("new_rows", "TG_ARGV[0]::smallint")}
+        {postings_of_sql("new_rows", _KIND_ARGUMENT)}
         ON CONFLICT (kind, lexeme, object_id) DO UPDATE SET in_name = EXCLUDED.in_name;""",
     # Updated rows: only those whose document changed (most updates leave it alone: a bulk
     # reclassification costs a join, not a comparison of millions of postings), and of those
@@ -96,23 +99,19 @@ _POSTING_FUNCTIONS = {
             SELECT n.id, o."{DOCUMENT_COLUMN}" AS old_document, n."{DOCUMENT_COLUMN}" AS new_document
             FROM old_rows o JOIN new_rows n ON n.id = o.id
             WHERE o."{DOCUMENT_COLUMN}" IS DISTINCT FROM n."{DOCUMENT_COLUMN}"
-        ), before AS (
-            SELECT c.id, t.lexeme, 'A' = ANY(t.weights) AS in_name FROM changed c, unnest(c.old_document) t
-        ), after AS (
-            SELECT c.id, t.lexeme, 'A' = ANY(t.weights) AS in_name FROM changed c, unnest(c.new_document) t
+        ), before AS ({postings_of_sql("changed", _KIND_ARGUMENT, "old_document")}
+        ), after AS ({postings_of_sql("changed", _KIND_ARGUMENT, "new_document")}
         ), removed AS (
-            DELETE FROM {POSTING_TABLE} p
-            USING (SELECT id, lexeme FROM before EXCEPT SELECT id, lexeme FROM after) gone
-            WHERE p.kind = TG_ARGV[0]::smallint AND p.lexeme = gone.lexeme AND p.object_id = gone.id
+            DELETE FROM {POSTING_TABLE} p USING (SELECT kind, lexeme, object_id FROM before
+                                                 EXCEPT SELECT kind, lexeme, object_id FROM after) gone
+            WHERE {_GONE}
         )
         INSERT INTO {POSTING_TABLE} (kind, lexeme, object_id, in_name)
-        SELECT TG_ARGV[0]::smallint, added.lexeme, added.id, added.in_name
-        FROM (SELECT id, lexeme, in_name FROM after EXCEPT SELECT id, lexeme, in_name FROM before) added
+        SELECT * FROM (SELECT * FROM after EXCEPT SELECT * FROM before) added
         ON CONFLICT (kind, lexeme, object_id) DO UPDATE SET in_name = EXCLUDED.in_name;""",
     "delete": f"""
-        DELETE FROM {POSTING_TABLE} p USING ({postings_of_sql("old_rows", "TG_ARGV[0]::smallint")}) gone
-        WHERE p.kind = gone.kind AND p.lexeme = gone.lexeme AND p.object_id = gone.object_id;""",
-    "truncate": f"DELETE FROM {POSTING_TABLE} WHERE kind = TG_ARGV[0]::smallint;",
+        DELETE FROM {POSTING_TABLE} p USING ({postings_of_sql("old_rows", _KIND_ARGUMENT)}) gone WHERE {_GONE};""",
+    "truncate": f"DELETE FROM {POSTING_TABLE} WHERE kind = {_KIND_ARGUMENT}::smallint;",
 }
 _TRANSITION = {"insert": "REFERENCING NEW TABLE AS new_rows", "update": "REFERENCING OLD TABLE AS old_rows "
                "NEW TABLE AS new_rows", "delete": "REFERENCING OLD TABLE AS old_rows", "truncate": ""}
