@@ -191,8 +191,8 @@ def measure(scenario: Scenario, catalogs: list[Catalog], client, plan: Plan) -> 
     def runners() -> dict[str, Runner]:
         result = {}
         for catalog in catalogs:
-            result[f"endpoint {catalog.label}"] = Runner(call, prepare=catalog.activate)
-            result[f"floor {catalog.label}"] = Runner(partial(scenario.floor, catalog.raw))
+            result[f"endpoint {catalog.label}"] = Runner(call, prepare=catalog.activate, group=catalog.label)
+            result[f"floor {catalog.label}"] = Runner(partial(scenario.floor, catalog.raw), group=catalog.label)
         return result
 
     # One untimed warm-up round tells how long a round takes, hence how many fit in the budget.
