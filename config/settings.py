@@ -281,6 +281,7 @@ LOGGING = {
 ACCORD_SEARCH_MAX_LIMIT = 100
 # Search: up to this many matches of one type, counts, facets and ranking are exact;
 # beyond it they are computed over a bounded candidate set of this size (name matches
-# first) and reported as lower bounds ("200+"). A search's work grows with this bound,
-# not with the catalog (docs/api.md, docs/benchmarks.md).
-ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 200)
+# first) and reported as lower bounds ("100+"). A search's work grows with this bound,
+# not with the catalog (docs/api.md, docs/benchmarks.md). The default equals the largest
+# page, so one type's candidates can still fill any page.
+ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 100)

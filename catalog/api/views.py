@@ -284,7 +284,7 @@ class SearchView(APIView):
                         "value": serializers.JSONField(),
                         "count": serializers.IntegerField(),
                         "count_exact": serializers.BooleanField(
-                            help_text="false: the count is a lower bound (show it as \"200+\").",
+                            help_text="false: the count is a lower bound (show it as \"100+\").",
                         ),
                         "label": serializers.CharField(required=False),
                     })),
