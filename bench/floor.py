@@ -224,8 +224,10 @@ SEARCH_TABLES = {
         "from": "catalog_field t",
         "posting_kind": 2,
         "names": _name_document("t", "name"),
-        "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id",
-        "related": ", (SELECT r.system_id FROM catalog_dataset r WHERE r.id = u.dataset_id) AS dataset_system_id",
+        # The dataset's system, kept on the field by triggers (catalog.models.search, "A field's system").
+        "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id, "
+                   "t.search_system_id AS dataset_system_id",
+        "related": "",
         "hit_related": ", (SELECT r.qualified_name FROM catalog_dataset r WHERE r.id = b.dataset_id) "
                        "AS dataset_qualified_name",
         "facets": {"system": "dataset_system_id", "department": "owner_department_id",

@@ -19,9 +19,9 @@ matches are considered. When a type has more, its candidate set is N of them —
 the name matches first, then the others by id — and
 its counts, facet counts and ranking are computed over that set: counts are then
 lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
-candidates are ranked and read in full; a related row (a field's dataset, for the
-system facet) is looked up per candidate, and display-only columns (a dataset's
-system name) for the shown hits alone. A one-word search finds its candidates by
+candidates are ranked and read in full. A related value that a facet needs (a field's
+dataset's system) is read with the row, where PostgreSQL keeps it (``stored``); display-only
+columns (a dataset's system name) are looked up for the shown hits alone. A one-word search finds its candidates by
 walking the word's postings (``catalog.models.search``, "The posting table") in id
 order, so finding them costs the same however many rows contain the word; any other
 query takes every match from the GIN index and sorts them.
@@ -39,7 +39,14 @@ from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset, Department, Field, System
-from catalog.models.search import DOCUMENT_COLUMN, POSTING_KINDS, POSTING_TABLE, SEARCH_CONFIG, name_document_sql
+from catalog.models.search import (
+    DOCUMENT_COLUMN,
+    FIELD_SYSTEM_COLUMN,
+    POSTING_KINDS,
+    POSTING_TABLE,
+    SEARCH_CONFIG,
+    name_document_sql,
+)
 from permissions import access
 
 TYPES = ("dataset", "field", "system", "department")
@@ -68,6 +75,9 @@ class _Type:
     related: dict[str, str]  # alias → path of a related row's column a hit or a facet shows
     facets: dict[str, str]  # facet → column (a name in ``fields`` or ``related``)
     name_fields: tuple[str, ...] = ("name",)
+    # alias in ``related`` → a column of the type's own table that holds the same value on PostgreSQL
+    # (kept by triggers), read with the row instead of being looked up
+    stored: dict[str, str] = field(default_factory=dict)
 
 
 _SPEC = {
@@ -82,7 +92,8 @@ _SPEC = {
                    ("id", "name", "description", "classification", "data_type", "dataset_id", "owner_department_id"),
                    {"dataset_qualified_name": "dataset__qualified_name", "dataset_system_id": "dataset__system_id"},
                    {"system": "dataset_system_id", "department": "owner_department_id",
-                    "classification": "classification"}),
+                    "classification": "classification"},
+                   stored={"dataset_system_id": FIELD_SYSTEM_COLUMN}),
     "system": _Type(System, "catalog.System", ("id", "name", "description", "kind", "vendor", "owner_department_id"),
                     {}, {"kind": "kind", "system": "id", "department": "owner_department_id"}),
     "department": _Type(Department, "catalog.Department", ("id", "name", "description", "slug"), {},
@@ -204,11 +215,13 @@ def _visible_sql(user, queryset, *columns: str, **expressions) -> tuple[str, tup
 
 
 def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
-    """The SQL of the type's visible rows: its own hit and facet columns and both search documents."""
+    """The SQL of the type's visible rows: its own hit and facet columns, the related values it keeps
+    (``stored``) and both search documents."""
     spec = _SPEC[kind]
     table = spec.model._meta.db_table
     return _visible_sql(
         user, spec.model.objects.visible_to(user), *spec.fields,
+        **{alias: RawSQL(f'"{table}"."{column}"', ()) for alias, column in spec.stored.items()},
         search_document=RawSQL(f'"{table}"."{DOCUMENT_COLUMN}"', ()),
         name_document=RawSQL(name_document_sql(spec.label, table), ()),
     )
@@ -216,11 +229,12 @@ def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
 
 def _related_sql(kind: str, row: str, *, for_facets: bool) -> str:
     """The related columns of the row ``row``, each looked up by primary key: those facets and filters
-    need, for every candidate (``for_facets``), the others only for the hits shown."""
+    need, for every candidate (``for_facets``), the others only for the hits shown. A value the row
+    keeps itself (``stored``) is read with the row instead."""
     spec = _SPEC[kind]
     parts = []
     for alias, path in spec.related.items():
-        if (alias in spec.facets.values()) != for_facets:
+        if (alias in spec.facets.values()) != for_facets or alias in spec.stored:
             continue
         link, column = path.split("__")
         foreign_key = spec.model._meta.get_field(link)
@@ -237,7 +251,8 @@ def _type_sql(kind: str, user, filters: SearchFilters, walk: bool) -> tuple[str,
     text, limit, bound = TEXT, LIMIT, BOUND
     spec = _SPEC[kind]
     visible_sql, visible_params = _visible_rows_sql(kind, user)
-    columns = ", ".join(f'v."{column}"' for column in spec.fields)
+    own = (*spec.fields, *spec.stored)
+    columns = ", ".join(f'v."{column}"' for column in own)
     rank = f"ts_rank(v.search_document, {QUERY_SQL}) AS rank"
     conditions = {facet: f'"{spec.facets[facet]}" = ANY(%s)' for facet in FILTERED_FACETS if filters.values(facet)}
 
@@ -254,7 +269,7 @@ def _type_sql(kind: str, user, filters: SearchFilters, walk: bool) -> tuple[str,
     # document's GIN index (the name matches from the name index) and sorts them.
     bounded = f"(SELECT count(*) FROM {kind}_all) > %s"
     if walk:
-        inner = ", ".join(f'w."{column}"' for column in (*spec.fields, DOCUMENT_COLUMN))
+        inner = ", ".join(f'w."{column}"' for column in (*own, DOCUMENT_COLUMN))
         source = (f"FROM {POSTING_TABLE} p CROSS JOIN LATERAL (SELECT {inner} FROM ({visible_sql}) w "
                   f"WHERE w.id = p.object_id OFFSET 0) v "
                   f"WHERE p.kind = {POSTING_KINDS[spec.label]} AND p.lexeme = (SELECT lexeme FROM search_term)")

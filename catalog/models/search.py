@@ -151,3 +151,45 @@ def drop_postings_sql(tables: dict[str, str]) -> list[str]:
     statements += [f"DROP FUNCTION IF EXISTS accord_search_postings_{event}()" for event in _POSTING_FUNCTIONS]
     statements.append(f"DROP TABLE IF EXISTS {POSTING_TABLE}")
     return statements
+
+
+# --- A field's system, kept on the field (PostgreSQL) -----------------------------------------------
+
+# The search's system facet counts a field under its dataset's system. Looking that up for every
+# candidate field costs an index probe each; so on PostgreSQL each field row also carries its
+# dataset's system in this column, kept by triggers (not a model field, like the documents): a row
+# trigger sets it when a field is inserted or moves to another dataset, and one on the dataset table
+# rewrites it on the dataset's fields when a dataset moves to another system.
+FIELD_SYSTEM_COLUMN = "search_system_id"
+
+
+def create_field_system_sql(field_table: str, dataset_table: str) -> list[str]:
+    """The column, filled from the rows already there, and the triggers that keep it."""
+    return [
+        f'ALTER TABLE {field_table} ADD COLUMN "{FIELD_SYSTEM_COLUMN}" bigint',
+        f'UPDATE {field_table} f SET "{FIELD_SYSTEM_COLUMN}" = d.system_id FROM {dataset_table} d '
+        "WHERE d.id = f.dataset_id",
+        "CREATE OR REPLACE FUNCTION accord_field_system() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f'NEW."{FIELD_SYSTEM_COLUMN}" := (SELECT d.system_id FROM {dataset_table} d WHERE d.id = NEW.dataset_id); '
+        "RETURN NEW; END $$",
+        f"CREATE TRIGGER accord_field_system_insert BEFORE INSERT ON {field_table} "
+        "FOR EACH ROW EXECUTE FUNCTION accord_field_system()",
+        f"CREATE TRIGGER accord_field_system_update BEFORE UPDATE OF dataset_id ON {field_table} "
+        "FOR EACH ROW WHEN (OLD.dataset_id IS DISTINCT FROM NEW.dataset_id) EXECUTE FUNCTION accord_field_system()",
+        "CREATE OR REPLACE FUNCTION accord_dataset_system() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f'UPDATE {field_table} SET "{FIELD_SYSTEM_COLUMN}" = NEW.system_id WHERE dataset_id = NEW.id; '
+        "RETURN NULL; END $$",
+        f"CREATE TRIGGER accord_dataset_system AFTER UPDATE OF system_id ON {dataset_table} "
+        "FOR EACH ROW WHEN (OLD.system_id IS DISTINCT FROM NEW.system_id) EXECUTE FUNCTION accord_dataset_system()",
+    ]
+
+
+def drop_field_system_sql(field_table: str, dataset_table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS accord_dataset_system ON {dataset_table}",
+        f"DROP TRIGGER IF EXISTS accord_field_system_update ON {field_table}",
+        f"DROP TRIGGER IF EXISTS accord_field_system_insert ON {field_table}",
+        "DROP FUNCTION IF EXISTS accord_dataset_system()",
+        "DROP FUNCTION IF EXISTS accord_field_system()",
+        f'ALTER TABLE {field_table} DROP COLUMN IF EXISTS "{FIELD_SYSTEM_COLUMN}"',
+    ]
