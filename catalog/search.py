@@ -20,11 +20,12 @@ the name matches first, then the others by id — and
 its counts, facet counts and ranking are computed over that set: counts are then
 lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
 candidates are ranked and read in full. A related value that a facet needs (a field's
-dataset's system) is read with the row, where PostgreSQL keeps it (``stored``); display-only
-columns (a dataset's system name) are looked up for the shown hits alone. A one-word search finds its candidates by
-walking the word's postings (``catalog.models.search``, "The posting table") in id
-order, so finding them costs the same however many rows contain the word; any other
-query takes every match from the GIN index and sorts them.
+dataset's system) is read with the row, where PostgreSQL keeps it (``stored``);
+display-only columns (a dataset's system name) are looked up for the shown hits alone.
+A one-word search finds its candidates by walking the word's postings
+(``catalog.models.search``, "The posting table") in id order, so finding them costs
+the same however many rows contain the word; any other query takes every match from
+the GIN index and sorts them.
 """
 
 from __future__ import annotations
