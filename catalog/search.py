@@ -31,7 +31,6 @@ the GIN index and sorts them.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -49,6 +48,7 @@ from catalog.models.search import (
     name_document_sql,
 )
 from permissions import access
+from permissions.kept import Kept
 
 TYPES = ("dataset", "field", "system", "department")
 FACETS = ("type", "kind", "system", "department", "classification")
@@ -164,8 +164,7 @@ TERM_SQL = (f"search_term AS MATERIALIZED (SELECT x.q, (SELECT t.lexeme FROM unn
 TERM_SELECT = "SELECT 'term', (SELECT lexeme IS NULL AND numnode(q) > 0 FROM search_term), NULL::json, NULL::json"
 
 
-_VISIBLE_SQL: OrderedDict[tuple, tuple[str, tuple]] = OrderedDict()
-_VISIBLE_SQL_SIZE = 256
+_VISIBLE_SQL: Kept[tuple[str, tuple]] = Kept(256)
 
 
 class _Slot:
@@ -184,8 +183,7 @@ TEXT, LIMIT, BOUND, BOUND_PLUS_ONE = (_Slot(name) for name in ("text", "limit", 
 FILTER_SLOTS = {facet: _Slot(facet) for facet in FILTERED_FACETS}
 
 # Whole search statements, with slots for the search's own values, kept by what shaped them.
-_STATEMENTS: OrderedDict[tuple, tuple[str, list]] = OrderedDict()
-_STATEMENTS_SIZE = 256
+_STATEMENTS: Kept[tuple[str, list]] = Kept(256)
 
 
 def _visible_sql(user, queryset, *columns: str, **expressions) -> tuple[str, tuple]:
@@ -203,16 +201,7 @@ def _visible_sql(user, queryset, *columns: str, **expressions) -> tuple[str, tup
     key = None
     if visibility is not None and not query.is_empty():
         key = (query.model._meta.label, columns, tuple(expressions), visibility)
-        cached = _VISIBLE_SQL.get(key)
-        if cached is not None:
-            _VISIBLE_SQL.move_to_end(key)
-            return cached
-    compiled = queryset.order_by().values(*columns, **expressions).query.sql_with_params()
-    if key is not None:
-        _VISIBLE_SQL[key] = compiled
-        if len(_VISIBLE_SQL) > _VISIBLE_SQL_SIZE:
-            _VISIBLE_SQL.popitem(last=False)
-    return compiled
+    return _VISIBLE_SQL.get(key, lambda: queryset.order_by().values(*columns, **expressions).query.sql_with_params())
 
 
 def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
@@ -386,10 +375,10 @@ def _statement(user, filters: SearchFilters, kinds: list[str], walk: bool) -> tu
     if None not in visibility:
         key = (tuple(kinds), filters.types, tuple(facet for facet in FILTERED_FACETS if filters.values(facet)),
                walk, visibility)
-        kept = _STATEMENTS.get(key)
-        if kept is not None:
-            _STATEMENTS.move_to_end(key)
-            return kept
+    return _STATEMENTS.get(key, lambda: _build_statement(user, filters, kinds, walk))
+
+
+def _build_statement(user, filters: SearchFilters, kinds: list[str], walk: bool) -> tuple[str, list]:
     ctes, selects, params, select_params = [], [], [], []
     if walk:
         ctes.append(TERM_SQL)
@@ -406,12 +395,7 @@ def _statement(user, filters: SearchFilters, kinds: list[str], walk: bool) -> tu
         select_params += labels[1]
     if walk:
         selects.append(TERM_SELECT)
-    statement = ("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params + select_params)
-    if key is not None:
-        _STATEMENTS[key] = statement
-        if len(_STATEMENTS) > _STATEMENTS_SIZE:
-            _STATEMENTS.popitem(last=False)
-    return statement
+    return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params + select_params
 
 
 def _from_groups(kind: str, bounded: bool, hits: list[dict], groups: list[dict], filters: SearchFilters) -> _TypeAnswer:

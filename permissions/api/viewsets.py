@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -20,11 +18,11 @@ from permissions.api.rows import RowPlan, RowRead
 from permissions.api.serializers import AuditRecordSerializer
 from permissions.deletion import ensure_deletable_by
 from permissions.edit import can_change, can_create
+from permissions.kept import Kept
 from permissions.models import AuditAction
 
-# Row reads kept across requests (``AccordModelViewSet.keep_row_reads``), least recently used last out.
-_KEPT_READS: OrderedDict[tuple, RowRead] = OrderedDict()
-_KEPT_READS_SIZE = 256
+# Row reads kept across requests (``AccordModelViewSet.keep_row_reads``).
+_KEPT_READS: Kept[RowRead] = Kept(256)
 
 
 class PreconditionFailed(Exception):
@@ -124,17 +122,10 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         if plan is None:
             return None
         key = self._row_read_key(plan) if self.keep_row_reads else None
-        read = _KEPT_READS.get(key) if key is not None else None
-        if read is not None:
-            _KEPT_READS.move_to_end(key)
-            return read.fresh()
-        read = self._build_row_read(plan)
-        if read is not None and key is not None:
-            _KEPT_READS[key] = read
-            if len(_KEPT_READS) > _KEPT_READS_SIZE:
-                _KEPT_READS.popitem(last=False)
-            return read.fresh()
-        return read
+        if key is None:
+            return self._build_row_read(plan)
+        read = _KEPT_READS.get(key, lambda: self._build_row_read(plan))
+        return None if read is None else read.fresh()
 
     def _row_read_key(self, plan: RowPlan) -> tuple | None:
         """What the row read's querysets depend on: the view, its action and route, the query
