@@ -45,6 +45,7 @@ import datetime
 import json
 import re
 import unittest
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from governance import odcs
 from governance.models import (
     BusinessEntity,
     CheckResult,
@@ -132,6 +134,9 @@ class Case:
     expected: dict[str, int]
     body: Any = None
     bugs: dict[str, str] = field(default_factory=dict)  # role -> what goes wrong today
+    # For the roles let through: why the case cannot run here (a file outside the repository is
+    # missing), or None; the case is then skipped for them.
+    needs: Callable[[], str | None] | None = None
 
     @property
     def slug(self) -> str:
@@ -162,6 +167,16 @@ ODCS_DOCUMENT = {
                 "properties": [{"name": "amount", "logicalType": "number", "physicalType": "numeric(12,2)",
                                 "required": True}]}],
 }
+
+
+def _odcs_schema_missing() -> str | None:
+    """Why the ODCS JSON Schema cannot be read here, or None. It is read from ../shared beside the
+    checkout (governance.odcs), as in CI; a clone elsewhere has no schema to import against."""
+    try:
+        odcs.validate(ODCS_DOCUMENT)
+    except odcs.OdcsError as error:
+        return str(error)
+    return None
 
 TABLE: list[Case] = [
     # The API root of the first router included under /api/v1/ (it shadows the other routers' roots).
@@ -443,7 +458,8 @@ TABLE: list[Case] = [
     # council), not for any employee, least of all opted_out, who may not even see the dataset.
     Case("POST", "contracts/{contract}/check/", lead_or_council(202)),
     Case("POST", "contracts/import-odcs/", lead_or_council(201),
-         {"document": ODCS_DOCUMENT, "producer": Ref("sales"), "consumers": [Ref("finance")]}),
+         {"document": ODCS_DOCUMENT, "producer": Ref("sales"), "consumers": [Ref("finance")]},
+         needs=_odcs_schema_missing),
 
     # Versions: the contract has an active 1.0.0 and a proposed 1.1.0; a second contract of Sales
     # holds a draft (a contract has at most one open version), a third none yet.
@@ -818,6 +834,9 @@ def _api_routes() -> set[tuple[str, str]]:
 
 def _case_test(case: Case, role: str):
     def test(self):
+        missing = case.needs() if case.needs is not None and case.expected[role] < 300 else None
+        if missing:
+            self.skipTest(missing)
         self.run_case(case, role)
 
     test.__doc__ = f"{case.method} /api/v1/{case.path} as {role} → {case.expected[role]}"
