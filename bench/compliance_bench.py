@@ -386,7 +386,7 @@ class LockSampler:
                 active, waiting = conn.execute(
                     "SELECT count(*) FILTER (WHERE state = 'active'), "
                     "count(*) FILTER (WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%%UPDATE permissions_auditchainhead%%') "
+                    "AND query LIKE '%%accord_audit_append%%') "
                     "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [APP_DB]).fetchone()
                 self.samples += 1
                 self.active += active

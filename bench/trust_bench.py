@@ -368,13 +368,16 @@ class ChainLockTimer:
     somewhat longer than that: the statement's work after the wait)."""
 
     def __init__(self, connection):
+        from permissions.audit import APPEND_FUNCTION
+
         self.connection = connection
+        self._append_marker = APPEND_FUNCTION
         self.append_ms: list[float] = []
         self.hold_ms: list[float] = []
         self._appended: float | None = None
 
     def __call__(self, execute, sql, params, many, context):
-        if "UPDATE permissions_auditchainhead" not in sql:
+        if self._append_marker not in sql:
             return execute(sql, params, many, context)
         start = time.perf_counter()
         try:

@@ -12,9 +12,10 @@ tags, say) become one record. Every record is appended to a hash chain under a
 lock, so concurrent writers can neither fork nor leave a gap in it.
 
 The chain's tip is kept in a one-row table (``AuditChainHead``). On PostgreSQL an
-append is one statement: it moves the head forward (the row lock it takes
-serialises appenders until commit), hashes the record in the database from text
-parts computed here, and inserts the record. ``seq`` is the order of the chain:
+append is one call of a server-side function (``accord_audit_append``, migration
+0007): it moves the head forward (the row lock it takes serialises appenders until
+commit), hashes the record in the database from text parts computed here, and
+inserts the record. ``seq`` is the order of the chain:
 the timestamp is taken just before the append, so concurrent writers' timestamps
 may differ from the chain's order by the duration of an append.
 """
@@ -190,22 +191,13 @@ _CONTENT_FIELDS = tuple(f for f in AuditRecord._meta.concrete_fields if f.name !
 _COLUMNS = ", ".join([*_CHAINED, *(f.column for f in _CONTENT_FIELDS)])
 _PLACEHOLDERS = ", ".join(["%s"] * len(_CONTENT_FIELDS))
 
-# One round trip: move the head forward and insert the record it describes. The SET
-# expressions see the old row, so record_hash there is the predecessor's hash. The row
-# lock the UPDATE takes is held until commit: it serialises appenders, and an appender
+# One round trip: a call of the server-side function (migration permissions 0007) that moves
+# the head forward, hashes the record from the parts and the predecessor's hash, and inserts
+# it; PL/pgSQL keeps the plan of that statement per session. The row lock the function's
+# UPDATE takes on the head is held until commit: it serialises appenders, and an appender
 # that waited for it continues from the head the other one committed.
-_POSTGRESQL_APPEND = f"""
-WITH step AS (
-    UPDATE {_HEAD}
-    SET prev_hash = record_hash, seq = seq + 1,
-        record_hash = encode(sha256(convert_to(%s || record_hash || %s || (seq + 1)::text || %s, 'UTF8')), 'hex')
-    WHERE id = 1
-    RETURNING seq, prev_hash, record_hash
-)
-INSERT INTO {_RECORDS} ({_COLUMNS})
-SELECT step.seq, step.prev_hash, step.record_hash, {_PLACEHOLDERS} FROM step
-RETURNING id, seq, prev_hash, record_hash
-"""
+APPEND_FUNCTION = "accord_audit_append"
+_POSTGRESQL_APPEND = f"SELECT * FROM {APPEND_FUNCTION}(%s, %s, %s, {_PLACEHOLDERS})"
 # The head from the last record (or the genesis), when the row is missing: a fresh table,
 # or a test database flushed between tests. Both vendors.
 _INITIALISE_HEAD = f"""

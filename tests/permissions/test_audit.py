@@ -613,7 +613,23 @@ class TestChainAppend(TestCase):
         with CaptureQueriesContext(connection) as queries:
             self.append()
         self.assertEqual(len(queries), 1, [q["sql"] for q in queries])
-        self.assertIn("permissions_auditchainhead", queries[0]["sql"])
+        self.assertIn(audit.APPEND_FUNCTION, queries[0]["sql"])
+
+    def test_append_function_takes_the_record_columns_in_order(self):
+        """The server-side append (migration 0007) names a parameter per content column of the
+        record, in the order the statement passes them: a column added to AuditRecord fails
+        here until a migration replaces the function."""
+        if connection.vendor != "postgresql":
+            self.skipTest("SQLite appends with plain statements")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_function_identity_arguments(oid) FROM pg_proc WHERE proname = %s",
+                           [audit.APPEND_FUNCTION])
+            (arguments,), = cursor.fetchall()
+        types = {"DateTimeField": "timestamp with time zone", "BigIntegerField": "bigint", "JSONField": "jsonb",
+                 "GenericIPAddressField": "inet"}
+        expected = ["before_prev text", "before_seq text", "after_seq text"] + [
+            f"p_{field.column} {types.get(field.get_internal_type(), 'text')}" for field in audit._CONTENT_FIELDS]
+        self.assertEqual(arguments.split(", "), expected)
 
     def test_stored_record_is_the_returned_one_and_hashes_as_verify_does(self):
         first = self.append()
