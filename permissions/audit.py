@@ -198,8 +198,8 @@ _PLACEHOLDERS = ", ".join(["%s"] * len(_CONTENT_FIELDS))
 # that waited for it continues from the head the other one committed.
 APPEND_FUNCTION = "accord_audit_append"
 _POSTGRESQL_APPEND = f"SELECT * FROM {APPEND_FUNCTION}(%s, %s, %s, {_PLACEHOLDERS})"
-# The head from the last record (or the genesis), when the row is missing: a fresh table,
-# or a test database flushed between tests. Both vendors.
+# SQLite: the head from the last record (or the genesis), when the row is missing: a fresh
+# table, or a test database flushed between tests. (PostgreSQL's function does the same.)
 _INITIALISE_HEAD = f"""
 INSERT INTO {_HEAD} (id, seq, record_hash, prev_hash)
 SELECT 1, coalesce(last.seq, 0), coalesce(last.record_hash, %s), coalesce(last.prev_hash, %s)
@@ -224,11 +224,12 @@ def _utf8_server() -> bool:
 
 def _append_postgresql(cursor, parts: tuple[str, str, str], params: list) -> tuple:
     cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
-    row = cursor.fetchone()
-    if row is None:  # no head row: start it from the records, then append
-        cursor.execute(_INITIALISE_HEAD, [GENESIS_HASH, GENESIS_HASH])
-        cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
-        row = cursor.fetchone()
+    return _returned_row(cursor.fetchone())
+
+
+def _returned_row(row: tuple | None) -> tuple:
+    if row is None:  # the function starts a missing head itself, so this is not expected
+        raise RuntimeError("audit: the append returned no record")
     return row
 
 
@@ -330,11 +331,10 @@ class _SentAppend:
                 with self.wrapper.wrap_database_errors:  # as Django's own statements raise them
                     raise errors.error_from_result(result, encoding=self.raw.info.encoding)
         answer = results[-1] if results else None
-        if answer is None or answer.ntuples == 0:  # no head row yet: append the usual way
-            self.record = _append(**self.values)
-        else:
-            row = [answer.get_value(0, column).decode() for column in range(4)]
-            self.record = _appended(self.values, self.parts, (int(row[0]), int(row[1]), row[2], row[3]))
+        if answer is None or answer.ntuples == 0:
+            raise RuntimeError("audit: the append returned no record")
+        row = [answer.get_value(0, column).decode() for column in range(4)]
+        self.record = _appended(self.values, self.parts, (int(row[0]), int(row[1]), row[2], row[3]))
         return self.record
 
 
@@ -388,7 +388,7 @@ def batch() -> Iterator[None]:
         for item in pending.values():
             if item.action == AuditAction.UPDATE and not item.changes:
                 continue
-            _append(action=item.action, changes=item.changes, details={}, **item.target)
+            _append_change(action=item.action, changes=item.changes, details={}, **item.target)
     finally:
         if token is not None:
             _batch.reset(token)
@@ -400,7 +400,7 @@ def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, A
     if pending is None:
         if action == AuditAction.UPDATE and not changes:
             return
-        _append(action=action, changes=changes, details={}, **target)
+        _append_change(action=action, changes=changes, details={}, **target)
         return
     key = (target["object_type"], target["object_id"])
     item = pending.get(key)
@@ -418,6 +418,71 @@ def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, A
         else:
             item.changes[name] = change
     item.target = target
+
+
+def _append_change(**values: Any) -> None:
+    """Append a change record now, or leave it for the commit of the outermost transaction."""
+    if _at_commit():
+        _leave_for_commit(values)
+    else:
+        _append(**values)
+
+
+# --- change records sent with the COMMIT (config/postgresql) -------------------------------------
+
+
+def _at_commit() -> bool:
+    """Whether a change record may wait for the commit: the change was made directly in the
+    outermost transaction, on a backend that sends records with its COMMIT (``config.postgresql``),
+    whose server hashes text as ``verify_chain`` does."""
+    return (getattr(connection, "accord_appends_at_commit", False) and len(connection.atomic_blocks) == 1
+            and not connection.needs_rollback and _utf8_server())
+
+
+def _leave_for_commit(values: dict[str, Any]) -> None:
+    parts, params = _prepare(values)  # the actor, the time and the text are taken now
+    connection.accord_pending_appends.append((values, parts, params))
+
+
+def append_pending(wrapper) -> None:
+    """Append now the records waiting for the commit of ``wrapper``'s transaction (before another
+    statement runs in it: a read of the log, a savepoint, anything)."""
+    pending = take_pending(wrapper)
+    if pending:
+        with wrapper.cursor() as cursor:
+            for values, parts, params in pending:
+                _appended(values, parts, _append_postgresql(cursor, parts, params))
+
+
+def take_pending(wrapper) -> list:
+    """The records waiting for the commit, handed over (and no longer waiting)."""
+    pending = wrapper.accord_pending_appends
+    if pending:
+        wrapper.accord_pending_appends = []
+    return pending
+
+
+def commit_with_pending(wrapper) -> bool:
+    """Commit ``wrapper``'s transaction with the records waiting for it, in one message: their
+    appends, then ``COMMIT``. If an append fails, PostgreSQL skips the ``COMMIT`` and the error
+    is raised, so the change is not committed without its records. False when none waits."""
+    from psycopg import ClientCursor
+
+    pending = take_pending(wrapper)
+    if not pending:
+        return False
+    quote = ClientCursor(wrapper.connection).mogrify
+    statements = [quote(_POSTGRESQL_APPEND, [*parts, *params]) for _, parts, params in pending]
+    with wrapper.cursor() as cursor:
+        cursor.execute(";\n".join([*statements, "COMMIT"]))  # no parameters: sent as it is
+        rows = []
+        for index in range(len(pending)):
+            if index:
+                cursor.nextset()
+            rows.append(_returned_row(cursor.fetchone()))
+    for (values, parts, _), row in zip(pending, rows, strict=True):
+        _appended(values, parts, row)  # the hash checked; committed already, as the database made it
+    return True
 
 
 # --- verification ------------------------------------------------------------------------------

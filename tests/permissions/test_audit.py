@@ -1023,3 +1023,143 @@ class TestLoginAudit(TestCase):
             other = self.client.post("/admin/login/", {"username": "login-admin", "password": PASSWORD},
                                      REMOTE_ADDR="10.9.8.7")
             self.assertEqual(other.status_code, 302)
+
+
+# --- change records sent with the COMMIT (config/postgresql) -------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRecordsSentWithTheCommit:
+    """On PostgreSQL the change records of an outermost transaction wait for its commit and go in
+    the same message as COMMIT; any statement before the commit appends them first; a rollback or
+    a failed append leaves neither the change nor its records."""
+
+    @pytest.fixture(autouse=True)
+    def _postgresql(self):
+        if not getattr(connection, "accord_appends_at_commit", False):
+            pytest.skip("the records wait for the commit only on config.postgresql")
+        with context.system_actor("tests", reason="setup"):
+            self.tag = Tag.objects.create(name="before", slug="before")
+        with context.system_actor("tests", reason="test"):
+            yield
+
+    def rename(self, name: str) -> None:
+        self.tag.name = name
+        self.tag.save()
+
+    def records(self) -> list[AuditRecord]:
+        return list(AuditRecord.objects.filter(object_type="catalog.tag", object_id=str(self.tag.pk)).order_by("seq"))
+
+    def test_records_wait_for_the_commit_and_travel_with_it(self):
+        before = len(self.records())
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            with audit.batch():
+                self.rename("during")
+            assert len(connection.accord_pending_appends) == 1  # left for the commit
+        assert connection.accord_pending_appends == []
+        last = queries.captured_queries[-1]["sql"]
+        assert audit.APPEND_FUNCTION in last and last.rstrip().endswith("COMMIT")  # one message
+        records = self.records()
+        assert len(records) == before + 1
+        assert records[-1].changes == {"name": {"before": "before", "after": "during"}}
+        assert records[-1].actor_name == "system:tests"
+        assert audit.verify_chain().ok
+
+    def test_several_records_go_in_order_with_one_commit(self):
+        other = Tag.objects.create(name="other", slug="other")
+        before = AuditRecord.objects.count()
+        with transaction.atomic():
+            with audit.batch():  # two objects: two records, both left when the batch ends
+                self.rename("first")
+                other.name = "second"
+                other.save()
+            assert len(connection.accord_pending_appends) == 2
+        records = list(AuditRecord.objects.order_by("seq")[before:])
+        assert [r.changes["name"]["after"] for r in records] == ["first", "second"]
+        assert records[1].prev_hash == records[0].record_hash
+        assert audit.verify_chain().ok
+
+    def test_a_statement_before_the_commit_appends_them_first(self):
+        before = len(self.records())
+        with transaction.atomic():
+            with audit.batch():
+                self.rename("read back")
+            assert len(self.records()) == before + 1  # appended before this read ran
+            assert connection.accord_pending_appends == []
+        assert len(self.records()) == before + 1
+        assert audit.verify_chain().ok
+
+    def test_a_savepoint_rolled_back_later_keeps_the_earlier_change_and_its_record(self):
+        before = len(self.records())
+        with transaction.atomic():
+            with audit.batch():
+                self.rename("kept")
+            with pytest.raises(RuntimeError), transaction.atomic():  # SAVEPOINT appends first
+                Tag.objects.create(name="dropped", slug="dropped")
+                raise RuntimeError("the inner step gives up")
+        assert [r.changes["name"]["after"] for r in self.records()[before:]] == ["kept"]
+        assert not Tag.objects.filter(slug="dropped").exists()
+        assert not AuditRecord.objects.filter(object_repr="dropped").exists()
+        assert audit.verify_chain().ok
+
+    def test_a_wrapper_context_ending_before_the_commit_leaves_the_records_waiting(self):
+        seen = []
+
+        def spy(execute, sql, params, many, ctx):
+            seen.append(sql)
+            return execute(sql, params, many, ctx)
+
+        before = len(self.records())
+        with transaction.atomic():
+            with connection.execute_wrapper(spy), audit.batch():
+                self.rename("inside a wrapper")
+            assert connection.execute_wrappers[0] == connection._append_pending_first  # still first
+            assert spy not in connection.execute_wrappers
+        assert len(self.records()) == before + 1
+        assert audit.verify_chain().ok
+
+    def test_a_rollback_drops_them_with_the_change(self):
+        before = len(self.records())
+        with pytest.raises(RuntimeError), transaction.atomic():
+            with audit.batch():
+                self.rename("rolled back")
+            raise RuntimeError("the caller gives up")
+        assert connection.accord_pending_appends == []
+        self.tag.refresh_from_db()
+        assert self.tag.name == "before"
+        assert len(self.records()) == before
+        assert audit.verify_chain().ok
+
+    def test_a_failed_append_rolls_the_change_back(self):
+        before = len(self.records())
+        with pytest.raises(DatabaseError), transaction.atomic():
+            with audit.batch():
+                self.rename("refused")
+            values, parts, params = connection.accord_pending_appends[0]
+            params[[f.name for f in audit._CONTENT_FIELDS].index("object_type")] = "x" * 500  # too long
+        assert connection.accord_pending_appends == []
+        self.tag.refresh_from_db()
+        assert self.tag.name == "before"
+        assert len(self.records()) == before
+        assert audit.verify_chain().ok
+        self.rename("after the failure")  # the connection goes on
+        assert self.records()[-1].changes["name"]["after"] == "after the failure"
+
+    def test_a_missing_head_row_is_started_by_the_append_itself(self):
+        with transaction.atomic():
+            with audit.batch():
+                self.rename("after a flush")
+            AuditChainHead.objects.all().delete()  # a statement: the waiting record is appended first
+            with audit.batch():
+                self.rename("with no head")
+            assert len(connection.accord_pending_appends) == 1
+        assert self.records()[-1].changes["name"]["after"] == "with no head"
+        assert audit.verify_chain().ok
+
+    def test_a_nested_batch_is_appended_at_once(self):
+        before = len(self.records())
+        with transaction.atomic(), transaction.atomic():
+            with audit.batch():
+                self.rename("nested")
+            assert connection.accord_pending_appends == []
+            assert len(self.records()) == before + 1
