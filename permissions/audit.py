@@ -155,6 +155,13 @@ def _prepare(values: dict[str, Any]) -> tuple[tuple[str, str, str], list]:
 
 
 def _append(**values: Any) -> AuditRecord:
+    _, row = _append_now(values)
+    return _record(values, row)
+
+
+def _append_now(values: dict[str, Any]) -> tuple[tuple[str, str, str], tuple]:
+    """Append a record; its text parts and the row the database returned, whose hash is checked
+    before the transaction commits."""
     parts, params = _prepare(values)
     # No savepoint: a failed append must fail the whole change it records. Outside any
     # transaction (an event of its own: a restricted read, a login) PostgreSQL's one
@@ -164,7 +171,8 @@ def _append(**values: Any) -> AuditRecord:
             row = _append_postgresql(cursor, parts, params)
         else:
             row = _append_serialised(cursor, parts, params)
-        return _appended(values, parts, row)  # checked before the transaction commits
+        _check_hash(parts, row)
+        return parts, row
 
 
 def _alone() -> bool:
@@ -173,14 +181,24 @@ def _alone() -> bool:
 
 
 def _appended(values: dict[str, Any], parts: tuple[str, str, str], row: tuple) -> AuditRecord:
+    """The record as appended (the row's hash checked)."""
+    _check_hash(parts, row)
+    return _record(values, row)
+
+
+def _record(values: dict[str, Any], row: tuple) -> AuditRecord:
     pk, seq, prev_hash, record_hash = row
-    if record_hash != _chained_hash(parts, prev_hash, seq):
-        # The database hashed other bytes than verify_chain will (a server encoding other than UTF-8?).
-        raise RuntimeError(f"audit record #{seq}: the database's hash differs from permissions.audit.compute_hash")
     record = AuditRecord(id=pk, seq=seq, prev_hash=prev_hash, record_hash=record_hash, **values)
     record._state.adding = False
     record._state.db = connection.alias
     return record
+
+
+def _check_hash(parts: tuple[str, str, str], row: tuple) -> None:
+    _, seq, prev_hash, record_hash = row
+    if record_hash != _chained_hash(parts, prev_hash, seq):
+        # The database hashed other bytes than verify_chain will (a server encoding other than UTF-8?).
+        raise RuntimeError(f"audit record #{seq}: the database's hash differs from permissions.audit.compute_hash")
 
 
 _RECORDS = AuditRecord._meta.db_table
@@ -425,7 +443,7 @@ def _append_change(**values: Any) -> None:
     if _at_commit():
         _leave_for_commit(values)
     else:
-        _append(**values)
+        _append_now(values)  # nobody reads the record back: no model instance
 
 
 # --- change records sent with the COMMIT (config/postgresql) -------------------------------------
@@ -450,8 +468,8 @@ def append_pending(wrapper) -> None:
     pending = take_pending(wrapper)
     if pending:
         with wrapper.cursor() as cursor:
-            for values, parts, params in pending:
-                _appended(values, parts, _append_postgresql(cursor, parts, params))
+            for _, parts, params in pending:
+                _check_hash(parts, _append_postgresql(cursor, parts, params))
 
 
 def take_pending(wrapper) -> list:
@@ -480,8 +498,8 @@ def commit_with_pending(wrapper) -> bool:
             if index:
                 cursor.nextset()
             rows.append(_returned_row(cursor.fetchone()))
-    for (values, parts, _), row in zip(pending, rows, strict=True):
-        _appended(values, parts, row)  # the hash checked; committed already, as the database made it
+    for (_, parts, _), row in zip(pending, rows, strict=True):
+        _check_hash(parts, row)  # committed already, as the database made it
     return True
 
 
