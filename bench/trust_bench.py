@@ -85,7 +85,7 @@ class Plan:
 
 PLANS = {
     "full": Plan(datasets=5_000, budget_seconds=40, min_rounds=7,
-                 max_rounds={"list": 150, "detail": 200, "search": 150, "search-broad": 60},
+                 max_rounds={"list": 400, "detail": 400, "search": 400, "search-broad": 300},
                  orm_writes=3_000, api_writes=600, concurrent_writes=1_000, batch=100, api_batch=30),
     "small": Plan(datasets=1_000, budget_seconds=6, min_rounds=5,
                   max_rounds={"list": 30, "detail": 30, "search": 30, "search-broad": 20},
@@ -360,12 +360,14 @@ def api_write(client, dataset_id: int, text: str) -> None:
 class ChainLockTimer:
     """How long a writer's append statement takes, and how long it then keeps the chain's head row locked.
 
-    The append (``permissions.audit``) is one statement that waits for the head row's lock, moves the
+    The append (``permissions.audit``) is one call that waits for the head row's lock, moves the
     head and inserts the record; the lock is held until the transaction commits. An execute wrapper
-    times that statement (``append_ms``: the wait for the lock plus the statement's own work, which
-    cannot be told apart from outside); a wrapper around the connection's ``commit`` notes when the
-    transaction ends (``hold_ms``: from the statement's return to commit, so the lock is held
-    somewhat longer than that: the statement's work after the wait)."""
+    times the statement carrying it (``append_ms``: the wait for the lock plus the statement's own
+    work, which cannot be told apart from outside); a wrapper around the connection's ``commit``
+    notes when the transaction ends (``hold_ms``: from the statement's return to commit). A service
+    write's record travels in the same message as its ``COMMIT`` (``config.postgresql``): then
+    ``append_ms`` covers the commit too and ``hold_ms`` is only the application's bookkeeping after
+    it, while the lock was held inside that one message."""
 
     def __init__(self, connection):
         from permissions.audit import APPEND_FUNCTION

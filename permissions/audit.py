@@ -180,12 +180,6 @@ def _alone() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block and _utf8_server()
 
 
-def _appended(values: dict[str, Any], parts: tuple[str, str, str], row: tuple) -> AuditRecord:
-    """The record as appended (the row's hash checked)."""
-    _check_hash(parts, row)
-    return _record(values, row)
-
-
 def _record(values: dict[str, Any], row: tuple) -> AuditRecord:
     pk, seq, prev_hash, record_hash = row
     record = AuditRecord(id=pk, seq=seq, prev_hash=prev_hash, record_hash=record_hash, **values)
@@ -322,7 +316,7 @@ class _SentAppend:
         from django.db import DEFAULT_DB_ALIAS, connections
         from psycopg import ClientCursor, generators
 
-        self.values, self.parts, self.record = values, parts, None
+        self.values, self.parts, self.row, self.record = values, parts, None, None
         self.wrapper = connections[DEFAULT_DB_ALIAS]
         self.wrapper.ensure_connection()
         self.raw = self.wrapper.connection
@@ -333,12 +327,20 @@ class _SentAppend:
         self.wrapper.accord_sent_append = self
 
     def _before_next_statement(self, execute, sql, params, many, context):
-        self.confirm()
+        self.read_answer()
         return execute(sql, params, many, context)
 
     def confirm(self) -> AuditRecord:
-        if self.record is not None:
-            return self.record
+        """The record, once the database's answer is read and checked."""
+        self.read_answer()
+        if self.record is None:
+            self.record = _record(self.values, self.row)
+        return self.record
+
+    def read_answer(self) -> None:
+        """Read the database's answer (raising its error, if it refused the append) and check the hash."""
+        if self.row is not None:
+            return
         from psycopg import errors, generators, pq
 
         self.wrapper.execute_wrappers.remove(self._before_next_statement)
@@ -352,8 +354,9 @@ class _SentAppend:
         if answer is None or answer.ntuples == 0:
             raise RuntimeError("audit: the append returned no record")
         row = [answer.get_value(0, column).decode() for column in range(4)]
-        self.record = _appended(self.values, self.parts, (int(row[0]), int(row[1]), row[2], row[3]))
-        return self.record
+        row = (int(row[0]), int(row[1]), row[2], row[3])
+        _check_hash(self.parts, row)
+        self.row = row
 
 
 def record_event_soon(action: str, *, details: dict | None = None, object_type: str = "",
@@ -375,7 +378,7 @@ def confirm_sent() -> None:
     (raises if the database refused it)."""
     sent = getattr(connection, "accord_sent_append", None)
     if sent is not None:
-        sent.confirm()
+        sent.read_answer()  # nobody reads the record back: no model instance
 
 
 # --- change records, batched per object ---------------------------------------------------------
