@@ -86,7 +86,7 @@ class Plan:
 PLANS = {
     "full": Plan(datasets=5_000, budget_seconds=40, min_rounds=7,
                  max_rounds={"list": 400, "detail": 400, "search": 400, "search-broad": 300},
-                 orm_writes=3_000, api_writes=600, concurrent_writes=1_000, batch=100, api_batch=30),
+                 orm_writes=3_000, api_writes=600, concurrent_writes=3_000, batch=100, api_batch=30),
     "small": Plan(datasets=1_000, budget_seconds=6, min_rounds=5,
                   max_rounds={"list": 30, "detail": 30, "search": 30, "search-broad": 20},
                   orm_writes=600, api_writes=100, concurrent_writes=200, batch=50, api_batch=25),
