@@ -155,13 +155,11 @@ def _prepare(values: dict[str, Any]) -> tuple[tuple[str, str, str], list]:
 
 
 def _append(**values: Any) -> AuditRecord:
-    _, row = _append_now(values)
-    return _record(values, row)
+    return _record(values, _append_now(values))
 
 
-def _append_now(values: dict[str, Any]) -> tuple[tuple[str, str, str], tuple]:
-    """Append a record; its text parts and the row the database returned, whose hash is checked
-    before the transaction commits."""
+def _append_now(values: dict[str, Any]) -> tuple:
+    """Append a record; the row the database returned, its hash checked before the transaction commits."""
     parts, params = _prepare(values)
     # No savepoint: a failed append must fail the whole change it records. Outside any
     # transaction (an event of its own: a restricted read, a login) PostgreSQL's one
@@ -171,8 +169,7 @@ def _append_now(values: dict[str, Any]) -> tuple[tuple[str, str, str], tuple]:
             row = _append_postgresql(cursor, parts, params)
         else:
             row = _append_serialised(cursor, parts, params)
-        _check_hash(parts, row)
-        return parts, row
+        return _checked_row(parts, row)
 
 
 def _alone() -> bool:
@@ -188,11 +185,16 @@ def _record(values: dict[str, Any], row: tuple) -> AuditRecord:
     return record
 
 
-def _check_hash(parts: tuple[str, str, str], row: tuple) -> None:
+def _checked_row(parts: tuple[str, str, str], row: tuple | None) -> tuple:
+    """The row an append returned (id, seq, prev_hash, record_hash), once its hash is the one
+    ``verify_chain`` will compute from ``parts``."""
+    if row is None:  # PostgreSQL's function starts a missing head itself, so this is not expected
+        raise RuntimeError("audit: the append returned no record")
     _, seq, prev_hash, record_hash = row
     if record_hash != _chained_hash(parts, prev_hash, seq):
         # The database hashed other bytes than verify_chain will (a server encoding other than UTF-8?).
         raise RuntimeError(f"audit record #{seq}: the database's hash differs from permissions.audit.compute_hash")
+    return row
 
 
 _RECORDS = AuditRecord._meta.db_table
@@ -234,15 +236,9 @@ def _utf8_server() -> bool:
     return known
 
 
-def _append_postgresql(cursor, parts: tuple[str, str, str], params: list) -> tuple:
+def _append_postgresql(cursor, parts: tuple[str, str, str], params: list) -> tuple | None:
     cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
-    return _returned_row(cursor.fetchone())
-
-
-def _returned_row(row: tuple | None) -> tuple:
-    if row is None:  # the function starts a missing head itself, so this is not expected
-        raise RuntimeError("audit: the append returned no record")
-    return row
+    return cursor.fetchone()
 
 
 def _append_serialised(cursor, parts: tuple[str, str, str], params: list) -> tuple:
@@ -351,12 +347,11 @@ class _SentAppend:
                 with self.wrapper.wrap_database_errors:  # as Django's own statements raise them
                     raise errors.error_from_result(result, encoding=self.raw.info.encoding)
         answer = results[-1] if results else None
-        if answer is None or answer.ntuples == 0:
-            raise RuntimeError("audit: the append returned no record")
-        row = [answer.get_value(0, column).decode() for column in range(4)]
-        row = (int(row[0]), int(row[1]), row[2], row[3])
-        _check_hash(self.parts, row)
-        self.row = row
+        row = None
+        if answer is not None and answer.ntuples:
+            pk, seq, prev_hash, record_hash = (answer.get_value(0, column).decode() for column in range(4))
+            row = (int(pk), int(seq), prev_hash, record_hash)
+        self.row = _checked_row(self.parts, row)
 
 
 def record_event_soon(action: str, *, details: dict | None = None, object_type: str = "",
@@ -461,8 +456,8 @@ def _at_commit() -> bool:
 
 
 def _leave_for_commit(values: dict[str, Any]) -> None:
-    parts, params = _prepare(values)  # the actor, the time and the text are taken now
-    connection.accord_pending_appends.append((values, parts, params))
+    # The actor, the time and the text are taken now; only the append waits.
+    connection.accord_pending_appends.append(_prepare(values))
 
 
 def append_pending(wrapper) -> None:
@@ -471,8 +466,8 @@ def append_pending(wrapper) -> None:
     pending = take_pending(wrapper)
     if pending:
         with wrapper.cursor() as cursor:
-            for _, parts, params in pending:
-                _check_hash(parts, _append_postgresql(cursor, parts, params))
+            for parts, params in pending:
+                _checked_row(parts, _append_postgresql(cursor, parts, params))
 
 
 def take_pending(wrapper) -> list:
@@ -483,27 +478,21 @@ def take_pending(wrapper) -> list:
     return pending
 
 
-def commit_with_pending(wrapper) -> bool:
+def commit_with_pending(wrapper) -> None:
     """Commit ``wrapper``'s transaction with the records waiting for it, in one message: their
     appends, then ``COMMIT``. If an append fails, PostgreSQL skips the ``COMMIT`` and the error
-    is raised, so the change is not committed without its records. False when none waits."""
+    is raised, so the change is not committed without its records."""
     from psycopg import ClientCursor
 
     pending = take_pending(wrapper)
-    if not pending:
-        return False
     quote = ClientCursor(wrapper.connection).mogrify
-    statements = [quote(_POSTGRESQL_APPEND, [*parts, *params]) for _, parts, params in pending]
+    statements = [quote(_POSTGRESQL_APPEND, [*parts, *params]) for parts, params in pending]
     with wrapper.cursor() as cursor:
         cursor.execute(";\n".join([*statements, "COMMIT"]))  # no parameters: sent as it is
-        rows = []
-        for index in range(len(pending)):
+        for index, (parts, _) in enumerate(pending):
             if index:
                 cursor.nextset()
-            rows.append(_returned_row(cursor.fetchone()))
-    for (_, parts, _), row in zip(pending, rows, strict=True):
-        _check_hash(parts, row)  # committed already, as the database made it
-    return True
+            _checked_row(parts, cursor.fetchone())  # committed already, as the database made it
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -35,12 +35,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return execute(sql, params, many, context)
 
     def _commit(self):
-        if self.connection is not None and self.accord_pending_appends:
-            from permissions import audit
+        if self.connection is None or not self.accord_pending_appends:
+            return super()._commit()
+        from permissions import audit
 
-            if audit.commit_with_pending(self):
-                return None
-        return super()._commit()
+        audit.commit_with_pending(self)
 
     def _rollback(self):
         self.accord_pending_appends = []

@@ -1135,7 +1135,7 @@ class TestRecordsSentWithTheCommit:
         with pytest.raises(DatabaseError), transaction.atomic():
             with audit.batch():
                 self.rename("refused")
-            values, parts, params = connection.accord_pending_appends[0]
+            parts, params = connection.accord_pending_appends[0]
             params[[f.name for f in audit._CONTENT_FIELDS].index("object_type")] = "x" * 500  # too long
         assert connection.accord_pending_appends == []
         self.tag.refresh_from_db()
