@@ -55,7 +55,8 @@ class SystemViewSet(AccordModelViewSet):
 
 
 def tags_prefetch() -> Prefetch:
-    return Prefetch("tags", queryset=Tag.objects.only("id", "name", "slug"), to_attr="prefetched_tags")
+    # The serializer reads ``obj.tags.all()``, which this prefetch fills (one statement per page).
+    return Prefetch("tags", queryset=Tag.objects.only("id", "name", "slug"))
 
 
 # What the brief representations of related objects need (fewer columns, lighter objects).
@@ -87,8 +88,6 @@ class DatasetViewSet(AccordModelViewSet):
         "published_at", "source_modified_at", *TIMESTAMPS,
     ]
     ordering = ["id"]
-    read_rows = True
-    keep_row_reads = True  # get_queryset depends on the action and the user's visibility only
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -219,7 +218,6 @@ class FieldViewSet(AccordModelViewSet):
     filterset_class = filtersets.FieldFilterSet
     ordering_fields = ["name", "position", "data_type", "classification", *TIMESTAMPS]
     ordering = ["id"]
-
 
 
 def lineage_edges(user):

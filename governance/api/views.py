@@ -72,7 +72,8 @@ def _action_response(view, instance, serializer_class, code=status.HTTP_200_OK):
 def visible_datasets_prefetch(user) -> Prefetch:
     from catalog.models import Dataset
 
-    return Prefetch("datasets", queryset=Dataset.objects.visible_to(user), to_attr="prefetched_datasets")
+    # Fills ``obj.datasets.all()``, which the serializer reads, with the visible ones only.
+    return Prefetch("datasets", queryset=Dataset.objects.visible_to(user))
 
 
 class BusinessEntityViewSet(AccordModelViewSet):

@@ -1,4 +1,10 @@
-"""The base API viewset: every read and write starts from what the user may view."""
+"""The base API viewsets: every read and write starts from what the user may view.
+
+``RestrictedViewSetMixin`` carries the restriction and the reads' cross-cutting work;
+``AccordModelViewSet`` adds audited writes and ``AccordReadOnlyModelViewSet`` is the
+same restriction for endpoints that only read (as NetBox's ``NetBoxModelViewSet`` and
+``NetBoxReadOnlyModelViewSet``). Every viewset of the API derives from one of the two.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,15 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.generics import get_object_or_404 as get_row_or_404
 from rest_framework.response import Response
 
 from permissions import audit
-from permissions.access import read_key, restricted_flag
+from permissions.access import restricted_flag
 from permissions.api.history import history_response
-from permissions.api.rows import RowPlan, RowRead
 from permissions.api.serializers import AuditRecordSerializer
 from permissions.deletion import ensure_deletable_by
 from permissions.edit import can_change, can_create
-from permissions.kept import Kept
 from permissions.models import AuditAction
-
-# Row reads kept across requests (``AccordModelViewSet.keep_row_reads``).
-_KEPT_READS: Kept[RowRead] = Kept(256)
 
 
 class PreconditionFailed(Exception):
@@ -30,40 +30,25 @@ class PreconditionFailed(Exception):
         self.current = current
 
 
-class AccordModelViewSet(viewsets.ModelViewSet):
-    """CRUD over a restricted queryset.
+class RestrictedViewSetMixin:
+    """Reads over a restricted queryset.
 
     * ``get_queryset`` narrows the declared queryset to the rows the requesting user
       may view, so list, detail, filters, ordering, pagination and custom actions
       all see the same rows, and a hidden object answers 404 like a missing one.
-    * Writes are atomic and audited as one record per object (``audit.batch``).
-      After a create or update the row is read back through the restricted
-      queryset inside the same transaction and the user's right to change it is
-      checked again; if either fails the write is rolled back (403).
-    * Responses carry an ETag; PUT, PATCH and DELETE honour ``If-Match`` (412).
     * Reads of objects some deny rule restricts are audited.
+    * A detail carries an ETag.
     * ``…/{id}/history/`` lists the object's audit records.
     """
 
     filterset_class = None
-    #: Keep each built row read (its querysets) for later requests that would build the same:
-    #: only for views whose querysets depend on nothing but the action, the route, the query
-    #: parameters and the user's visibility (``_row_read_key``).
-    keep_row_reads = False
-    # List and detail read ``.values()`` rows instead of model instances when the serializer
-    # has a row plan (permissions.api.rows): the same JSON without building objects. (Not in
-    # the docstring, which drf-spectacular shows as the operations' description.) Object
-    # permissions then see the row, a dict: CatalogAccess allows every GET.
-    read_rows = False
-
-    def get_queryset(self):
-        return super().get_queryset().visible_to(self.request.user)
-
-    # --- reads -------------------------------------------------------------------------------
 
     #: The annotation telling, row by row, whether some active rule restricts the row
     #: (computed in the list's or detail's own statement; see ``_audit_restricted_reads``).
     RESTRICTED_FLAG = "accord_restricted"
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
@@ -78,85 +63,29 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         return page
 
     def retrieve(self, request, *args, **kwargs):
-        read = self._row_read()
-        if read is None:
-            instance = self.get_object()
-            self._audit_restricted_reads([instance])
-            response = Response(self.get_serializer(instance).data)
-            response["ETag"] = instance.etag
-            return response
-        # get_object(), on rows.
-        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
-        row = get_row_or_404(read.rows, **{self.lookup_field: self.kwargs[lookup_url_kwarg]})
-        self.check_object_permissions(request, row)
-        pk = self.queryset.model._meta.pk.name
-        response = Response(read.represent([row])[0])
-        self._audit_restricted_reads([row])
-        response["ETag"] = self.queryset.model.etag_for(row[pk], row["updated_at"])
+        instance = self.get_object()
+        self._audit_restricted_reads([instance])
+        response = Response(self.get_serializer(instance).data)
+        etag = getattr(instance, "etag", None)
+        if etag:
+            response["ETag"] = etag
         return response
 
     def list(self, request, *args, **kwargs):
         self._shown = None
-        read = self._row_read()
-        if read is None:
-            response = super().list(request, *args, **kwargs)
-        else:
-            page = self.paginate_queryset(read.rows)
-            data = read.represent(page if page is not None else read.rows)
-            response = self.get_paginated_response(data) if page is not None else Response(data)
+        response = super().list(request, *args, **kwargs)
         if self._shown is not None:
             self._audit_restricted_reads(self._shown)
-        else:
+        else:  # not paginated: the shown rows are those of the answer
             rows = response.data.get("results", []) if isinstance(response.data, dict) else response.data
             self._audit_restricted_reads_by_id([row["id"] for row in rows if isinstance(row, dict) and "id" in row])
         return response
 
-    def _row_read(self):
-        """The filtered queryset read as rows for this request, or None to read objects.
-
-        Only for JSON: the browsable API's forms want the object itself. With
-        ``keep_row_reads`` the read is kept for later requests that would build the same one."""
-        if not self.read_rows or getattr(self.request.accepted_renderer, "format", None) != "json":
-            return None
-        plan = RowPlan.for_serializer(self.get_serializer_class())
-        if plan is None:
-            return None
-        key = self._row_read_key(plan) if self.keep_row_reads else None
-        if key is None:
-            return self._build_row_read(plan)
-        read = _KEPT_READS.get(key, lambda: self._build_row_read(plan))
-        return None if read is None else read.fresh()
-
-    def _row_read_key(self, plan: RowPlan) -> tuple | None:
-        """What the row read's querysets depend on: the view, its action and route, the query
-        parameters but the paginator's (it pages the read's rows itself), and what the trust
-        layer compiles into them for this user (``permissions.access.read_key``)."""
-        trust = read_key(self.request.user)
-        if trust is None:
-            return None
-        paging = {getattr(self.paginator, "cursor_query_param", None),
-                  getattr(self.paginator, "page_size_query_param", None)}
-        params = tuple(sorted((name, tuple(values)) for name, values in self.request.query_params.lists()
-                              if name not in paging))
-        lookup = self.lookup_url_kwarg or self.lookup_field
-        route = tuple(sorted((name, str(value)) for name, value in self.kwargs.items() if name != lookup))
-        return (type(self), self.action, plan, params, route, trust)
-
-    def _build_row_read(self, plan: RowPlan):
-        queryset = self.filter_queryset(self.get_queryset())
-        # Cursor pagination reads the ordering columns off the last row; the ETag the update time.
-        ordering = [name for name in (*queryset.query.order_by, *(self.ordering or ())) if isinstance(name, str)]
-        # The restricted flag, when the queryset carries it, for the restricted-read audit.
-        flag = [self.RESTRICTED_FLAG] if self.RESTRICTED_FLAG in queryset.query.annotations else []
-        return plan.read(queryset, extra=["updated_at", *(name.lstrip("-") for name in ordering), *flag])
-
     def _audit_restricted_reads(self, shown) -> None:
-        """Audit the shown objects (model instances or rows) that some rule restricts: from the
-        flag their own statement computed when it is there, otherwise with one statement over
-        their ids."""
-        pk, unknown = self.queryset.model._meta.pk.name, object()
-        flagged = [(obj[pk], obj.get(self.RESTRICTED_FLAG, unknown)) if isinstance(obj, dict)
-                   else (obj.pk, getattr(obj, self.RESTRICTED_FLAG, unknown)) for obj in shown]
+        """Audit the shown objects that some rule restricts: from the flag their own statement
+        computed when it is there, otherwise with one statement over their ids."""
+        unknown = object()
+        flagged = [(obj.pk, getattr(obj, self.RESTRICTED_FLAG, unknown)) for obj in shown]
         if any(flag is unknown for _, flag in flagged):
             self._audit_restricted_reads_by_id([key for key, _ in flagged])
         else:
@@ -173,16 +102,37 @@ class AccordModelViewSet(viewsets.ModelViewSet):
             model._base_manager.filter(pk__in=ids).filter(flag).values_list("pk", flat=True)))
 
     def _record_restricted_read(self, restricted: list) -> None:
-        # Sent now, confirmed before the response leaves (RequestContextMiddleware): the
-        # database writes the record while the response renders.
         if restricted:
-            audit.record_event_soon(
+            audit.record_event(
                 AuditAction.READ_RESTRICTED, object_type=self.queryset.model._meta.label_lower,
                 object_id=str(restricted[0]) if len(restricted) == 1 else "",
                 details={"ids": restricted, "path": self.request.path},
             )
 
-    # --- writes ------------------------------------------------------------------------------
+    @extend_schema(summary="The audit history of this object (and its children)", filters=False,
+                   responses=AuditRecordSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["seq"])
+    def history(self, request, pk=None):
+        # Looked up without the list's filters and ordering, which concern this
+        # model's rows, not audit records.
+        instance = get_object_or_404(self.get_queryset(), pk=pk)
+        self.check_object_permissions(request, instance)
+        return history_response(self, instance)
+
+
+class AccordReadOnlyModelViewSet(RestrictedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """List and detail over a restricted queryset (``RestrictedViewSetMixin``), no writes."""
+
+
+class AccordModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
+    """CRUD over a restricted queryset (``RestrictedViewSetMixin``).
+
+    * Writes are atomic and audited as one record per object (``audit.batch``).
+      After a create or update the row is read back through the restricted
+      queryset inside the same transaction and the user's right to change it is
+      checked again; if either fails the write is rolled back (403).
+    * Responses carry an ETag; PUT, PATCH and DELETE honour ``If-Match`` (412).
+    """
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -245,15 +195,3 @@ class AccordModelViewSet(viewsets.ModelViewSet):
         wanted = self.request.headers.get("If-Match")
         if wanted and wanted.strip() != "*" and instance.etag not in [tag.strip() for tag in wanted.split(",")]:
             raise PreconditionFailed(instance.etag)
-
-    # --- history -----------------------------------------------------------------------------
-
-    @extend_schema(summary="The audit history of this object (and its children)", filters=False,
-                   responses=AuditRecordSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["seq"])
-    def history(self, request, pk=None):
-        # Looked up without the list's filters and ordering, which concern this
-        # model's rows, not audit records.
-        instance = get_object_or_404(self.get_queryset(), pk=pk)
-        self.check_object_permissions(request, instance)
-        return history_response(self, instance)

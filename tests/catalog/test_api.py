@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.test import TestCase
+from rest_framework.test import APIClient
+
+from catalog.api.serializers import DATASET_FIELDS
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
+from permissions.models import AccessRule
 from tests import factories
 from tests.mixins import CRUDAPITests, make_user
+
+DATASETS = "/api/v1/datasets/"
 
 
 class TestDepartmentAPI(CRUDAPITests):
@@ -369,3 +379,102 @@ class TestLineageEdgeAPI(CRUDAPITests):
              "target_field": self.model_email.pk, "transformation": "lower(email)"},
             {"source": self.model_.pk, "target": self.raw.pk, "transformation": "reverse ETL"},
         ]
+
+
+class TestDatasetRepresentation(TestCase):
+    """What a reader gets for a dataset: brief related objects, people by display name, DRF's
+    formats and nulls, only the fields the reader may view (and their count), and a hidden
+    dataset answered as a missing one."""
+
+    @classmethod
+    def setUpTestData(cls):
+        contractors = factories.department(name="Contractors", slug="contractors")
+        cls.sales = factories.department(name="Sales", slug="sales")
+        cls.reader = make_user("reader", first_name="Rea", last_name="Der")
+        factories.membership(cls.reader, department=contractors)
+        cls.steward = make_user("steward", first_name="Stew", last_name="")
+        cls.owner = make_user("owner")  # no name: shown by username
+        pii, gdpr, revenue = (factories.tag(name=name, slug=name) for name in ("pii", "gdpr", "revenue"))
+        cls.warehouse = factories.system(name="Warehouse", slug="warehouse", kind="warehouse",
+                                         owner_department=cls.sales)
+        cls.full = factories.dataset(
+            system=cls.warehouse, qualified_name="crm.accounts", name="Accounts", description="Customer accounts",
+            owner_department=cls.sales, steward=cls.steward, lifecycle="active", classification="confidential",
+            tags=[revenue, pii, gdpr], key_fields=["id"], sort_order=["id", "name"], row_count=500,
+            size_bytes=2**40, published_at=datetime.datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=datetime.UTC),
+            source_modified_at=datetime.datetime(2024, 6, 1, tzinfo=datetime.UTC),
+        )
+        factories.field(dataset=cls.full, name="id", is_key=True, nullable=False, position=1, owner=cls.owner,
+                        owner_department=cls.sales)
+        factories.field(dataset=cls.full, name="email", position=2, classification="pii", owner=cls.steward)
+        hidden_field = factories.field(dataset=cls.full, name="tax_id", position=3, classification="restricted")
+        factories.field(dataset=cls.full, name="amount", position=3, data_type="numeric(12,2)").tags.set(
+            [revenue, gdpr])
+        cls.bare = factories.dataset(system=cls.warehouse, qualified_name="tmp.scratch", name="Scratch")
+        cls.hidden_dataset = factories.dataset(system=cls.warehouse, qualified_name="deals.targets", name="Targets")
+        for obj in (hidden_field, cls.hidden_dataset):
+            AccessRule.objects.create(
+                subject_kind="department", subject_department=contractors, target_kind="object",
+                target_type=ContentType.objects.get_for_model(obj), target_id=obj.pk, reason="not for contractors",
+            )
+
+    def get(self, url: str, user=None):
+        client = APIClient()
+        client.force_authenticate(user or self.reader)
+        return client.get(url)
+
+    def test_detail_shows_brief_objects_in_drfs_formats(self):
+        response = self.get(f"{DATASETS}{self.full.pk}/")
+        self.assertEqual(response.status_code, 200)
+        body = response.json()
+        self.assertEqual(list(body), [*DATASET_FIELDS, "fields"])
+        self.assertEqual(body["system"], {"id": self.warehouse.pk, "name": "Warehouse", "slug": "warehouse",
+                                          "kind": "warehouse"})
+        self.assertEqual(body["owner_department"], {"id": self.sales.pk, "name": "Sales", "slug": "sales"})
+        self.assertEqual(body["steward"], {"id": self.steward.pk, "username": "steward", "display_name": "Stew"})
+        self.assertEqual([t["name"] for t in body["tags"]], ["gdpr", "pii", "revenue"])
+        self.assertEqual(body["published_at"], "2024-05-01T10:00:00.123456Z")
+        self.assertEqual(body["source_modified_at"], "2024-06-01T00:00:00Z")
+        self.assertIsNone(body["archived_at"])
+        self.assertEqual((body["size_bytes"], body["row_count"], body["key_fields"]), (2**40, 500, ["id"]))
+        self.assertEqual(response["ETag"], Dataset.objects.get(pk=self.full.pk).etag)
+        owner = body["fields"][0]["owner"]
+        self.assertEqual(owner, {"id": self.owner.pk, "username": "owner", "display_name": "owner"})
+        self.assertNotIn("dataset", body["fields"][0])
+        self.assertEqual([t["name"] for t in body["fields"][2]["tags"]], ["gdpr", "revenue"])
+
+    def test_only_visible_fields_are_shown_and_counted(self):
+        body = self.get(f"{DATASETS}{self.full.pk}/").json()
+        self.assertEqual([f["name"] for f in body["fields"]], ["id", "email", "amount"])
+        self.assertEqual(body["field_count"], 3)
+        listed = {row["id"]: row for row in self.get(DATASETS).json()["results"]}
+        self.assertEqual(listed[self.full.pk]["field_count"], 3)
+        self.assertNotIn("fields", listed[self.full.pk])
+
+    def test_missing_relations_are_null_or_empty(self):
+        body = self.get(f"{DATASETS}{self.bare.pk}/").json()
+        self.assertIsNone(body["steward"])
+        self.assertIsNone(body["owner_department"])
+        self.assertEqual((body["tags"], body["fields"], body["field_count"]), ([], [], 0))
+
+    def test_a_hidden_dataset_is_answered_as_a_missing_one(self):
+        hidden = self.get(f"{DATASETS}{self.hidden_dataset.pk}/")
+        missing = self.get(f"{DATASETS}{Dataset.objects.order_by('-pk').first().pk + 1000}/")
+        self.assertEqual((hidden.status_code, missing.status_code), (404, 404))
+        self.assertEqual(hidden.content, missing.content)
+        self.assertNotIn(self.hidden_dataset.pk, {row["id"] for row in self.get(DATASETS).json()["results"]})
+        other = make_user("other")  # no rule names them: they see it
+        self.assertEqual(self.get(f"{DATASETS}{self.hidden_dataset.pk}/", other).status_code, 200)
+
+    def test_a_new_rule_hides_at_once_and_its_removal_shows_again(self):
+        def listed() -> set[int]:
+            return {row["id"] for row in self.get(DATASETS).json()["results"]}
+
+        self.assertIn(self.bare.pk, listed())
+        rule = AccessRule.objects.create(subject_kind="user", subject_user=self.reader, target_kind="object",
+                                         target_type=ContentType.objects.get_for_model(self.bare),
+                                         target_id=self.bare.pk, reason="a new rule")
+        self.assertNotIn(self.bare.pk, listed())
+        self.assertEqual(self.get(f"{DATASETS}{self.bare.pk}/").status_code, 404)
+        rule.delete()
+        self.assertIn(self.bare.pk, listed())
