@@ -131,8 +131,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    # Django's ModelBackend, loading the request's user with one plain statement.
-    "permissions.backends.ModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
     # Object permissions (stewards, owners) from django-guardian's direct FK tables.
     "guardian.backends.ObjectPermissionBackend",
     # Department leads act for the objects their department owns.
@@ -184,8 +183,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Django's database sessions, loaded with one plain statement (permissions/sessions.py).
-SESSION_ENGINE = "permissions.sessions"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)

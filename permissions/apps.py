@@ -13,12 +13,6 @@ class PermissionsConfig(AppConfig):
         signals.connect()
         auth_events.connect()
 
-        from django.db.backends.signals import connection_created
-
-        from config.postgres import use_fast_timestamptz_loader
-
-        connection_created.connect(use_fast_timestamptz_loader, dispatch_uid="accord_fast_timestamptz")
-
         from django.db.models.signals import post_migrate
 
         from permissions.council import ensure_council_group
