@@ -120,10 +120,7 @@ if EMBEDDED:
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend, sending a transaction's audit records with its COMMIT (config/postgresql).
-        DATABASES["default"]["ENGINE"] = "config.postgresql"
-    if DATABASES["default"]["ENGINE"] == "config.postgresql" and not env_bool("DB_JIT", False):
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool("DB_JIT", False):
         # PostgreSQL's JIT compiles expensive-looking plans (the visibility sub-selects
         # look expensive) and spent seconds compiling millisecond queries in our
         # benchmarks: off unless asked for.

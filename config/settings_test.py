@@ -15,7 +15,7 @@ ACCORD_AUDIT_REQUIRE_ACTOR = True
 
 # Test backends that can flush the append-only audit table between transactional tests.
 _ENGINES = {
-    "config.postgresql": "config.testdb.postgresql",
+    "django.db.backends.postgresql": "config.testdb.postgresql",
     "django.db.backends.sqlite3": "config.testdb.sqlite3",
 }
 DATABASES["default"]["ENGINE"] = _ENGINES.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])  # noqa: F405

@@ -9,15 +9,28 @@ large sets, sub-selects over the rule tables) once per *access generation*
 exception, group or department membership and department-tree change. A request
 reads the token once; while it is unchanged and no rule or exception has expired
 since, the compiled rule sets are reused across requests.
+
+Caches. Two kinds, both safe under threaded workers:
+
+* per request: the token and a reader's subjects, kept in the request's own cache
+  (``permissions.context.request_cache``), a new dict the server makes for each web
+  request. Nothing the caller sends (its ``X-Request-ID``) scopes it. Work outside a web
+  request (tasks, commands) keeps nothing and reads the token on every check.
+* per process: the compiled rule sets of the last few access generations
+  (``_GENERATIONS``) and, in each, the rules of up to ``MAX_READERS`` readers: bounded
+  ``cachetools.LRUCache``s, read and written under ``_LOCK``. A rule set is compiled
+  outside the lock (two threads may compile the same one; the first stored wins), so the
+  lock is never held across a query.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -25,8 +38,8 @@ from django.db import connection
 from django.db.models import BooleanField, Expression, ExpressionWrapper, Model, Q, QuerySet
 from django.utils import timezone
 
-from permissions import generation
-from permissions.lookups import IdList, TableCondition
+from permissions import context, generation
+from permissions.lookups import IdList
 
 
 @dataclass(frozen=True)
@@ -76,36 +89,32 @@ class Subjects:
         )
 
 
-def _request_scope() -> str | None:
-    """The current web request's id: lookups made for one request are reused within
-    it (and only within it, so a change between requests is always seen)."""
-    from permissions import context
-
-    ctx = context.current()
-    return ctx.request_id if ctx is not None and ctx.request is not None and ctx.request_id else None
-
-
 def request_scoped(holder, name: str, compute):
-    """``compute()``, remembered on ``holder`` for the rest of the current web request only."""
-    scope = _request_scope()
-    cached = holder.__dict__.get(name)
-    if scope is not None and cached is not None and cached[0] == scope:
-        return cached[1]
-    value = compute()
-    if scope is not None:
-        holder.__dict__[name] = (scope, value)
-    return value
+    """``compute()``, remembered under (``name``, ``holder``'s id) for the rest of the current
+    web request only (its ``request_cache``); computed every time outside a web request."""
+    cache = context.request_cache()
+    if cache is None:
+        return compute()
+    key = (name, getattr(holder, "pk", None))
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def _forget_scoped(holder, name: str) -> None:
+    cache = context.request_cache()
+    if cache is not None:
+        cache.pop((name, getattr(holder, "pk", None)), None)
 
 
 def subjects_of(user) -> Subjects:
     """The user's subjects, from the cache of the current access generation when it holds them."""
     def compute() -> Subjects:
         compiled = _compiled()
-        if compiled is not None and (cached := compiled.readers.get(user.pk)) is not None:
-            return cached[0]
-        return _read_subjects(user)
+        cached = compiled.cached_subjects(user) if compiled is not None else None
+        return cached if cached is not None else _read_subjects(user)
 
-    return request_scoped(user, "_accord_subjects", compute)
+    return request_scoped(user, "subjects", compute)
 
 
 def _read_subjects(user) -> Subjects:
@@ -120,8 +129,9 @@ def _read_subjects(user) -> Subjects:
 def forget_subjects(user) -> None:
     """Forget what this request remembered about the user (after changing their memberships
     in the middle of a request; other requests see the change through the generation token)."""
-    user.__dict__.pop("_accord_subjects", None)
-    _HOLDER.__dict__.pop("_accord_generation", None)
+    _forget_scoped(user, "subjects")
+    _forget_scoped(None, "generation")
+    _forget_scoped(user, "led_departments")
 
 
 def active_rules(at=None) -> QuerySet:
@@ -169,8 +179,9 @@ class _RuleSet:
         self.serial = next(self._serials)  # names this compiled set for as long as the process lives
         self.rules = rules
         self._objects: dict[int, QuerySet | IdList | set] = {}
-        # Conditions built from this set, by vendor, model (and containers known visible).
-        self._conditions: dict[tuple, Q | TableCondition] = {}
+        # Conditions built from this set, by vendor, model (and containers known visible). Only
+        # ever added to, with ``setdefault`` (atomic in CPython), so threads may share it.
+        self.conditions: dict[tuple, Any] = {}
         summary = list(rules.order_by().values("target_kind", "target_type_id").annotate(
             rank=Min("classification_rank"), n=Count("pk")))
         self.object_types = {row["target_type_id"] for row in summary if row["target_kind"] == TargetKind.OBJECT}
@@ -199,11 +210,12 @@ class _RuleSet:
         content_type = ContentType.objects.get_for_model(model)
         if content_type.pk not in self.object_types:
             return None
-        if content_type.pk not in self._objects:
-            self._objects[content_type.pk] = self.rules.filter(
+        found = self._objects.get(content_type.pk)
+        if found is None:
+            found = self._objects.setdefault(content_type.pk, self.rules.filter(
                 target_kind=TargetKind.OBJECT, target_type=content_type, target_id__isnull=False
-            ).values("target_id")
-        return self._objects[content_type.pk]
+            ).values("target_id"))
+        return found
 
 
 def _one_of(path: str, values: QuerySet | IdList) -> Q:
@@ -261,69 +273,29 @@ def visible_condition(model: type[Model], user, visible_containers: tuple[str, .
     if ruleset is None:
         return Q()
     key = (connection.vendor, model, visible_containers)
-    hidden = ruleset._conditions.get(key)
+    hidden = ruleset.conditions.get(key)
     if hidden is None:
         parts = _hidden_parts(model, ruleset, "", visible_containers)
-        if not parts:
-            hidden = Q()
-        else:
-            hidden = Q(*parts, _connector=Q.OR)
-            # Compiled once per rule set when it needs no join (see ``restricted_flag``).
-            compiled = TableCondition.compile(model, hidden, connection)
-            hidden = Q(compiled) if compiled is not None else hidden
-        ruleset._conditions[key] = hidden
+        hidden = Q(*parts, _connector=Q.OR) if parts else Q()
+        hidden = ruleset.conditions.setdefault(key, hidden)
     return ~hidden if hidden else Q()
-
-
-def visibility_key(model: type[Model], user) -> tuple | None:
-    """A key naming the condition ``visible_condition(model, user)`` compiles to: equal keys mean
-    the same SQL (on this database vendor), so SQL built around it may be kept under the key.
-    ``None`` when the access generation is unknown (nothing is kept then)."""
-    if not hasattr(model, "access") or user.is_superuser:
-        return (connection.vendor, "everything")
-    compiled = _compiled()
-    return None if compiled is None else (connection.vendor, _reader_key(user, compiled))
-
-
-def read_key(user) -> tuple | None:
-    """A key naming everything this module puts into a read's SQL for ``user``: what the user
-    may see (for every model) and which rows are restricted. Equal keys mean the same
-    conditions, so querysets built around them may be kept under the key. ``None`` when the
-    access generation is unknown (nothing is kept then)."""
-    compiled = _compiled()
-    if compiled is None:
-        return None
-    reader = "everything" if user.is_superuser else _reader_key(user, compiled)
-    return (connection.vendor, reader, compiled.everything.serial)
-
-
-def _reader_key(user, compiled: _Compiled) -> str | tuple:
-    """Names the reader's compiled rules: "everything" when no rule is active at all."""
-    ruleset = _reader_rules(user, compiled)
-    return "everything" if ruleset is None else ("rules", ruleset.serial)
 
 
 def restricted_flag(model: type[Model]) -> Expression | None:
     """An expression for a query on ``model``: whether some active rule hides the row from
     somebody (reads of such rows are audited); None when no active rule can restrict ``model``.
 
-    Kept with the compiled rule set: the condition of every active rule is long, and
-    compiling it through the ORM on every read costs more than evaluating it. Compiled to
-    SQL text when it needs no join (``TableCondition``), otherwise kept as an ORM condition."""
+    Kept with the compiled rule set (the ORM condition, not its SQL)."""
     if not hasattr(model, "access"):
         return None
     ruleset = _every_rule(_compiled())
-    key = (connection.vendor, model)
-    flag = ruleset._conditions.get(key)
+    key = (connection.vendor, model, "restricted")
+    flag = ruleset.conditions.get(key)
     if flag is None:
         condition = hidden_condition(model, ruleset)
-        if condition == Q(pk__in=[]):
-            return None
-        flag = TableCondition.compile(model, condition, connection)
-        if flag is None:
-            flag = ExpressionWrapper(condition, output_field=BooleanField())
-        ruleset._conditions[key] = flag
-    return flag
+        flag = False if condition == Q(pk__in=[]) else ExpressionWrapper(condition, output_field=BooleanField())
+        flag = ruleset.conditions.setdefault(key, flag)
+    return flag or None
 
 
 def _every_rule(compiled: _Compiled | None) -> _RuleSet:
@@ -340,7 +312,8 @@ def _reader_rules(user, compiled: _Compiled | None) -> _RuleSet | None:
 
 # --- compiled rules, kept per access generation -------------------------------------------------
 
-_HOLDER = type("_Holder", (), {})()
+#: Guards the process-wide caches below (threaded workers share them).
+_LOCK = threading.Lock()
 
 
 class _Compiled:
@@ -355,17 +328,22 @@ class _Compiled:
         self.at = at
         self.valid_until = _next_expiry(at)
         self.everything = _RuleSet(active_rules(at))
-        self.readers: OrderedDict[int, tuple[Subjects, _RuleSet]] = OrderedDict()
+        self.readers: LRUCache[int, tuple[Subjects, _RuleSet]] = LRUCache(maxsize=self.MAX_READERS)
 
     def reader(self, user) -> _RuleSet:
-        cached = self.readers.get(user.pk)
+        with _LOCK:
+            cached = self.readers.get(user.pk)
         if cached is None:
             subjects = _read_subjects(user)
-            cached = (subjects, _RuleSet(rules_applying_to(user, self.at, subjects)))
-            self.readers[user.pk] = cached
-            if len(self.readers) > self.MAX_READERS:
-                self.readers.popitem(last=False)
+            built = (subjects, _RuleSet(rules_applying_to(user, self.at, subjects)))
+            with _LOCK:
+                cached = self.readers.setdefault(user.pk, built)
         return cached[1]
+
+    def cached_subjects(self, user) -> Subjects | None:
+        with _LOCK:
+            cached = self.readers.get(user.pk)
+        return cached[0] if cached is not None else None
 
     def fresh(self, now) -> bool:
         return self.valid_until is None or now < self.valid_until
@@ -384,30 +362,35 @@ def _next_expiry(at):
     return min((moment for moment in moments if moment is not None), default=None)
 
 
-_GENERATIONS: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
-_MAX_GENERATIONS = 8  # several databases in one process (tests, benchmarks) each have their own
+#: Compiled rule sets by (database, access generation token). Several databases in one process
+#: (tests, benchmarks) each have their own.
+_GENERATIONS: LRUCache[tuple[str, str], _Compiled] = LRUCache(maxsize=8)
 
 
 def _compiled() -> _Compiled | None:
     """The rule sets of the current access generation (``None`` if it is unknown: then
     nothing is kept and every call compiles afresh)."""
-    token = request_scoped(_HOLDER, "_accord_generation", generation.current_token)
+    token = request_scoped(None, "generation", generation.current_token)
     if token is None:
         return None
     key = (connection.settings_dict["NAME"], token)
     now = timezone.now()
-    compiled = _GENERATIONS.get(key)
+    with _LOCK:
+        compiled = _GENERATIONS.get(key)
     if compiled is None or not compiled.fresh(now):
-        compiled = _GENERATIONS[key] = _Compiled(now)
-        if len(_GENERATIONS) > _MAX_GENERATIONS:
-            _GENERATIONS.popitem(last=False)
+        built = _Compiled(now)
+        with _LOCK:
+            compiled = _GENERATIONS.get(key)
+            if compiled is None or not compiled.fresh(now):
+                compiled = _GENERATIONS[key] = built
     return compiled
 
 
 def forget_compiled_rules() -> None:
     """Drop every kept rule set (they are rebuilt on the next read)."""
-    _GENERATIONS.clear()
-    _HOLDER.__dict__.pop("_accord_generation", None)
+    with _LOCK:
+        _GENERATIONS.clear()
+    _forget_scoped(None, "generation")
 
 
 # --- explain ----------------------------------------------------------------------------------

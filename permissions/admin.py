@@ -162,7 +162,7 @@ class AuditRecordAdmin(admin.ModelAdmin):
 
     list_display = ["seq", "timestamp", "action", "actor_name", "object_type", "object_repr", "request_id"]
     list_filter = ["action", "object_type"]
-    search_fields = ["actor_name", "object_repr", "object_id", "request_id", "reason"]
+    search_fields = ["actor_name", "object_repr", "object_id", "request_id", "client_request_id", "reason"]
     date_hierarchy = "timestamp"
     show_full_result_count = False
     readonly_fields = [f.name for f in AuditRecord._meta.fields if f.name != "changes"] + ["changes_pretty"]

@@ -17,7 +17,14 @@ append is one call of a server-side function (``accord_audit_append``, migration
 commit), hashes the record in the database from text parts computed here, and
 inserts the record. ``seq`` is the order of the chain:
 the timestamp is taken just before the append, so concurrent writers' timestamps
-may differ from the chain's order by the duration of an append.
+may differ from the chain's order by the duration of an append. SQLite appends with
+three plain statements inside the writer's transaction (``_append_serialised``).
+
+Every record is written inside the transaction of the change it records, so a change
+that rolls back takes its records with it. ``batch()`` merges only the changes made
+directly in its own transaction or savepoint; a change made inside a savepoint opened
+within the batch is recorded at once, inside that savepoint, so it follows the
+savepoint's release or rollback exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import datetime
 import decimal
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +49,12 @@ from permissions.models import AuditAction, AuditChainHead, AuditRecord
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
     "seq", "timestamp", "action", "actor_id", "actor_name", "object_type", "object_id", "object_repr",
-    "parent_type", "parent_id", "changes", "details", "request_id", "client_ip", "user_agent", "reason",
-    "prev_hash",
+    "parent_type", "parent_id", "changes", "details", "request_id", "client_request_id", "client_ip",
+    "user_agent", "reason", "prev_hash",
 )
+# Fields added to the record after records were first written: hashed only when set, so the
+# records written before them keep the hashes they were written with.
+HASHED_WHEN_SET = ("client_request_id",)
 
 
 def jsonable(value: Any) -> Any:
@@ -66,7 +76,10 @@ def jsonable(value: Any) -> Any:
 
 def _canonical_values(record: AuditRecord | dict) -> dict[str, Any]:
     data = record if isinstance(record, dict) else {name: getattr(record, name) for name in HASHED_FIELDS}
-    data = {name: jsonable(data[name]) for name in HASHED_FIELDS}
+    data = {name: jsonable(data.get(name)) for name in HASHED_FIELDS}
+    for name in HASHED_WHEN_SET:
+        if not data[name]:
+            del data[name]
     if isinstance(data["timestamp"], str):
         # One spelling of the instant, whatever the database handed back.
         data["timestamp"] = datetime.datetime.fromisoformat(data["timestamp"]).astimezone(datetime.UTC).isoformat()
@@ -140,6 +153,7 @@ def _prepare(values: dict[str, Any]) -> tuple[tuple[str, str, str], list]:
         "actor_id": actor.user_id if actor else None,
         "actor_name": actor.name if actor else "anonymous",
         "request_id": ctx.request_id if ctx else "",
+        "client_request_id": ctx.client_request_id if ctx else "",
         "client_ip": ctx.client_ip if ctx else None,
         "user_agent": ctx.user_agent if ctx else "",
         "reason": ctx.reason if ctx else "",
@@ -166,23 +180,23 @@ def _append_now(values: dict[str, Any]) -> tuple:
     # statement is atomic by itself, and needs no transaction and commit around it.
     with contextlib.nullcontext() if _alone() else transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            row = _append_postgresql(cursor, parts, params)
+            cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
+            row = cursor.fetchone()
         else:
             row = _append_serialised(cursor, parts, params)
         return _checked_row(parts, row)
 
 
 def _alone() -> bool:
-    """Whether an append is a statement of its own: PostgreSQL (UTF-8), outside any transaction."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and _utf8_server()
+    """Whether an append is a statement of its own: PostgreSQL, outside any transaction."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
 def _record(values: dict[str, Any], row: tuple) -> AuditRecord:
     pk, seq, prev_hash, record_hash = row
-    record = AuditRecord(id=pk, seq=seq, prev_hash=prev_hash, record_hash=record_hash, **values)
-    record._state.adding = False
-    record._state.db = connection.alias
-    return record
+    data = {**values, "id": pk, "seq": seq, "prev_hash": prev_hash, "record_hash": record_hash}
+    names = [f.attname for f in AuditRecord._meta.concrete_fields]
+    return AuditRecord.from_db(connection.alias, names, [data.get(name) for name in names])
 
 
 def _checked_row(parts: tuple[str, str, str], row: tuple | None) -> tuple:
@@ -222,23 +236,6 @@ LEFT JOIN (SELECT seq, record_hash, prev_hash FROM {_RECORDS} ORDER BY seq DESC 
 WHERE 1 = 1
 ON CONFLICT (id) DO NOTHING
 """
-
-
-def _utf8_server() -> bool:
-    """Whether the PostgreSQL server stores text as UTF-8, so that its hash of a record is
-    the one ``compute_hash`` makes (checked once per connection)."""
-    connection.ensure_connection()
-    raw = connection.connection
-    known = getattr(raw, "accord_utf8_server", None)
-    if known is None:
-        known = raw.info.parameter_status("server_encoding") in ("UTF8", "UTF-8")
-        raw.accord_utf8_server = known  # a new connection asks again
-    return known
-
-
-def _append_postgresql(cursor, parts: tuple[str, str, str], params: list) -> tuple | None:
-    cursor.execute(_POSTGRESQL_APPEND, [*parts, *params])
-    return cursor.fetchone()
 
 
 def _append_serialised(cursor, parts: tuple[str, str, str], params: list) -> tuple:
@@ -302,80 +299,6 @@ def _event_values(action: str, obj: models.Model | None, *, details: dict | None
             "actor_id": actor_id, **target}
 
 
-class _SentAppend:
-    """An event's append sent to PostgreSQL without waiting for its answer, so that the database
-    writes the record while the request renders its response. ``confirm`` reads the answer and
-    checks the hash; the connection's next statement confirms it first (an execute wrapper),
-    and the request middleware confirms it before the response leaves."""
-
-    def __init__(self, values: dict[str, Any], parts: tuple[str, str, str], params: list):
-        from django.db import DEFAULT_DB_ALIAS, connections
-        from psycopg import ClientCursor, generators
-
-        self.values, self.parts, self.row, self.record = values, parts, None, None
-        self.wrapper = connections[DEFAULT_DB_ALIAS]
-        self.wrapper.ensure_connection()
-        self.raw = self.wrapper.connection
-        text = ClientCursor(self.raw).mogrify(_POSTGRESQL_APPEND, [*parts, *params])
-        self.raw.pgconn.send_query(text.encode())  # the simple protocol: committed as it runs
-        self.raw.wait(generators.send(self.raw.pgconn))
-        self.wrapper.execute_wrappers.append(self._before_next_statement)
-        self.wrapper.accord_sent_append = self
-
-    def _before_next_statement(self, execute, sql, params, many, context):
-        self.read_answer()
-        return execute(sql, params, many, context)
-
-    def confirm(self) -> AuditRecord:
-        """The record, once the database's answer is read and checked."""
-        self.read_answer()
-        if self.record is None:
-            self.record = _record(self.values, self.row)
-        return self.record
-
-    def read_answer(self) -> None:
-        """Read the database's answer (raising its error, if it refused the append) and check the hash."""
-        if self.row is not None:
-            return
-        from psycopg import errors, generators, pq
-
-        self.wrapper.execute_wrappers.remove(self._before_next_statement)
-        self.wrapper.accord_sent_append = None
-        results = self.raw.wait(generators.fetch_many(self.raw.pgconn))
-        for result in results:
-            if result.status == pq.ExecStatus.FATAL_ERROR:
-                with self.wrapper.wrap_database_errors:  # as Django's own statements raise them
-                    raise errors.error_from_result(result, encoding=self.raw.info.encoding)
-        answer = results[-1] if results else None
-        row = None
-        if answer is not None and answer.ntuples:
-            pk, seq, prev_hash, record_hash = (answer.get_value(0, column).decode() for column in range(4))
-            row = (int(pk), int(seq), prev_hash, record_hash)
-        self.row = _checked_row(self.parts, row)
-
-
-def record_event_soon(action: str, *, details: dict | None = None, object_type: str = "",
-                      object_id: str = "") -> Callable[[], AuditRecord]:
-    """``record_event`` for an event of its own (a restricted read) that a response is about to
-    show: on PostgreSQL, outside any transaction, the append is sent now and its answer read
-    later (``confirm_sent``, at the latest before the response leaves); elsewhere it is written
-    now. Returns what gives the record."""
-    values = _event_values(action, None, details=details, object_type=object_type, object_id=object_id)
-    if not _alone() or getattr(connection, "accord_sent_append", None) is not None:
-        record = _append(**values)
-        return lambda: record
-    parts, params = _prepare(values)
-    return _SentAppend(values, parts, params).confirm
-
-
-def confirm_sent() -> None:
-    """Read and check the answer of an append sent by ``record_event_soon``, if one is pending
-    (raises if the database refused it)."""
-    sent = getattr(connection, "accord_sent_append", None)
-    if sent is not None:
-        sent.read_answer()  # nobody reads the record back: no model instance
-
-
 # --- change records, batched per object ---------------------------------------------------------
 
 
@@ -386,38 +309,61 @@ class _Pending:
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-_batch: ContextVar[dict | None] = ContextVar("accord_audit_batch", default=None)
+@dataclass
+class _Batch:
+    #: The savepoints open when the batch began: changes made under exactly these are merged.
+    scope: tuple[str, ...]
+    pending: dict[tuple[str, str], _Pending] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("accord_audit_batch", default=None)
+
+
+def _savepoint_scope() -> tuple[str, ...]:
+    """The savepoints open on the connection, outermost first.
+
+    Read from ``savepoint_ids``, the list Django keeps of its atomic blocks' savepoints
+    (``None`` for a block that made none); it only reads the list, and only to decide which
+    changes ``batch()`` may merge. Savepoint names are never reused on a connection, so an
+    equal scope means the same savepoints."""
+    return tuple(sid for sid in connection.savepoint_ids if sid) if connection.in_atomic_block else ()
 
 
 @contextlib.contextmanager
 def batch() -> Iterator[None]:
-    """Merge the change records of each object made inside the block into one."""
+    """Merge the change records of each object made inside the block into one.
+
+    The block is one transaction (it starts one when none is open; inside one it adds no
+    savepoint). Only changes made directly in the block's own transaction or savepoint are
+    merged; they are appended when the block ends, still inside that transaction. A change
+    made inside a savepoint opened within the block is appended at once, inside that
+    savepoint, so a rollback to the savepoint removes its record with it. (Its record then
+    comes before the block's merged records in the chain.)"""
     if _batch.get() is not None:
         yield
         return
-    pending: dict[tuple[str, str], _Pending] = {}
-    token = _batch.set(pending)
-    try:
-        yield
-        _batch.reset(token)
-        token = None
-        for item in pending.values():
+    with transaction.atomic(savepoint=False):
+        current = _Batch(scope=_savepoint_scope())
+        token = _batch.set(current)
+        try:
+            yield
+        finally:
+            _batch.reset(token)
+        for item in current.pending.values():
             if item.action == AuditAction.UPDATE and not item.changes:
                 continue
-            _append_change(action=item.action, changes=item.changes, details={}, **item.target)
-    finally:
-        if token is not None:
-            _batch.reset(token)
+            _append_now({"action": item.action, "changes": item.changes, "details": {}, **item.target})
 
 
 def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, Any]]) -> None:
     target = describe(obj)
-    pending = _batch.get()
-    if pending is None:
+    current = _batch.get()
+    if current is None or current.scope != _savepoint_scope():
         if action == AuditAction.UPDATE and not changes:
             return
-        _append_change(action=action, changes=changes, details={}, **target)
+        _append_now({"action": action, "changes": changes, "details": {}, **target})
         return
+    pending = current.pending
     key = (target["object_type"], target["object_id"])
     item = pending.get(key)
     if item is None:
@@ -434,65 +380,6 @@ def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, A
         else:
             item.changes[name] = change
     item.target = target
-
-
-def _append_change(**values: Any) -> None:
-    """Append a change record now, or leave it for the commit of the outermost transaction."""
-    if _at_commit():
-        _leave_for_commit(values)
-    else:
-        _append_now(values)  # nobody reads the record back: no model instance
-
-
-# --- change records sent with the COMMIT (config/postgresql) -------------------------------------
-
-
-def _at_commit() -> bool:
-    """Whether a change record may wait for the commit: the change was made directly in the
-    outermost transaction, on a backend that sends records with its COMMIT (``config.postgresql``),
-    whose server hashes text as ``verify_chain`` does."""
-    return (getattr(connection, "accord_appends_at_commit", False) and len(connection.atomic_blocks) == 1
-            and not connection.needs_rollback and _utf8_server())
-
-
-def _leave_for_commit(values: dict[str, Any]) -> None:
-    # The actor, the time and the text are taken now; only the append waits.
-    connection.accord_pending_appends.append(_prepare(values))
-
-
-def append_pending(wrapper) -> None:
-    """Append now the records waiting for the commit of ``wrapper``'s transaction (before another
-    statement runs in it: a read of the log, a savepoint, anything)."""
-    pending = take_pending(wrapper)
-    if pending:
-        with wrapper.cursor() as cursor:
-            for parts, params in pending:
-                _checked_row(parts, _append_postgresql(cursor, parts, params))
-
-
-def take_pending(wrapper) -> list:
-    """The records waiting for the commit, handed over (and no longer waiting)."""
-    pending = wrapper.accord_pending_appends
-    if pending:
-        wrapper.accord_pending_appends = []
-    return pending
-
-
-def commit_with_pending(wrapper) -> None:
-    """Commit ``wrapper``'s transaction with the records waiting for it, in one message: their
-    appends, then ``COMMIT``. If an append fails, PostgreSQL skips the ``COMMIT`` and the error
-    is raised, so the change is not committed without its records."""
-    from psycopg import ClientCursor
-
-    pending = take_pending(wrapper)
-    quote = ClientCursor(wrapper.connection).mogrify
-    statements = [quote(_POSTGRESQL_APPEND, [*parts, *params]) for parts, params in pending]
-    with wrapper.cursor() as cursor:
-        cursor.execute(";\n".join([*statements, "COMMIT"]))  # no parameters: sent as it is
-        for index, (parts, _) in enumerate(pending):
-            if index:
-                cursor.nextset()
-            _checked_row(parts, cursor.fetchone())  # committed already, as the database made it
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -42,11 +42,19 @@ class Actor:
 class AuditContext:
     actor: Actor | None = None
     request: object | None = None  # the HttpRequest, whose user DRF may set later
+    #: The server's id of this unit of work (a web request, a task, a command): made here,
+    #: never taken from the caller.
     request_id: str = ""
+    #: The caller's ``X-Request-ID``, when well-formed: echoed, logged and recorded, never trusted.
+    client_request_id: str = ""
     client_ip: str | None = None
     user_agent: str = ""
     reason: str = ""
     extra: dict = field(default_factory=dict)
+    #: What the trust layer remembers for the rest of one web request (the access generation,
+    #: a reader's subjects): a new dict per request, made by ``request_context``, so nothing a
+    #: caller sends can make two requests share it. ``None`` outside requests: nothing is kept.
+    request_cache: dict | None = field(default=None, compare=False, repr=False)
 
     def resolved_actor(self) -> Actor | None:
         if self.actor is not None:
@@ -77,12 +85,19 @@ def _entered(ctx: AuditContext) -> Iterator[AuditContext]:
         _current.reset(token)
 
 
-def request_context(request, request_id: str) -> contextlib.AbstractContextManager[AuditContext]:
+def request_context(request, request_id: str, client_request_id: str = ""
+                    ) -> contextlib.AbstractContextManager[AuditContext]:
     forwarded = request.META.get("REMOTE_ADDR") or None
     return _entered(AuditContext(
-        request=request, request_id=request_id, client_ip=forwarded,
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        request=request, request_id=request_id, client_request_id=client_request_id, client_ip=forwarded,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300], request_cache={},
     ))
+
+
+def request_cache() -> dict | None:
+    """The current web request's own cache (``AuditContext.request_cache``), or ``None``."""
+    ctx = current()
+    return ctx.request_cache if ctx is not None else None
 
 
 def system_actor(component: str, *, reason: str) -> contextlib.AbstractContextManager[AuditContext]:
@@ -106,3 +121,24 @@ def reason(text: str) -> Iterator[None]:
     parent = current() or AuditContext()
     with _entered(replace(parent, reason=text)):
         yield
+
+
+def as_actor(actor) -> Actor:
+    """Who acts, as an ``Actor``: a signed-in user becomes ``Actor(user=...)``; an ``Actor`` is
+    kept (``Actor(system="beat")`` is the system). Nobody (``None``, an anonymous user) is refused."""
+    if isinstance(actor, Actor):
+        if actor.user is None and not actor.system:
+            raise MissingActorError("An Actor names a user or a system component.")
+        return actor
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise MissingActorError("This change needs an actor: a signed-in user, or Actor(system=...) for the system.")
+    return Actor(user=actor)
+
+
+def acting_as(actor, *, reason: str = "") -> contextlib.AbstractContextManager[AuditContext]:
+    """Run a service's work as ``actor`` (a user or an ``Actor``): the records written inside
+    name it, whoever the surrounding context names. The surrounding request id and client are
+    kept, and its reason unless ``reason`` is given."""
+    parent = current() or AuditContext()
+    return _entered(replace(parent, actor=as_actor(actor), reason=reason or parent.reason,
+                            request_id=parent.request_id or new_request_id()))

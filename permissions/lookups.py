@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.core.exceptions import FieldError
-from django.db.models import BooleanField, Expression, Field, ForeignObject, Lookup, Model, Q
-from django.db.models.sql import Query
+from django.db.models import Field, ForeignObject, Lookup
 
 
 class IdList:
@@ -63,59 +61,6 @@ class AnyOf(Lookup):
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, ids.array()]
         return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", [*lhs_params, *ids.ids]
-
-
-class TableCondition(Expression):
-    """A condition on one table's rows, compiled to SQL once and reused in later queries.
-
-    Compiling a long condition through the ORM costs more than evaluating it; this keeps the
-    compiled text and its parameters. The text names the table by its own name; where a
-    query gives the table another alias (a sub-query relabels it ``U0``), that alias is put
-    in instead. Only conditions that need no join are compiled so (``compile``), so the
-    table's own alias is the one name the text refers to outside its own sub-selects.
-    """
-
-    conditional = True
-
-    def __init__(self, sql: str, params: tuple, table: str, alias: str | None = None):
-        super().__init__(output_field=BooleanField())
-        self.sql, self.params, self.table = sql, params, table
-        self.alias = alias or table
-
-    @classmethod
-    def compile(cls, model: type[Model], condition: Q, connection) -> TableCondition | None:
-        """``condition`` on ``model``'s rows compiled once; None when it needs a join."""
-        query = Query(model)
-        try:
-            query.add_q(condition)
-        except FieldError:
-            return None
-        base = query.get_initial_alias()
-        if any(query.alias_refcount[alias] for alias in query.alias_map if alias != base):
-            return None  # a join the condition cannot do without
-        sql, params = query.get_compiler(connection=connection).compile(query.where)
-        return cls(f"({sql})", tuple(params), model._meta.db_table)
-
-    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
-        clone = self.copy()
-        if query is not None:
-            clone.alias = query.get_initial_alias()
-        return clone
-
-    def relabeled_clone(self, change_map):
-        clone = self.copy()
-        clone.alias = change_map.get(self.alias, self.alias)
-        return clone
-
-    def get_group_by_cols(self):
-        return []
-
-    def as_sql(self, compiler, connection):
-        if self.alias == self.table:
-            return self.sql, list(self.params)
-        # Aliases are written as the compiler writes them (a relabelled ``U0`` unquoted).
-        own = f"{connection.ops.quote_name(self.table)}."
-        return self.sql.replace(own, f"{compiler.quote_name_unless_alias(self.alias)}."), list(self.params)
 
 
 def register() -> None:

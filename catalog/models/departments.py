@@ -59,7 +59,7 @@ class Department(AccordModel):
     @classmethod
     def led_ids_for(cls, user) -> set[int]:
         """The departments ``user`` acts for as a lead: those they lead and everything below."""
-        return request_scoped(user, "_accord_led_departments", lambda: cls._led_ids(user))
+        return request_scoped(user, "led_departments", lambda: cls._led_ids(user))
 
     @classmethod
     def _led_ids(cls, user) -> set[int]:

@@ -147,6 +147,7 @@ class AuditRecordSerializer(serializers.Serializer):
     changes = serializers.JSONField()
     details = serializers.JSONField()
     request_id = serializers.CharField()
+    client_request_id = serializers.CharField()
     client_ip = serializers.CharField(allow_null=True)
     user_agent = serializers.CharField()
     reason = serializers.CharField()

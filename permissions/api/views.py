@@ -190,6 +190,7 @@ class AuditFilterSet(filters.FilterSet):
     object_type = filters.CharFilter()
     object_id = filters.CharFilter()
     request_id = filters.CharFilter()
+    client_request_id = filters.CharFilter()
     since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
 

@@ -47,7 +47,10 @@ class AuditRecord(models.Model):
     parent_id = models.CharField(max_length=64, blank=True)
     changes = models.JSONField(default=dict, blank=True, help_text="{field: {before, after}}")
     details = models.JSONField(default=dict, blank=True)
+    #: The server's id of the request the record was made in (never the caller's choice).
     request_id = models.CharField(max_length=64, blank=True)
+    #: The caller's ``X-Request-ID``, when it sent a well-formed one: kept for correlation only.
+    client_request_id = models.CharField(max_length=64, blank=True, default="")
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     reason = models.TextField(blank=True)

@@ -340,19 +340,23 @@ class TestRequestId(TestCase):
         [record] = records_since(before)
         return response, record
 
-    def test_well_formed_caller_id_is_echoed_and_recorded(self):
+    def test_well_formed_caller_id_is_echoed_and_recorded_apart(self):
         supplied = "caller-Req_42.retry-1"
         response, record = self.create_tag(HTTP_X_REQUEST_ID=supplied)
         self.assertEqual(response["X-Request-ID"], supplied)
-        self.assertEqual(record.request_id, supplied)
+        self.assertEqual(record.client_request_id, supplied)
+        # The record's request id is the server's own, never the caller's.
+        self.assertRegex(record.request_id, GENERATED_REQUEST_ID)
+        self.assertEqual(record.request_id, response["X-Accord-Request-ID"])
 
-    def test_malformed_caller_id_is_replaced(self):
+    def test_malformed_caller_id_is_dropped(self):
         for bad in ("has spaces in it", "x" * 65, "semi;colon", "<script>", "ünïcode"):
             with self.subTest(bad=bad):
                 response, record = self.create_tag(HTTP_X_REQUEST_ID=bad)
                 self.assertNotEqual(response["X-Request-ID"], bad)
                 self.assertRegex(response["X-Request-ID"], GENERATED_REQUEST_ID)
                 self.assertEqual(record.request_id, response["X-Request-ID"])
+                self.assertEqual(record.client_request_id, "")
 
     def test_missing_id_is_generated_and_unique(self):
         first, first_record = self.create_tag()
@@ -360,6 +364,23 @@ class TestRequestId(TestCase):
         self.assertRegex(first["X-Request-ID"], GENERATED_REQUEST_ID)
         self.assertNotEqual(first["X-Request-ID"], second["X-Request-ID"])
         self.assertEqual(first_record.request_id, first["X-Request-ID"])
+        self.assertEqual(first["X-Accord-Request-ID"], first["X-Request-ID"])
+
+    def test_a_repeated_caller_id_never_joins_two_requests(self):
+        first, first_record = self.create_tag(HTTP_X_REQUEST_ID="retry-7")
+        second, second_record = self.create_tag(HTTP_X_REQUEST_ID="retry-7")
+        self.assertNotEqual(first_record.request_id, second_record.request_id)
+        self.assertEqual((first_record.client_request_id, second_record.client_request_id), ("retry-7", "retry-7"))
+
+    def test_records_written_before_the_client_id_column_keep_their_hash(self):
+        """A field added to the record later is hashed only when set: a record without it hashes
+        as it did before the column existed."""
+        _, record = self.create_tag()
+        self.assertEqual(record.client_request_id, "")
+        self.assertNotIn(b"client_request_id", audit.canonical(record))
+        _, with_id = self.create_tag(HTTP_X_REQUEST_ID="abc")
+        self.assertIn(b'"client_request_id":"abc"', audit.canonical(with_id))
+        self.assertTrue(audit.verify_chain().ok)
 
     def test_reads_carry_a_request_id_too(self):
         response = api_client(self.editor).get("/api/v1/tags/")
@@ -793,7 +814,8 @@ class TestReadingTheLog(TestCase):
         self.assertNotIn("results", response.json())
         denied = [r for r in records_since(before) if r.action == "access_denied"]
         self.assertEqual(len(denied), 1)
-        self.assertEqual((denied[0].actor_name, denied[0].request_id), (self.employee.username, "denied-1"))
+        self.assertEqual((denied[0].actor_name, denied[0].client_request_id, denied[0].request_id),
+                         (self.employee.username, "denied-1", response["X-Accord-Request-ID"]))
         self.assertEqual(api_client(self.editor).get("/api/v1/audit/export/?as=json").status_code, 403)
         self.assertEqual(api_client(self.employee).get("/api/v1/audit/verify/").status_code, 403)
         self.assertEqual(api_client(None).get("/api/v1/audit/").status_code, 401)
@@ -831,9 +853,11 @@ class TestReadingTheLog(TestCase):
                          tag_records)
         fields = sorted(AuditRecord.objects.filter(object_type="catalog.field").values_list("seq", flat=True))
         self.assertEqual(sorted(self.seqs_of(self.get(object_type="catalog.field"))), fields)
-        self.assertEqual(self.seqs_of(self.get(request_id="req-read-me")),
-                         [r.seq for r in self.records if r.request_id == "req-read-me"])
-        self.assertEqual(self.seqs_of(self.get(request_id="req-read-me"))[0], self.records[0].seq)
+        self.assertEqual(self.seqs_of(self.get(client_request_id="req-read-me")),
+                         [r.seq for r in self.records if r.client_request_id == "req-read-me"])
+        self.assertEqual(self.seqs_of(self.get(client_request_id="req-read-me"))[0], self.records[0].seq)
+        server_id = self.tag_response["X-Accord-Request-ID"]
+        self.assertEqual(self.seqs_of(self.get(request_id=server_id)), [self.records[0].seq])
         self.assertEqual(self.seqs_of(self.get(actor="nobody-at-all")), [])
         self.assertEqual(self.get(action="no-such-action").status_code, 400)
 
@@ -899,7 +923,8 @@ class TestReadingTheLog(TestCase):
         self.assertEqual([int(row["seq"]) for row in rows], [r.seq for r in expected])
         first = next(row for row in rows if int(row["seq"]) == self.records[0].seq)
         self.assertEqual(first["actor_name"], self.editor.username)
-        self.assertEqual(first["request_id"], "req-read-me")
+        self.assertEqual(first["client_request_id"], "req-read-me")
+        self.assertEqual(first["request_id"], self.tag_response["X-Accord-Request-ID"])
         self.assertEqual(first["record_hash"], self.records[0].record_hash)
         self.assertEqual(json.loads(first["changes"])["name"], {"before": None, "after": "read me"})
 
@@ -1025,141 +1050,79 @@ class TestLoginAudit(TestCase):
             self.assertEqual(other.status_code, 302)
 
 
-# --- change records sent with the COMMIT (config/postgresql) -------------------------------------
+# --- records follow transactions and savepoints exactly ----------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
-class TestRecordsSentWithTheCommit:
-    """On PostgreSQL the change records of an outermost transaction wait for its commit and go in
-    the same message as COMMIT; any statement before the commit appends them first; a rollback or
-    a failed append leaves neither the change nor its records."""
+class TestRecordsFollowSavepoints:
+    """A change record is written inside the transaction (or savepoint) of the change it records:
+    a rollback, to a savepoint or of the whole transaction, takes the record with the change."""
 
     @pytest.fixture(autouse=True)
-    def _postgresql(self):
-        if not getattr(connection, "accord_appends_at_commit", False):
-            pytest.skip("the records wait for the commit only on config.postgresql")
-        with context.system_actor("tests", reason="setup"):
-            self.tag = Tag.objects.create(name="before", slug="before")
+    def _actor(self):
         with context.system_actor("tests", reason="test"):
             yield
 
-    def rename(self, name: str) -> None:
-        self.tag.name = name
-        self.tag.save()
+    @staticmethod
+    def records(object_type="catalog.tag") -> list[AuditRecord]:
+        return list(AuditRecord.objects.filter(object_type=object_type).order_by("seq"))
 
-    def records(self) -> list[AuditRecord]:
-        return list(AuditRecord.objects.filter(object_type="catalog.tag", object_id=str(self.tag.pk)).order_by("seq"))
-
-    def test_records_wait_for_the_commit_and_travel_with_it(self):
-        before = len(self.records())
-        with CaptureQueriesContext(connection) as queries, transaction.atomic():
-            with audit.batch():
-                self.rename("during")
-            assert len(connection.accord_pending_appends) == 1  # left for the commit
-        assert connection.accord_pending_appends == []
-        last = queries.captured_queries[-1]["sql"]
-        assert audit.APPEND_FUNCTION in last and last.rstrip().endswith("COMMIT")  # one message
-        records = self.records()
-        assert len(records) == before + 1
-        assert records[-1].changes == {"name": {"before": "before", "after": "during"}}
-        assert records[-1].actor_name == "system:tests"
+    def test_a_rolled_back_savepoint_inside_a_batch_leaves_no_record(self):
+        with transaction.atomic(), audit.batch():
+            kept = Tag.objects.create(name="kept", slug="kept")
+            try:
+                with transaction.atomic():
+                    Tag.objects.create(name="gone", slug="gone")
+                    raise RuntimeError("roll back to the savepoint")
+            except RuntimeError:
+                pass
+        assert not Tag.objects.filter(slug="gone").exists()
+        assert [(r.action, r.object_id) for r in self.records()] == [("create", str(kept.pk))]
         assert audit.verify_chain().ok
 
-    def test_several_records_go_in_order_with_one_commit(self):
-        other = Tag.objects.create(name="other", slug="other")
-        before = AuditRecord.objects.count()
-        with transaction.atomic():
-            with audit.batch():  # two objects: two records, both left when the batch ends
-                self.rename("first")
-                other.name = "second"
-                other.save()
-            assert len(connection.accord_pending_appends) == 2
-        records = list(AuditRecord.objects.order_by("seq")[before:])
-        assert [r.changes["name"]["after"] for r in records] == ["first", "second"]
-        assert records[1].prev_hash == records[0].record_hash
-        assert audit.verify_chain().ok
+    def test_an_update_rolled_back_to_a_savepoint_is_not_recorded(self):
+        tag = Tag.objects.create(name="first", slug="first")
+        with transaction.atomic(), audit.batch():
+            tag.name = "second"
+            tag.save()
+            try:
+                with transaction.atomic():
+                    tag.name = "third"
+                    tag.save()
+                    raise RuntimeError("roll back to the savepoint")
+            except RuntimeError:
+                pass
+        tag.refresh_from_db()
+        assert tag.name == "second"
+        updates = [r.changes for r in self.records() if r.action == "update"]
+        assert updates == [{"name": {"before": "first", "after": "second"}}]
 
-    def test_a_statement_before_the_commit_appends_them_first(self):
-        before = len(self.records())
-        with transaction.atomic():
-            with audit.batch():
-                self.rename("read back")
-            assert len(self.records()) == before + 1  # appended before this read ran
-            assert connection.accord_pending_appends == []
-        assert len(self.records()) == before + 1
-        assert audit.verify_chain().ok
+    def test_a_released_savepoint_inside_a_batch_keeps_its_record(self):
+        with transaction.atomic(), audit.batch():
+            with transaction.atomic():
+                inner = Tag.objects.create(name="inner", slug="inner")
+        assert [(r.action, r.object_id) for r in self.records()] == [("create", str(inner.pk))]
 
-    def test_a_savepoint_rolled_back_later_keeps_the_earlier_change_and_its_record(self):
-        before = len(self.records())
-        with transaction.atomic():
-            with audit.batch():
-                self.rename("kept")
-            with pytest.raises(RuntimeError), transaction.atomic():  # SAVEPOINT appends first
-                Tag.objects.create(name="dropped", slug="dropped")
-                raise RuntimeError("the inner step gives up")
-        assert [r.changes["name"]["after"] for r in self.records()[before:]] == ["kept"]
-        assert not Tag.objects.filter(slug="dropped").exists()
-        assert not AuditRecord.objects.filter(object_repr="dropped").exists()
-        assert audit.verify_chain().ok
+    def test_a_batch_outside_a_transaction_is_one(self):
+        with pytest.raises(RuntimeError), audit.batch():
+            Tag.objects.create(name="a", slug="a")
+            raise RuntimeError("the batch fails")
+        assert not Tag.objects.filter(slug="a").exists()
+        assert self.records() == []
 
-    def test_a_wrapper_context_ending_before_the_commit_leaves_the_records_waiting(self):
-        seen = []
-
-        def spy(execute, sql, params, many, ctx):
-            seen.append(sql)
-            return execute(sql, params, many, ctx)
-
-        before = len(self.records())
-        with transaction.atomic():
-            with connection.execute_wrapper(spy), audit.batch():
-                self.rename("inside a wrapper")
-            assert connection.execute_wrappers[0] == connection._append_pending_first  # still first
-            assert spy not in connection.execute_wrappers
-        assert len(self.records()) == before + 1
-        assert audit.verify_chain().ok
-
-    def test_a_rollback_drops_them_with_the_change(self):
-        before = len(self.records())
-        with pytest.raises(RuntimeError), transaction.atomic():
-            with audit.batch():
-                self.rename("rolled back")
-            raise RuntimeError("the caller gives up")
-        assert connection.accord_pending_appends == []
-        self.tag.refresh_from_db()
-        assert self.tag.name == "before"
-        assert len(self.records()) == before
-        assert audit.verify_chain().ok
-
-    def test_a_failed_append_rolls_the_change_back(self):
-        before = len(self.records())
-        with pytest.raises(DatabaseError), transaction.atomic():
-            with audit.batch():
-                self.rename("refused")
-            parts, params = connection.accord_pending_appends[0]
-            params[[f.name for f in audit._CONTENT_FIELDS].index("object_type")] = "x" * 500  # too long
-        assert connection.accord_pending_appends == []
-        self.tag.refresh_from_db()
-        assert self.tag.name == "before"
-        assert len(self.records()) == before
-        assert audit.verify_chain().ok
-        self.rename("after the failure")  # the connection goes on
-        assert self.records()[-1].changes["name"]["after"] == "after the failure"
-
-    def test_a_missing_head_row_is_started_by_the_append_itself(self):
+    def test_merged_records_are_written_before_the_commit(self):
         with transaction.atomic():
             with audit.batch():
-                self.rename("after a flush")
-            AuditChainHead.objects.all().delete()  # a statement: the waiting record is appended first
-            with audit.batch():
-                self.rename("with no head")
-            assert len(connection.accord_pending_appends) == 1
-        assert self.records()[-1].changes["name"]["after"] == "with no head"
-        assert audit.verify_chain().ok
+                tag = Tag.objects.create(name="x", slug="x")
+                tag.name = "y"
+                tag.save()
+            # Inside the same transaction, the merged record is already in the log.
+            [record] = self.records()
+            assert (record.action, record.changes["name"]["after"]) == ("create", "y")
 
-    def test_a_nested_batch_is_appended_at_once(self):
-        before = len(self.records())
-        with transaction.atomic(), transaction.atomic():
-            with audit.batch():
-                self.rename("nested")
-            assert connection.accord_pending_appends == []
-            assert len(self.records()) == before + 1
+    def test_a_rollback_of_the_whole_transaction_takes_the_records(self):
+        with pytest.raises(RuntimeError), transaction.atomic(), audit.batch():
+            Tag.objects.create(name="x", slug="x")
+            raise RuntimeError("roll back")
+        assert self.records() == []
+        assert audit.verify_chain().ok

@@ -1,15 +1,14 @@
-"""PostgreSQL for tests: like ``config.postgresql``, except that flushing the database
-between transactional tests also empties the append-only audit table and the
-chain's head row.
+"""PostgreSQL for tests: Django's backend, except that flushing the database between
+transactional tests also empties the append-only audit table and the chain's head row.
 
 The triggers of permissions/migrations/0002 refuse TRUNCATE on the audit log; the
-test database's owner may switch them off around its own flush. Production uses
-``config.postgresql`` unchanged.
+test database's owner may switch them off around its own flush (``sql_flush``, the
+backend operations' statement list for a flush). Production uses Django's backend unchanged.
 """
 
+from django.db.backends.postgresql import base
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgreSQLOperations
 
-from config.postgresql import base
 from config.testdb import AUDIT_TABLE, head_reset
 
 
