@@ -12,8 +12,9 @@ PostgreSQL, migrates it and calls ``python -m bench.catalog_bench``. It:
    the floor on the small catalog and on the large one.
 
 The endpoint goes through Django's test client (middleware, session authentication,
-DRF, rendering); the floor (``bench.floor``) issues the same statements by hand on a
-raw psycopg connection and encodes the answer with ``json.dumps``. Both catalogs stay
+DRF, rendering); the floor (``bench.floor``) issues the same statements on a raw
+psycopg connection (written by hand for the datasets; the search's own statement,
+built once by ``catalog.search``) and encodes the answer with ``json.dumps``. Both catalogs stay
 connected (one Django connection and one raw connection each), so a round can switch
 catalog without reconnecting, and both ratios (endpoint/floor, and large/small) come
 from measurements taken side by side: noise on this shared machine hits both alike.
@@ -120,7 +121,8 @@ class Growth:
     passed: bool
 
 
-def scenarios() -> list[Scenario]:
+def scenarios(reader) -> list[Scenario]:
+    """The scenarios; a search's floor runs the product's statement for ``reader``, built here."""
     from bench import floor
     from bench.data import SEARCH_TERMS
 
@@ -135,7 +137,8 @@ def scenarios() -> list[Scenario]:
     for term in SEARCH_TERMS:
         result.append(Scenario(
             f"search:{term.label}", "search", f"/api/v1/search/?q={term.text}&limit={SEARCH_LIMIT}",
-            partial(floor.search, text=term.text, limit=SEARCH_LIMIT),
+            partial(floor.search, statement=floor.search_statement(reader, term.text, SEARCH_LIMIT), text=term.text,
+                    limit=SEARCH_LIMIT),
             "search-broad" if term.label == "broad" else "search", f"q={term.text}: {term.note}",
         ))
     return result
@@ -144,7 +147,7 @@ def scenarios() -> list[Scenario]:
 def _counting_cursor_factory(counter: StatementCounter):
     import psycopg
 
-    class CountingCursor(psycopg.Cursor):
+    class CountingCursor(psycopg.ClientCursor):
         def execute(self, *args, **kwargs):
             start = time.perf_counter()
             try:
@@ -270,7 +273,7 @@ def profile(to_profile: list[Scenario], client, catalog: Catalog) -> None:
 
     with open(RESULTS_DIR / f"explain-{catalog.database}.txt", "w") as out:
 
-        class ExplainingCursor(psycopg.Cursor):
+        class ExplainingCursor(psycopg.ClientCursor):
             def execute(self, query, params=None, **kwargs):
                 super().execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}", params, **kwargs)
                 plan = "\n".join(row[0] for row in super().fetchall())
@@ -360,7 +363,10 @@ def main() -> int:
     def raw_connection(database: str):
         # Autocommit like Django. No automatic prepared statements, because Django does not use them:
         # both sides pay the same parse and plan cost, and the ratio shows the application's own overhead.
-        conn = psycopg.connect(url, dbname=database, autocommit=True, prepare_threshold=None)
+        # Parameters merged client-side, as Django's psycopg cursors do, so the search's floor sends the
+        # server the same statement text as the endpoint.
+        conn = psycopg.connect(url, dbname=database, autocommit=True, prepare_threshold=None,
+                               cursor_factory=psycopg.ClientCursor)
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
 
@@ -395,7 +401,8 @@ def main() -> int:
     ]
 
     results: dict[str, tuple[dict[str, Measurement], Growth]] = {}
-    to_measure = scenarios()
+    catalogs[0].activate()
+    to_measure = scenarios(user)
     for scenario in to_measure:
         measurements, growth = measure(scenario, catalogs, client, plan)
         results[scenario.name] = (measurements, growth)

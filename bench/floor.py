@@ -1,15 +1,18 @@
 """The floor: each endpoint's answer built with hand-written SQL, a raw psycopg cursor and ``json.dumps``.
 
-Every function here issues, for each data statement of the endpoint, the same
-statement written by hand (same tables, joins, ordering and sub-selects: the field
-count, the search's hits, counts and facet queries) but selects only the columns the
-answer needs, builds plain dicts and encodes them. The benchmark checks that the
-decoded body equals the endpoint's, so the comparison is like for like.
+The dataset list and detail issue, for each data statement of the endpoint, the same
+statement written by hand (same tables, joins, ordering and sub-selects, such as the
+field count) but select only the columns the answer needs, build plain dicts and
+encode them. The search runs the product's own statement, as ``catalog.search`` builds
+it (``search_statement``, built once before timing), and builds the answer from its
+rows. The benchmark checks that the decoded body equals the endpoint's, so the
+comparison is like for like.
 
 Visibility: Accord hides rows through opt-out deny rules (``permissions.access``).
 The floor's first statement checks that no deny rule is active; the benchmark
-catalog has none, so the floor's data statements need no visibility condition and
-the answer is the same as the endpoint's. (A hand-written reader would compile the
+catalog has none, so the hand-written statements need no visibility condition and
+the answer is the same as the endpoint's (the search's statement carries whatever
+condition the ORM compiled for the reader). (A hand-written reader would compile the
 few rules that apply to the user into these statements; the floor refuses to run
 when there are any, rather than silently answering differently.)
 
@@ -21,7 +24,6 @@ per-request overhead the ratio is meant to show.
 from __future__ import annotations
 
 import json
-import re
 from base64 import b64encode
 from datetime import datetime
 from urllib.parse import urlencode
@@ -198,133 +200,28 @@ def dataset_detail(connection, dataset_id: int) -> bytes:
 # ---------------------------------------------------------------------------------------------------------------
 # Search
 
-QUERY = "websearch_to_tsquery('english'::regconfig, %(q)s)"
-
-
-def _name_document(alias: str, *columns: str) -> str:
-    """The name index's expression (catalog/migrations/0004_search_document.py), so the index is used."""
-    return " || ".join(f"to_tsvector('english'::regconfig, COALESCE({alias}.\"{column}\", ''))" for column in columns)
-
-
-# Per type: table, name document, own hit columns (named as the endpoint's), the related columns looked up
-# by primary key for every candidate (a facet needs them) and for the hits only, facet columns (facet → column).
-SEARCH_TABLES = {
-    "dataset": {
-        "from": "catalog_dataset t",
-        "posting_kind": 1,
-        "names": _name_document("t", "name", "qualified_name"),
-        "columns": "t.id, t.name, t.qualified_name, t.description, t.kind, t.classification, t.system_id, "
-                   "t.owner_department_id",
-        "related": "",
-        "hit_related": ", (SELECT r.name FROM catalog_system r WHERE r.id = b.system_id) AS system_name",
-        "facets": {"kind": "kind", "system": "system_id", "department": "owner_department_id",
-                   "classification": "classification"},
-    },
-    "field": {
-        "from": "catalog_field t",
-        "posting_kind": 2,
-        "names": _name_document("t", "name"),
-        # The dataset's system, kept on the field by triggers (catalog.models.search, "A field's system").
-        "columns": "t.id, t.name, t.description, t.classification, t.data_type, t.dataset_id, t.owner_department_id, "
-                   "t.search_system_id AS dataset_system_id",
-        "related": "",
-        "hit_related": ", (SELECT r.qualified_name FROM catalog_dataset r WHERE r.id = b.dataset_id) "
-                       "AS dataset_qualified_name",
-        "facets": {"system": "dataset_system_id", "department": "owner_department_id",
-                   "classification": "classification"},
-    },
-    "system": {
-        "from": "catalog_system t",
-        "posting_kind": 3,
-        "names": _name_document("t", "name"),
-        "columns": "t.id, t.name, t.description, t.kind, t.vendor, t.owner_department_id",
-        "related": "",
-        "hit_related": "",
-        "facets": {"kind": "kind", "system": "id", "department": "owner_department_id"},
-    },
-    "department": {
-        "from": "catalog_department t",
-        "posting_kind": 4,
-        "names": _name_document("t", "name"),
-        "columns": "t.id, t.name, t.description, t.slug",
-        "related": "",
-        "hit_related": "",
-        "facets": {"department": "id"},
-    },
+# Per type, its facets and the column of a hit row that holds each (in the product's order: the GROUPING
+# bits of a facet row follow it).
+SEARCH_FACETS = {
+    "dataset": {"kind": "kind", "system": "system_id", "department": "owner_department_id",
+                "classification": "classification"},
+    "field": {"system": "dataset_system_id", "department": "owner_department_id", "classification": "classification"},
+    "system": {"kind": "kind", "system": "id", "department": "owner_department_id"},
+    "department": {"department": "id"},
 }
 
 
-def _search_part(kind: str, walk: bool) -> tuple[str, str]:
-    """One type's candidate set (at most N matches, name matches first when there are more, with their
-    related columns) and its row: whether it was bounded, the best hits and the facet counts, as JSON.
-    ``walk``: a one-word query, whose matches are read from the posting table in id order."""
-    table = SEARCH_TABLES[kind]
-    rank = f"ts_rank(t.search_document, {QUERY}) AS rank"
-    bounded = f"(SELECT count(*) FROM {kind}_all) > %(bound)s"
-    if walk:
-        source = (f"FROM catalog_search_posting p CROSS JOIN LATERAL (SELECT * FROM {table['from']} "
-                  f"WHERE t.id = p.object_id OFFSET 0) t "
-                  f"WHERE p.kind = {table['posting_kind']} AND p.lexeme = (SELECT lexeme FROM search_term)")
-        every = f"SELECT {table['columns']}, {rank} {source} ORDER BY p.object_id LIMIT %(bound)s + 1"
-        names = (f"SELECT {table['columns']}, {rank} {source} AND p.in_name AND {bounded} "
-                 "ORDER BY p.object_id LIMIT %(bound)s")
-    else:
-        source = f"FROM {table['from']} WHERE t.search_document @@ {QUERY}"
-        every = f"SELECT {table['columns']}, {rank} {source} ORDER BY t.id LIMIT %(bound)s + 1"
-        names = (f"SELECT {table['columns']}, {rank} {source} AND {table['names']} @@ {QUERY} AND {bounded} "
-                 f"ORDER BY t.id LIMIT %(bound)s")
-    ctes = (
-        f"{kind}_all AS MATERIALIZED ({every}), {kind}_names AS MATERIALIZED ({names}), "
-        f"{kind}_candidates AS MATERIALIZED (SELECT u.*{table['related']} FROM "
-        f"(SELECT * FROM {kind}_names UNION ALL "
-        f"(SELECT * FROM {kind}_all WHERE id NOT IN (SELECT id FROM {kind}_names) "
-        f"ORDER BY id LIMIT %(bound)s - (SELECT count(*) FROM {kind}_names))) u)"
-    )
-    columns = ", ".join(f'"{column}"' for column in table["facets"].values())
-    sets = ", ".join(["()", *(f'("{column}")' for column in table["facets"].values())])
-    counts = ", ".join(["count(*) AS n", *(f"count(*) AS n_{facet}" for facet in table["facets"])])
-    select = (
-        f"SELECT '{kind}', (SELECT count(*) FROM {kind}_all) > %(bound)s, "
-        f"(SELECT json_agg(h ORDER BY h.rank DESC, h.id) FROM (SELECT b.*{table['hit_related']} FROM "
-        f"(SELECT * FROM {kind}_candidates ORDER BY rank DESC, id LIMIT %(limit)s) b) h), "
-        f"(SELECT json_agg(g) FROM (SELECT GROUPING({columns}) AS grouping, {columns}, {counts} "
-        f"FROM {kind}_candidates GROUP BY GROUPING SETS ({sets})) g)"
-    )
-    return ctes, select
+def search_statement(user, text: str, limit: int) -> tuple[str, list]:
+    """The product's own statement for ``GET /api/v1/search/?q=…&limit=N`` with no filters, as
+    ``catalog.search.postgresql_statement`` builds it for ``user`` (its bound is ``ACCORD_SEARCH_EXACT_LIMIT``).
+    Built once, before timing: building it (the ORM compiling each type's visible rows) is the
+    application's work, which the floor leaves out."""
+    from catalog.search import SearchFilters, postgresql_statement
 
-
-def _label_sources(facet: str) -> str:
-    return " UNION ALL ".join(f'SELECT "{table["facets"][facet]}" FROM {kind}_candidates'
-                              for kind, table in SEARCH_TABLES.items() if facet in table["facets"])
-
-
-# The last row names the systems and departments the candidates refer to.
-LABELS_SELECT = (
-    "SELECT 'labels', FALSE, (SELECT json_agg(json_build_array(x.facet, x.id, x.name)) FROM ("
-    f"SELECT 'system' AS facet, l.id, l.name FROM catalog_system l WHERE l.id IN ({_label_sources('system')}) "
-    "UNION ALL "
-    f"SELECT 'department', l.id, l.name FROM catalog_department l WHERE l.id IN ({_label_sources('department')})"
-    ") x), NULL::json"
-)
-
-# A one-word query (letters and digits) takes its candidates from the posting table, with its lexeme from
-# the first CTE; a last row says when the query was not one lexeme after all, and the search runs again
-# with the statement for any query (which takes every match from the GIN index).
-ONE_WORD = re.compile(r"[^\W_]+")
-TERM_CTE = ("search_term AS MATERIALIZED (SELECT x.q, (SELECT t.lexeme FROM unnest(to_tsvector('english'::regconfig, "
-            "%(q)s)) t WHERE numnode(x.q) = 1 AND array_to_tsvector(ARRAY[t.lexeme]) @@ x.q LIMIT 1) AS lexeme "
-            f"FROM (SELECT {QUERY} AS q) x)")
-TERM_SELECT = "SELECT 'term', (SELECT lexeme IS NULL AND numnode(q) > 0 FROM search_term), NULL::json, NULL::json"
-
-
-def _search_sql(walk: bool) -> str:
-    ctes, selects = zip(*(_search_part(kind, walk) for kind in SEARCH_TYPES), strict=True)
-    if walk:
-        return f"WITH {', '.join([TERM_CTE, *ctes])} {' UNION ALL '.join([*selects, LABELS_SELECT, TERM_SELECT])}"
-    return f"WITH {', '.join(ctes)} {' UNION ALL '.join([*selects, LABELS_SELECT])}"
-
-
-SEARCH_SQL = {walk: _search_sql(walk) for walk in (True, False)}
+    statement = postgresql_statement(user, text, SearchFilters(), limit)
+    if statement is None:
+        raise RuntimeError(f"The search for {text!r} has no statement (the user may see no type).")
+    return statement
 
 
 def _hit(kind: str, row: dict) -> dict:
@@ -349,36 +246,27 @@ def _hit(kind: str, row: dict) -> dict:
     return hit
 
 
-def search(connection, text: str, limit: int, bound: int | None = None) -> bytes:
-    """GET /api/v1/search/?q=…&limit=N with no filters: one statement for every type's hits and facet counts
-    over its candidate set (at most ``bound`` matches, ``ACCORD_SEARCH_EXACT_LIMIT``), and the facet labels."""
-    if bound is None:
-        from django.conf import settings
-
-        bound = settings.ACCORD_SEARCH_EXACT_LIMIT
+def search(connection, statement: tuple[str, list], text: str, limit: int) -> bytes:
+    """GET /api/v1/search/?q=…&limit=N with no filters: the product's statement (``search_statement``), one for
+    every type's hits and facet counts over its candidate set and the facet labels, and the answer built
+    from its rows."""
     text = text.strip()
     hits: list[dict] = []
     counts: dict[str, dict] = {facet: {} for facet in ("type", "kind", "system", "department", "classification")}
     approximate = False
     with connection.cursor() as cursor:
         _require_no_active_rules(cursor)
-        walk = bool(ONE_WORD.fullmatch(text))
-        cursor.execute(SEARCH_SQL[walk], {"q": text, "limit": limit, "bound": bound})
+        cursor.execute(*statement)
         rows = cursor.fetchall()
-        if walk and any(kind == "term" and not_one_word for kind, not_one_word, _, _ in rows):
-            cursor.execute(SEARCH_SQL[False], {"q": text, "limit": limit, "bound": bound})
-            rows = cursor.fetchall()
     names: dict[str, dict] = {"system": {}, "department": {}}
     for kind, bounded, kind_hits, groups in rows:
-        if kind == "term":
-            continue
         if kind == "labels":
             for facet, value, name in kind_hits or []:
                 names[facet][value] = name
             continue
         approximate |= bounded
         hits.extend(_hit(kind, row) for row in kind_hits or [])
-        facets = list(SEARCH_TABLES[kind]["facets"].items())
+        facets = list(SEARCH_FACETS[kind].items())
         for group in groups or []:
             if group["grouping"] == (1 << len(facets)) - 1:
                 if group["n"]:

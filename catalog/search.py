@@ -8,11 +8,9 @@ SQLite and others: a case-insensitive substring match ranked by where the text
 matched (exact name, name prefix, name, description), counted in Python.
 
 Every statement starts from ``visible_to(user)``: the PostgreSQL statement is
-composed around the SQL the ORM compiles for each type's ``visible_to(user)``
-queryset, so results, counts, facets and labels only ever count what the user may see.
-That statement is built once for a set of types, the filters that are set and what the
-user may see (``visibility_key`` of every model it reads), and kept: each search fills
-in its own text, limit, bound and filter values (``_Slot``).
+composed, on every search, around the SQL the ORM compiles for each type's
+``visible_to(user)`` queryset (``QuerySet.query.sql_with_params()``), so results,
+counts, facets and labels only ever count what the user may see now.
 
 Bounded work (docs/api.md, "Broad terms"): per type, at most ``ACCORD_SEARCH_EXACT_LIMIT`` (N)
 matches are considered. When a type has more, its candidate set is N of them —
@@ -20,35 +18,22 @@ the name matches first, then the others by id — and
 its counts, facet counts and ranking are computed over that set: counts are then
 lower bounds (``count_exact: false``) and the ranking is ``"approximate"``. Only
 candidates are ranked and read in full. A related value that a facet needs (a field's
-dataset's system) is read with the row, where PostgreSQL keeps it (``stored``);
-display-only columns (a dataset's system name) are looked up for the shown hits alone.
-A one-word search finds its candidates by walking the word's postings
-(``catalog.models.search``, "The posting table") in id order, so finding them costs
-the same however many rows contain the word; any other query takes every match from
-the GIN index and sorts them.
+dataset's system) is looked up for every candidate; display-only columns (a dataset's
+system name) for the shown hits alone.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Case, F, FloatField, IntegerField, Q, Value, When
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset, Department, Field, System
-from catalog.models.search import (
-    DOCUMENT_COLUMN,
-    FIELD_SYSTEM_COLUMN,
-    POSTING_KINDS,
-    POSTING_TABLE,
-    SEARCH_CONFIG,
-    name_document_sql,
-)
-from permissions import access
-from permissions.kept import Kept
+from catalog.models.search import DOCUMENT_COLUMN, SEARCH_CONFIG, name_document_sql
 
 TYPES = ("dataset", "field", "system", "department")
 FACETS = ("type", "kind", "system", "department", "classification")
@@ -76,9 +61,6 @@ class _Type:
     related: dict[str, str]  # alias → path of a related row's column a hit or a facet shows
     facets: dict[str, str]  # facet → column (a name in ``fields`` or ``related``)
     name_fields: tuple[str, ...] = ("name",)
-    # alias in ``related`` → a column of the type's own table that holds the same value on PostgreSQL
-    # (kept by triggers), read with the row instead of being looked up
-    stored: dict[str, str] = field(default_factory=dict)
 
 
 _SPEC = {
@@ -93,8 +75,7 @@ _SPEC = {
                    ("id", "name", "description", "classification", "data_type", "dataset_id", "owner_department_id"),
                    {"dataset_qualified_name": "dataset__qualified_name", "dataset_system_id": "dataset__system_id"},
                    {"system": "dataset_system_id", "department": "owner_department_id",
-                    "classification": "classification"},
-                   stored={"dataset_system_id": FIELD_SYSTEM_COLUMN}),
+                    "classification": "classification"}),
     "system": _Type(System, "catalog.System", ("id", "name", "description", "kind", "vendor", "owner_department_id"),
                     {}, {"kind": "kind", "system": "id", "department": "owner_department_id"}),
     "department": _Type(Department, "catalog.Department", ("id", "name", "description", "slug"), {},
@@ -132,12 +113,10 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
     many hits each other choice would give) but honour every other filter.
     """
     text = text.strip()
-    kinds = [kind for kind in TYPES if _can_match(kind, filters)]
     if _uses_fulltext():
-        answer, names = _answer_postgresql(user, text, filters, limit, kinds)
+        answer, names = _answer_postgresql(user, text, filters, limit)
     else:
-        answer = _answer_fallback(user, text, filters, limit, kinds)
-        names = None
+        answer, names = _answer_fallback(user, text, filters, limit), None
     hits = [_hit(kind, row) for kind, typed in answer.items() if kind in filters.types for row in typed.hits]
     hits.sort(key=lambda hit: (-hit["rank"], TYPES.index(hit["type"]), hit["id"]))
     approximate = any(typed.bounded for kind, typed in answer.items() if kind in filters.types)
@@ -152,79 +131,33 @@ def search(user, text: str, filters: SearchFilters, limit: int) -> dict:
 # --- PostgreSQL: one statement -------------------------------------------------------------------
 
 QUERY_SQL = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
-# A one-word search's statement walks the posting table (``_type_sql``). Whether a text is one word
-# is guessed here (letters and digits only) and settled by PostgreSQL: the lexeme is the one among the
-# text's words that the query matches, when the query is that one lexeme alone (one node). When it is
-# not (``term`` row: true), the search runs again with the statement for any query. An empty query
-# (a stop word) has no lexeme and matches nothing either way.
-_ONE_WORD = re.compile(r"[^\W_]+")
-TERM_SQL = (f"search_term AS MATERIALIZED (SELECT x.q, (SELECT t.lexeme FROM unnest(to_tsvector("
-            f"'{SEARCH_CONFIG}'::regconfig, %s)) t WHERE numnode(x.q) = 1 "
-            f"AND array_to_tsvector(ARRAY[t.lexeme]) @@ x.q LIMIT 1) AS lexeme FROM (SELECT {QUERY_SQL} AS q) x)")
-TERM_SELECT = "SELECT 'term', (SELECT lexeme IS NULL AND numnode(q) > 0 FROM search_term), NULL::json, NULL::json"
 
 
-_VISIBLE_SQL: Kept[tuple[str, tuple]] = Kept(256)
-
-
-class _Slot:
-    """A parameter of a kept search statement that each search fills in (``_answer_postgresql``)."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<slot {self.name}>"
-
-
-TEXT, LIMIT, BOUND, BOUND_PLUS_ONE = (_Slot(name) for name in ("text", "limit", "bound", "bound + 1"))
-FILTER_SLOTS = {facet: _Slot(facet) for facet in FILTERED_FACETS}
-
-# Whole search statements, with slots for the search's own values, kept by what shaped them.
-_STATEMENTS: Kept[tuple[str, list]] = Kept(256)
-
-
-def _visible_sql(user, queryset, *columns: str, **expressions) -> tuple[str, tuple]:
-    """The SQL (and params) of ``queryset.order_by().values(*columns, **expressions)``, where ``queryset``
-    is ``Model.objects.visible_to(user)`` and the expressions depend on the model only.
-
-    Compiling it through the ORM costs more than the rest of a rare-term search's Python
-    work, and the result depends only on the model, the columns and the user's compiled
-    visibility condition. So it is kept under ``permissions.access.visibility_key`` (which
-    names that compiled condition, and changes with the access generation); when the trust
-    layer gives no key, it is compiled every time.
-    """
-    query = queryset.query
-    visibility = access.visibility_key(query.model, user)
-    key = None
-    if visibility is not None and not query.is_empty():
-        key = (query.model._meta.label, columns, tuple(expressions), visibility)
-    return _VISIBLE_SQL.get(key, lambda: queryset.order_by().values(*columns, **expressions).query.sql_with_params())
-
-
-def _visible_rows_sql(kind: str, user) -> tuple[str, tuple]:
-    """The SQL of the type's visible rows: its own hit and facet columns, the related values it keeps
-    (``stored``) and both search documents."""
+def _visible_rows_sql(kind: str, user) -> tuple[str, tuple] | None:
+    """The ORM's SQL (and params) of the type's rows that ``user`` may see: its own hit and facet
+    columns and both search documents. ``None`` when the user may see none of them (``visible_to``
+    gave an empty queryset, which has no SQL)."""
     spec = _SPEC[kind]
     table = spec.model._meta.db_table
-    return _visible_sql(
-        user, spec.model.objects.visible_to(user), *spec.fields,
-        **{alias: RawSQL(f'"{table}"."{column}"', ()) for alias, column in spec.stored.items()},
+    rows = spec.model.objects.visible_to(user).order_by().values(
+        *spec.fields,
         search_document=RawSQL(f'"{table}"."{DOCUMENT_COLUMN}"', ()),
         name_document=RawSQL(name_document_sql(spec.label, table), ()),
     )
+    try:
+        return rows.query.sql_with_params()
+    except EmptyResultSet:
+        return None
 
 
 def _related_sql(kind: str, row: str, *, for_facets: bool) -> str:
     """The related columns of the row ``row``, each looked up by primary key: those facets and filters
-    need, for every candidate (``for_facets``), the others only for the hits shown. A value the row
-    keeps itself (``stored``) is read with the row instead."""
+    need (a field's dataset's system), for every candidate (``for_facets``); the others only for the
+    hits shown."""
     spec = _SPEC[kind]
     parts = []
     for alias, path in spec.related.items():
-        if (alias in spec.facets.values()) != for_facets or alias in spec.stored:
+        if (alias in spec.facets.values()) != for_facets:
             continue
         link, column = path.split("__")
         foreign_key = spec.model._meta.get_field(link)
@@ -234,44 +167,30 @@ def _related_sql(kind: str, row: str, *, for_facets: bool) -> str:
     return "".join(f", {part}" for part in parts)
 
 
-def _type_sql(kind: str, user, filters: SearchFilters, walk: bool) -> tuple[str, list, str, list]:
+def _type_sql(kind: str, visible: tuple[str, tuple], text: str, filters: SearchFilters, limit: int,
+              bound: int) -> tuple[str, list, str, list]:
     """One type's part of the statement: its candidate set (CTEs), and a row of its best hits and facet
-    counts (JSON). The search's text, limit, bound and filter values are slots (``_Slot``); ``walk``:
-    the candidates come from the posting table (a one-word search)."""
-    text, limit, bound = TEXT, LIMIT, BOUND
+    counts (JSON). ``visible``: the SQL of the type's visible rows (``_visible_rows_sql``)."""
     spec = _SPEC[kind]
-    visible_sql, visible_params = _visible_rows_sql(kind, user)
-    own = (*spec.fields, *spec.stored)
-    columns = ", ".join(f'v."{column}"' for column in own)
+    visible_sql, visible_params = visible
+    columns = ", ".join(f'v."{column}"' for column in spec.fields)
     rank = f"ts_rank(v.search_document, {QUERY_SQL}) AS rank"
     conditions = {facet: f'"{spec.facets[facet]}" = ANY(%s)' for facet in FILTERED_FACETS if filters.values(facet)}
 
     def where(*, skip: str | None = None) -> tuple[str, list]:
         kept = [facet for facet in conditions if facet != skip]
-        return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [FILTER_SLOTS[f] for f in kept]
+        return " AND ".join(conditions[facet] for facet in kept) or "TRUE", [list(filters.values(f)) for f in kept]
 
     # The candidate set: every match when there are at most N; otherwise the name matches
     # first, then the other matches by id, N in all. By id, not in whatever order a plan
-    # yields them, so the answer never depends on the plan. A one-word search (``walk``)
-    # reads the word's postings in id order, each joined to its visible row (a lateral
-    # sub-select, so the plan is always this walk), and stops after N + 1: its cost does not
-    # depend on how many rows contain the word. Any other search takes every match from the
-    # document's GIN index (the name matches from the name index) and sorts them.
+    # yields them, so the answer never depends on the plan. The matches come from the
+    # document's GIN index, the name matches from the name index.
     bounded = f"(SELECT count(*) FROM {kind}_all) > %s"
-    if walk:
-        inner = ", ".join(f'w."{column}"' for column in (*own, DOCUMENT_COLUMN))
-        source = (f"FROM {POSTING_TABLE} p CROSS JOIN LATERAL (SELECT {inner} FROM ({visible_sql}) w "
-                  f"WHERE w.id = p.object_id OFFSET 0) v "
-                  f"WHERE p.kind = {POSTING_KINDS[spec.label]} AND p.lexeme = (SELECT lexeme FROM search_term)")
-        every = f"SELECT {columns}, {rank} {source} ORDER BY p.object_id LIMIT %s"
-        names = f"SELECT {columns}, {rank} {source} AND p.in_name AND {bounded} ORDER BY p.object_id LIMIT %s"
-        params = [text, *visible_params, BOUND_PLUS_ONE, text, *visible_params, bound, bound]
-    else:
-        source = f"FROM ({visible_sql}) v WHERE v.search_document @@ {QUERY_SQL}"
-        every = f"SELECT {columns}, {rank} {source} ORDER BY v.id LIMIT %s"
-        names = (f"SELECT {columns}, {rank} {source} AND v.name_document @@ {QUERY_SQL} AND {bounded} "
-                 f"ORDER BY v.id LIMIT %s")
-        params = [text, *visible_params, text, BOUND_PLUS_ONE, text, *visible_params, text, text, bound, bound]
+    source = f"FROM ({visible_sql}) v WHERE v.search_document @@ {QUERY_SQL}"
+    every = f"SELECT {columns}, {rank} {source} ORDER BY v.id LIMIT %s"
+    names = (f"SELECT {columns}, {rank} {source} AND v.name_document @@ {QUERY_SQL} AND {bounded} "
+             f"ORDER BY v.id LIMIT %s")
+    params = [text, *visible_params, text, bound + 1, text, *visible_params, text, text, bound, bound]
     sql = (
         f"{kind}_all AS MATERIALIZED ({every}), {kind}_names AS MATERIALIZED ({names}), "
         f"{kind}_candidates AS MATERIALIZED (SELECT u.*{_related_sql(kind, 'u', for_facets=True)} FROM "
@@ -309,9 +228,11 @@ def _type_sql(kind: str, user, filters: SearchFilters, walk: bool) -> tuple[str,
     return sql, params, select, [kind, bound, *hits_params, *aggregate_params]
 
 
-def _labels_sql(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, list] | None:
+def _labels_sql(user, visible: dict[str, tuple[str, tuple] | None], filters: SearchFilters,
+                kinds: list[str]) -> tuple[str, list] | None:
     """The statement's last row: the names of the visible systems and departments that the candidates of
-    the requested types refer to (a superset of the facet values; only values the user may see get one)."""
+    the requested types refer to (a superset of the facet values; only values the user may see get one).
+    ``visible``: the SQL of each searched type's visible rows (``_visible_rows_sql``)."""
     sources: dict[str, list[str]] = {"system": [], "department": []}
     for kind in kinds:
         if kind in filters.types:
@@ -319,10 +240,13 @@ def _labels_sql(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, li
                 if facet in _SPEC[kind].facets:
                     references.append(f'SELECT "{_SPEC[kind].facets[facet]}" FROM {kind}_candidates')
     parts, params = [], []
-    for facet, model in (("system", System), ("department", Department)):
-        if sources[facet]:
-            visible, visible_params = _visible_sql(user, model.objects.visible_to(user), "id", "name")
-            parts.append(f"SELECT '{facet}' AS facet, l.id, l.name FROM ({visible}) l "
+    for facet in ("system", "department"):
+        if not sources[facet]:
+            continue
+        rows = visible[facet] if facet in visible else _visible_rows_sql(facet, user)
+        if rows is not None:  # else the user may see none of them: none is named, so none is counted
+            visible_sql, visible_params = rows
+            parts.append(f"SELECT '{facet}' AS facet, l.id, l.name FROM ({visible_sql}) l "
                          f"WHERE l.id IN ({' UNION ALL '.join(sources[facet])})")
             params += visible_params
     if not parts:
@@ -331,71 +255,49 @@ def _labels_sql(user, filters: SearchFilters, kinds: list[str]) -> tuple[str, li
             f"FROM ({' UNION ALL '.join(parts)}) x), NULL::json", params)
 
 
-def _answer_postgresql(user, text: str, filters: SearchFilters, limit: int,
-                       kinds: list[str]) -> tuple[dict, dict[str, dict[int, str]]]:
-    names: dict[str, dict[int, str]] = {"system": {}, "department": {}}
+def postgresql_statement(user, text: str, filters: SearchFilters, limit: int) -> tuple[str, list] | None:
+    """The whole search as one PostgreSQL statement, and its parameters: a row per type that the filters
+    allow (whether it was bounded, its best hits and its facet counts, as JSON) and a row of facet labels.
+    ``None`` when no type can match. Built on every search from the ORM's SQL of each type's
+    ``visible_to(user)``, so it always carries the user's current rules."""
+    text = text.strip()
+    kinds = [kind for kind in TYPES if _can_match(kind, filters)]
+    visible = {kind: _visible_rows_sql(kind, user) for kind in kinds}
+    kinds = [kind for kind in kinds if visible[kind] is not None]
     if not kinds:
-        return {}, names
+        return None
     bound = exact_limit()
-    values = {TEXT: text, LIMIT: limit, BOUND: bound, BOUND_PLUS_ONE: bound + 1,
-              **{slot: list(filters.values(facet)) for facet, slot in FILTER_SLOTS.items()}}
-    walk = bool(_ONE_WORD.fullmatch(text))
-    rows = _run(_statement(user, filters, kinds, walk), values)
-    if walk and any(kind == "term" and not_one_word for kind, not_one_word, _, _ in rows):
-        rows = _run(_statement(user, filters, kinds, False), values)
+    ctes, selects, params, select_params = [], [], [], []
+    for kind in kinds:
+        cte, cte_params, select, part_params = _type_sql(kind, visible[kind], text, filters, limit, bound)
+        ctes.append(cte)
+        params += cte_params
+        selects.append(select)
+        select_params += part_params
+    labels = _labels_sql(user, visible, filters, kinds)
+    if labels is not None:
+        selects.append(labels[0])
+        select_params += labels[1]
+    return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params + select_params
+
+
+def _answer_postgresql(user, text: str, filters: SearchFilters,
+                       limit: int) -> tuple[dict, dict[str, dict[int, str]]]:
+    names: dict[str, dict[int, str]] = {"system": {}, "department": {}}
+    statement = postgresql_statement(user, text, filters, limit)
+    if statement is None:
+        return {}, names
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+        rows = cursor.fetchall()
     answer = {}
     for kind, bounded, hits, groups in rows:
-        if kind == "term":
-            continue
         if kind == "labels":
             for facet, pk, name in hits or []:
                 names[facet][pk] = name
         else:
             answer[kind] = _from_groups(kind, bounded, hits or [], groups or [], filters)
     return answer, names
-
-
-def _run(statement: tuple[str, list], values: dict) -> list[tuple]:
-    sql, params = statement
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [values[param] if isinstance(param, _Slot) else param for param in params])
-        return cursor.fetchall()
-
-
-def _statement(user, filters: SearchFilters, kinds: list[str], walk: bool) -> tuple[str, list]:
-    """The search statement for these types and filters, with slots for the search's own values.
-
-    Building it (the SQL of each type's visible rows, its candidates, hits and facet counts)
-    costs about as much as a rare term's search itself, and it depends only on the types, on
-    which filters are set and on what the user may see: it is kept under those, with the trust
-    layer's ``visibility_key`` for every model it reads (none kept when one is unknown)."""
-    models = [_SPEC[kind].model for kind in kinds] + [System, Department]
-    visibility = tuple(access.visibility_key(model, user) for model in models)
-    key = None
-    if None not in visibility:
-        key = (tuple(kinds), filters.types, tuple(facet for facet in FILTERED_FACETS if filters.values(facet)),
-               walk, visibility)
-    return _STATEMENTS.get(key, lambda: _build_statement(user, filters, kinds, walk))
-
-
-def _build_statement(user, filters: SearchFilters, kinds: list[str], walk: bool) -> tuple[str, list]:
-    ctes, selects, params, select_params = [], [], [], []
-    if walk:
-        ctes.append(TERM_SQL)
-        params += [TEXT, TEXT]
-    for kind in kinds:
-        cte, cte_params, select, part_params = _type_sql(kind, user, filters, walk)
-        ctes.append(cte)
-        params += cte_params
-        selects.append(select)
-        select_params += part_params
-    labels = _labels_sql(user, filters, kinds)
-    if labels is not None:
-        selects.append(labels[0])
-        select_params += labels[1]
-    if walk:
-        selects.append(TERM_SELECT)
-    return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects), params + select_params
 
 
 def _from_groups(kind: str, bounded: bool, hits: list[dict], groups: list[dict], filters: SearchFilters) -> _TypeAnswer:
@@ -419,10 +321,10 @@ def _from_groups(kind: str, bounded: bool, hits: list[dict], groups: list[dict],
 # --- SQLite and others: the same answer computed in Python ---------------------------------------
 
 
-def _answer_fallback(user, text: str, filters: SearchFilters, limit: int, kinds: list[str]) -> dict:
+def _answer_fallback(user, text: str, filters: SearchFilters, limit: int) -> dict:
     bound = exact_limit()
     answer = {}
-    for kind in kinds:
+    for kind in (kind for kind in TYPES if _can_match(kind, filters)):
         spec = _SPEC[kind]
         name_match = Q(*(Q(**{f"{name}__icontains": text}) for name in spec.name_fields), _connector=Q.OR)
         whens = [When(name__iexact=text, then=Value(1.0)), When(name__istartswith=text, then=Value(0.8)),

@@ -1,33 +1,53 @@
 """GIN indexes for full-text search, on PostgreSQL only.
 
-Each index is built over exactly the weighted document that ``catalog.search``
-queries (``catalog.models.search.search_vector``), so PostgreSQL answers a search
-from the index. SQLite has no GIN; search falls back to substring matching there.
+Each index is built over exactly the weighted document that ``catalog.search`` queried
+when this was written (``to_tsvector`` of the searched columns, weighted), so PostgreSQL
+answered a search from the index; 0004 replaces them with indexes on a stored document.
+SQLite has no GIN; search falls back to substring matching there.
+
+The statements are written out here (they are what the code of the time generated), so this
+migration does what it did when it was written, whatever later code says.
 """
 
-from django.contrib.postgres.indexes import GinIndex
 from django.db import migrations
 
-from catalog.models.search import SEARCH_COLUMNS, search_vector
+CREATE_INDEXES = [
+    ('CREATE INDEX "dataset_search_gin" ON "catalog_dataset" USING gin '
+     """((((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("qualified_name", '')), 'A')) || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B'))))"""),
+    ('CREATE INDEX "field_search_gin" ON "catalog_field" USING gin '
+     """(((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B'))))"""),
+    ('CREATE INDEX "system_search_gin" ON "catalog_system" USING gin '
+     """((((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("vendor", '')), 'B')) || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B'))))"""),
+    ('CREATE INDEX "department_search_gin" ON "catalog_department" USING gin '
+     """(((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B'))))"""),
+]
 
-
-def _index(label: str) -> GinIndex:
-    model_name = label.split(".")[1].lower()
-    return GinIndex(search_vector(label), name=f"{model_name}_search_gin")
+DROP_INDEXES = [
+    'DROP INDEX IF EXISTS "dataset_search_gin"',
+    'DROP INDEX IF EXISTS "field_search_gin"',
+    'DROP INDEX IF EXISTS "system_search_gin"',
+    'DROP INDEX IF EXISTS "department_search_gin"',
+]
 
 
 def create_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for label in SEARCH_COLUMNS:
-        schema_editor.add_index(apps.get_model(label), _index(label))
+    for statement in CREATE_INDEXES:
+        schema_editor.execute(statement, params=None)
 
 
 def drop_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for label in SEARCH_COLUMNS:
-        schema_editor.remove_index(apps.get_model(label), _index(label))
+    for statement in DROP_INDEXES:
+        schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):

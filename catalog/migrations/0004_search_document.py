@@ -11,41 +11,84 @@ Adding a stored generated column rewrites the table (an ACCESS EXCLUSIVE lock
 while it runs): on a large catalog, run this migration in a maintenance window.
 SQLite has no ``tsvector``: nothing to do there (search falls back to substring
 matching). The column is not a model field, so ``makemigrations`` does not see it.
+
+The statements are written out here (they are what the code of the time generated), so this
+migration does what it did when it was written, whatever later code says.
 """
 
 from django.db import migrations
 
-from catalog.models.search import DOCUMENT_COLUMN, SEARCH_COLUMNS, document_sql, name_document_sql
+ADD_DOCUMENTS = [
+    'DROP INDEX IF EXISTS "dataset_search_gin"',
+    ('ALTER TABLE "catalog_dataset" ADD COLUMN "search_document" tsvector GENERATED ALWAYS AS '
+     """(setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("qualified_name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')) STORED"""),
+    'CREATE INDEX "dataset_document_gin" ON "catalog_dataset" USING gin ("search_document")',
+    ("""CREATE INDEX "dataset_name_gin" ON "catalog_dataset" USING gin ((to_tsvector('english'::regconfig, """
+     """COALESCE("name", '')) || to_tsvector('english'::regconfig, COALESCE("qualified_name", ''))))"""),
+    'DROP INDEX IF EXISTS "field_search_gin"',
+    ('ALTER TABLE "catalog_field" ADD COLUMN "search_document" tsvector GENERATED ALWAYS AS '
+     """(setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')) STORED"""),
+    'CREATE INDEX "field_document_gin" ON "catalog_field" USING gin ("search_document")',
+    ("""CREATE INDEX "field_name_gin" ON "catalog_field" USING gin ((to_tsvector('english'::regconfig, """
+     """COALESCE("name", ''))))"""),
+    'DROP INDEX IF EXISTS "system_search_gin"',
+    ('ALTER TABLE "catalog_system" ADD COLUMN "search_document" tsvector GENERATED ALWAYS AS '
+     """(setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("vendor", '')), 'B') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')) STORED"""),
+    'CREATE INDEX "system_document_gin" ON "catalog_system" USING gin ("search_document")',
+    ("""CREATE INDEX "system_name_gin" ON "catalog_system" USING gin ((to_tsvector('english'::regconfig, """
+     """COALESCE("name", ''))))"""),
+    'DROP INDEX IF EXISTS "department_search_gin"',
+    ('ALTER TABLE "catalog_department" ADD COLUMN "search_document" tsvector GENERATED ALWAYS AS '
+     """(setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')) STORED"""),
+    'CREATE INDEX "department_document_gin" ON "catalog_department" USING gin ("search_document")',
+    ('CREATE INDEX "department_name_gin" ON "catalog_department" USING gin '
+     """((to_tsvector('english'::regconfig, COALESCE("name", ''))))"""),
+]
 
-
-def _table(label: str) -> str:
-    return f"catalog_{label.split('.')[1].lower()}"
-
-
-def _model_name(label: str) -> str:
-    return label.split(".")[1].lower()
+DROP_DOCUMENTS = [
+    'DROP INDEX IF EXISTS "dataset_name_gin"',
+    'ALTER TABLE "catalog_dataset" DROP COLUMN IF EXISTS "search_document"',
+    ('CREATE INDEX "dataset_search_gin" ON "catalog_dataset" USING gin '
+     """((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("qualified_name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')))"""),
+    'DROP INDEX IF EXISTS "field_name_gin"',
+    'ALTER TABLE "catalog_field" DROP COLUMN IF EXISTS "search_document"',
+    ('CREATE INDEX "field_search_gin" ON "catalog_field" USING gin '
+     """((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')))"""),
+    'DROP INDEX IF EXISTS "system_name_gin"',
+    'ALTER TABLE "catalog_system" DROP COLUMN IF EXISTS "search_document"',
+    ('CREATE INDEX "system_search_gin" ON "catalog_system" USING gin '
+     """((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("vendor", '')), 'B') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')))"""),
+    'DROP INDEX IF EXISTS "department_name_gin"',
+    'ALTER TABLE "catalog_department" DROP COLUMN IF EXISTS "search_document"',
+    ('CREATE INDEX "department_search_gin" ON "catalog_department" USING gin '
+     """((setweight(to_tsvector('english'::regconfig, COALESCE("name", '')), 'A') || """
+     """setweight(to_tsvector('english'::regconfig, COALESCE("description", '')), 'B')))"""),
+]
 
 
 def add_documents(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for label in SEARCH_COLUMNS:
-        table, name = _table(label), _model_name(label)
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}_search_gin"')
-        schema_editor.execute(f'ALTER TABLE "{table}" ADD COLUMN "{DOCUMENT_COLUMN}" tsvector '
-                              f"GENERATED ALWAYS AS ({document_sql(label)}) STORED")
-        schema_editor.execute(f'CREATE INDEX "{name}_document_gin" ON "{table}" USING gin ("{DOCUMENT_COLUMN}")')
-        schema_editor.execute(f'CREATE INDEX "{name}_name_gin" ON "{table}" USING gin (({name_document_sql(label)}))')
+    for statement in ADD_DOCUMENTS:
+        schema_editor.execute(statement)
 
 
 def drop_documents(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for label in SEARCH_COLUMNS:
-        table, name = _table(label), _model_name(label)
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}_name_gin"')
-        schema_editor.execute(f'ALTER TABLE "{table}" DROP COLUMN IF EXISTS "{DOCUMENT_COLUMN}"')
-        schema_editor.execute(f'CREATE INDEX "{name}_search_gin" ON "{table}" USING gin (({document_sql(label)}))')
+    for statement in DROP_DOCUMENTS:
+        schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):

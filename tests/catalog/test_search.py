@@ -8,6 +8,7 @@ from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from catalog.models import Dataset, Department, Field, System
 from permissions.models import AccessRule
 from tests import factories
 from tests.mixins import make_user
@@ -92,8 +93,7 @@ class TestSearch(TestCase):
         self.assertIn("confidential", classifications)
 
     def test_a_deny_rule_applies_to_the_next_search(self):
-        """The visible-rows SQL is kept between searches, keyed on the visibility condition: a new rule
-        changes the condition, so the very next search hides the row, its counts and its label."""
+        """The very next search after a new rule hides the row, its counts and its label."""
         body = self.search(q="invoices")
         self.assertIn(("system", self.stripe.pk), {(hit["type"], hit["id"]) for hit in body["results"]})
         AccessRule.objects.create(subject_kind="user", subject_user=self.user, target_kind="object",
@@ -155,10 +155,10 @@ class TestBoundedSearch(TestCase):
     def setUpTestData(cls):
         cls.user = make_user("broad-searcher")
         cls.ledgers = factories.dataset(name="General records", qualified_name="finance.records",
-                                        description="Postings")
+                                        description="Entries")
         # Five fields mention the ledger in their description only; one is named after it, and comes last.
         cls.described = [
-            factories.field(dataset=cls.ledgers, name=f"posting_{i}", description="Copied from the ledger",
+            factories.field(dataset=cls.ledgers, name=f"entry_{i}", description="Copied from the ledger",
                             classification="internal")
             for i in range(5)
         ]
@@ -233,54 +233,135 @@ class TestBoundedSearch(TestCase):
                               and "search_document" not in query["sql"]])
 
 
-class TestKeptSearchStatement(TestCase):
-    """On PostgreSQL the search statement is built once per types, set filters and visibility, and
-    each search fills in its own text, limit and filter values."""
+class TestSearchFollowsTheCatalog(TestCase):
+    """Each search reads the catalog and the rules as they are: a field counts under its dataset's
+    current system, a new rule hides rows from the next search, and hidden rows are never counted."""
 
     @classmethod
     def setUpTestData(cls):
-        cls.user = make_user("kept-searcher")
+        cls.reader = make_user("follower")
+        cls.opted_out = make_user("opted-out")
         cls.crm = factories.system(name="CRM", slug="crm")
-        cls.lake = factories.system(name="Lake", slug="lake")
-        cls.leads = factories.dataset(system=cls.crm, qualified_name="crm.leads", name="Leads")
-        cls.raw_leads = factories.dataset(system=cls.lake, qualified_name="raw.leads", name="Raw leads")
-        cls.invoices = factories.dataset(system=cls.lake, qualified_name="raw.invoices", name="Invoices")
+        cls.warehouse = factories.system(name="Warehouse", slug="warehouse")
+        cls.leads = factories.dataset(system=cls.crm, name="Leads", qualified_name="crm.leads",
+                                      description="The source of every lead")
+        cls.model = factories.dataset(system=cls.warehouse, name="Lead model", qualified_name="dw.leads")
+        cls.sources = [factories.field(dataset=cls.leads, name=f"lead_source_{i}",
+                                       description="Where the lead came from") for i in range(3)]
+        cls.model_source = factories.field(dataset=cls.model, name="lead_source",
+                                           description="Where the lead came from")
+        rule = {"subject_kind": "user", "subject_user": cls.opted_out, "target_kind": "object",
+                "reason": "not for this reader"}
+        AccessRule.objects.create(**rule, target_type=ContentType.objects.get_for_model(Field),
+                                  target_id=cls.sources[0].pk)
+        AccessRule.objects.create(**rule, target_type=ContentType.objects.get_for_model(Dataset),
+                                  target_id=cls.model.pk)
+
+    def search(self, user=None, **params) -> dict:
+        client = APIClient()
+        client.force_authenticate(user or self.reader)
+        response = client.get("/api/v1/search/", {"q": "source", "limit": 50, **params})
+        self.assertEqual(response.status_code, 200, response.content)
+        return response.json()
+
+    def system_facet(self, **params) -> dict[int, int]:
+        return {entry["value"]: entry["count"] for entry in self.search(type="field", **params)["facets"]["system"]}
+
+    def test_fields_count_under_their_datasets_current_system(self):
+        self.assertEqual(self.system_facet(), {self.crm.pk: 3, self.warehouse.pk: 1})
+        self.leads.system = self.warehouse
+        self.leads.save()
+        self.assertEqual(self.system_facet(), {self.warehouse.pk: 4})
+        Dataset.objects.filter(pk=self.leads.pk).update(system=self.crm)  # a bulk move too
+        self.assertEqual(self.system_facet(), {self.crm.pk: 3, self.warehouse.pk: 1})
+        self.sources[1].dataset = self.model  # and a field moved to another dataset
+        self.sources[1].save()
+        self.assertEqual(self.system_facet(), {self.crm.pk: 2, self.warehouse.pk: 2})
+
+    def test_the_system_filter_follows_the_datasets_system(self):
+        hits = self.search(type="field", system=self.warehouse.pk)["results"]
+        self.assertEqual([hit["id"] for hit in hits], [self.model_source.pk])
+        self.leads.system = self.warehouse
+        self.leads.save()
+        hits = self.search(type="field", system=self.warehouse.pk)["results"]
+        self.assertEqual(len(hits), 4)
+        self.assertEqual(self.search(type="field", system=self.crm.pk)["results"], [])
+
+    def test_hidden_rows_are_never_counted(self):
+        everyone, opted_out = self.search(), self.search(self.opted_out)
+        counts = {entry["value"]: entry["count"] for entry in opted_out["facets"]["type"]}
+        self.assertEqual({entry["value"]: entry["count"] for entry in everyone["facets"]["type"]},
+                         {"field": 4, "dataset": 1})
+        # The hidden field, and the field of the hidden dataset (a dataset rule covers its fields).
+        self.assertEqual(counts, {"field": 2, "dataset": 1})
+        found = {(hit["type"], hit["id"]) for hit in opted_out["results"]}
+        self.assertEqual(found, {("dataset", self.leads.pk), *(("field", f.pk) for f in self.sources[1:])})
+        systems = {entry["value"]: entry["count"] for entry in opted_out["facets"]["system"]}
+        self.assertEqual(systems, {self.crm.pk: 3})
+
+    def test_hidden_rows_are_never_counted_when_bounded(self):
+        def fields(body: dict) -> list[dict]:
+            return [entry for entry in body["facets"]["type"] if entry["value"] == "field"]
+
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=2):
+            body = self.search(self.opted_out, type="field")
+        self.assertEqual(fields(body), [{"value": "field", "count": 2, "count_exact": True}])
+        self.assertEqual({hit["id"] for hit in body["results"]}, {f.pk for f in self.sources[1:]})
+        with override_settings(ACCORD_SEARCH_EXACT_LIMIT=1):
+            body = self.search(self.opted_out, type="field")
+        self.assertEqual(fields(body), [{"value": "field", "count": 1, "count_exact": False}])
+        self.assertEqual(body["ranking"], "approximate")
+        self.assertEqual([hit["id"] for hit in body["results"]], [self.sources[1].pk])
+
+    def test_a_new_rule_is_seen_by_the_next_search(self):
+        self.assertEqual(len(self.search(type="field")["results"]), 4)
+        AccessRule.objects.create(subject_kind="user", subject_user=self.reader, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(Dataset), target_id=self.leads.pk,
+                                  reason="not for this reader")
+        body = self.search()
+        self.assertEqual({(hit["type"], hit["id"]) for hit in body["results"]}, {("field", self.model_source.pk)})
+        self.assertEqual({entry["value"] for entry in body["facets"]["system"]}, {self.warehouse.pk})
+
+
+class TestSearchSchema(TestCase):
+    """On PostgreSQL, search needs the stored documents and their GIN indexes, and nothing else: no
+    table, column, function or trigger beside them that copies search data (migration 0010 drops
+    those that 0006-0008 made)."""
+
+    MODELS = (Dataset, Field, System, Department)
 
     def setUp(self):
         if connection.vendor != "postgresql":
-            self.skipTest("the statement is kept on PostgreSQL (the fallback builds no statement)")
-        from catalog import search
+            self.skipTest("the documents and their indexes exist on PostgreSQL only")
 
-        search._STATEMENTS.clear()
-        self.client = APIClient()
-        self.client.force_authenticate(self.user)
+    def rows(self, sql: str, params=()) -> set:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row if len(row) > 1 else row[0] for row in cursor.fetchall()}
 
-    def ids(self, **params) -> list[int]:
-        response = self.client.get("/api/v1/search/", {"type": "dataset", **params})
-        self.assertEqual(response.status_code, 200, response.content)
-        return sorted(hit["id"] for hit in response.json()["results"])
+    def test_the_documents_and_their_indexes_are_there(self):
+        columns = self.rows("SELECT table_name, data_type FROM information_schema.columns "
+                            "WHERE column_name = 'search_document' AND table_schema = current_schema()")
+        self.assertEqual(columns, {(model._meta.db_table, "tsvector") for model in self.MODELS})
+        indexes = self.rows("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                            "AND indexdef LIKE '%%USING gin%%'")
+        for model in self.MODELS:
+            name = model._meta.model_name
+            self.assertLessEqual({f"{name}_document_gin", f"{name}_name_gin"}, indexes)
 
-    def test_built_once_and_filled_in_by_each_search(self):
-        from unittest import mock
-
-        from catalog import search
-
-        with mock.patch.object(search, "_type_sql", wraps=search._type_sql) as build:
-            self.assertEqual(self.ids(q="leads"), sorted([self.leads.pk, self.raw_leads.pk]))
-            built = build.call_count
-            self.assertEqual(self.ids(q="invoices"), [self.invoices.pk])
-            self.assertEqual(self.ids(q="leads", limit=1), [self.leads.pk])  # same rank: by id
-            self.assertEqual(build.call_count, built)
-            # Filter values are the search's own; which filters are set shapes the statement.
-            self.assertEqual(self.ids(q="leads", system=self.lake.pk), [self.raw_leads.pk])
-            rebuilt = build.call_count
-            self.assertGreater(rebuilt, built)
-            self.assertEqual(self.ids(q="leads", system=self.crm.pk), [self.leads.pk])
-            self.assertEqual(build.call_count, rebuilt)
-
-    def test_a_new_rule_is_seen_by_the_next_search(self):
-        self.assertEqual(self.ids(q="leads"), sorted([self.leads.pk, self.raw_leads.pk]))
-        AccessRule.objects.create(subject_kind="user", subject_user=self.user, target_kind="object",
-                                  target_type=ContentType.objects.get_for_model(self.raw_leads),
-                                  target_id=self.raw_leads.pk, reason="not for this reader")
-        self.assertEqual(self.ids(q="leads"), [self.leads.pk])
+    def test_nothing_else_is_kept_for_search(self):
+        for model in self.MODELS:
+            with self.subTest(model=model.__name__):
+                columns = self.rows("SELECT column_name FROM information_schema.columns "
+                                    "WHERE table_schema = current_schema() AND table_name = %s",
+                                    [model._meta.db_table])
+                self.assertEqual(columns, {field.column for field in model._meta.concrete_fields}
+                                 | {"search_document"})
+                triggers = self.rows("SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                                     "WHERE NOT t.tgisinternal AND c.relname = %s", [model._meta.db_table])
+                # Only the access generation's triggers (departments decide whom a rule reaches).
+                self.assertEqual({name for name in triggers if not name.startswith("accord_generation_")}, set())
+        self.assertFalse(self.rows("SELECT table_name FROM information_schema.tables "
+                                   "WHERE table_schema = current_schema() AND table_name LIKE 'catalog\\_search\\_%%'"))
+        self.assertFalse(self.rows("SELECT proname FROM pg_proc WHERE proname LIKE 'accord\\_search\\_%%' "
+                                   "OR proname IN ('accord_field_system', 'accord_dataset_system')"))
