@@ -70,7 +70,7 @@ def test_database_url_selects_postgresql(tmp_path):
         "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['PORT'], s.DEBUG, s.ALLOWED_HOSTS",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "config.postgresql 5433 True ['accord.example.com']"
+    assert result.stdout.strip() == "django.db.backends.postgresql 5433 True ['accord.example.com']"
 
 
 @pytest.mark.django_db
