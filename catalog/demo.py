@@ -26,6 +26,7 @@ from django.db import models, transaction
 from catalog.choices import Classification, ConnectionEngine, DatasetKind, DepartmentRole, Lifecycle, SystemKind
 from catalog.models import Dataset, Department, DepartmentMembership, LineageEdge, System, Tag
 from catalog.services import register_dataset
+from permissions import context
 
 INTERNAL = Classification.INTERNAL
 CONFIDENTIAL = Classification.CONFIDENTIAL
@@ -831,11 +832,11 @@ def load_demo(*, actor) -> DemoLoadResult:
     A rerun puts back what is missing and resets demo attributes that were edited
     to their demo values; it never deletes anything (fields added to a demo dataset stay).
 
-    Run it inside an audit context (``permissions.context.system_actor``); ``actor``
-    is that context's actor, handed to the registration service.
+    ``actor`` (a user, or ``permissions.context.Actor(system=...)``: ``manage.py load_demo``
+    passes its own) is who every audit record of the load names.
     """
     result = DemoLoadResult()
-    with transaction.atomic():
+    with context.acting_as(actor), transaction.atomic():
         departments = _load_departments(result)
         people = _load_people(result, departments)
         tags = _load_tags(result)

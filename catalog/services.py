@@ -11,7 +11,7 @@ from django.db.models import Model
 
 from catalog.models import Dataset, Field, System, Tag
 from catalog.signals import schema_changed
-from permissions import audit
+from permissions import audit, context
 from permissions.errors import NotAllowed
 
 # Dataset attributes a registration may set (everything but its identity and tags).
@@ -88,16 +88,18 @@ def register_dataset(
     the same payload twice changes nothing. Fields the dataset has but the payload
     lacks are reported as missing, and deleted only when ``remove_missing`` is set.
     Attributes absent from ``attributes`` are left as they are.
-    Each dataset and field written gets one audit record, under the current audit
-    context; ``actor`` (who registers) must be the context's actor.
+    Each dataset and field written gets one audit record naming ``actor`` (who
+    registers: a user, or ``permissions.context.Actor(system=...)``). A user changes
+    only fields they can see; the system sees every field.
     """
-    viewer = actor if getattr(actor, "is_authenticated", False) else None
-    try:
-        result = _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer)
-    except IntegrityError:
-        # Another registration of the same dataset won the race to create it;
-        # ours now updates that row instead.
-        result = _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer)
+    viewer = context.as_actor(actor).user
+    with context.acting_as(actor):
+        try:
+            result = _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer)
+        except IntegrityError:
+            # Another registration of the same dataset won the race to create it;
+            # ours now updates that row instead.
+            result = _register(system, qualified_name, attributes, tags, fields, remove_missing, viewer)
     if not result.dataset_created and (result.fields_created or result.fields_updated or result.fields_removed):
         changes = {"created": result.fields_created, "updated": result.fields_updated,
                    "removed": result.fields_removed}

@@ -16,7 +16,8 @@ def _beat_actor(**kwargs):
     """Beat's own bookkeeping (last run times) happens outside any task: give it a named actor."""
     from permissions import context
 
-    context._current.set(context.AuditContext(actor=context.Actor(system="beat"), reason="Celery beat scheduler"))
+    # Entered for the life of the beat process, never left.
+    context.system_actor("beat", reason="Celery beat scheduler").__enter__()
 
 
 beat_init.connect(_beat_actor, weak=False)

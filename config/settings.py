@@ -143,8 +143,8 @@ ACCORD_DEPARTMENT_MODEL = "catalog.Department"
 ACCORD_TAG_MODEL = "catalog.Tag"
 ACCORD_CLASSIFICATION_LEVELS = ["public", "internal", "confidential", "pii", "restricted"]
 ACCORD_COUNCIL_GROUP = env_str("ACCORD_COUNCIL_GROUP", "DataOps council")
-# A write to an audited model with no actor: an error (tests) or an "anonymous" record.
-ACCORD_AUDIT_REQUIRE_ACTOR = env_bool("ACCORD_AUDIT_REQUIRE_ACTOR", False)
+# A write to an audited model with no actor: an error (the default), or an "anonymous" record when off.
+ACCORD_AUDIT_REQUIRE_ACTOR = env_bool("ACCORD_AUDIT_REQUIRE_ACTOR", True)
 # Failed logins / rejected tokens per client address within the window before 429.
 ACCORD_AUTH_FAILURE_LIMIT = env_int("ACCORD_AUTH_FAILURE_LIMIT", 10)
 ACCORD_AUTH_FAILURE_WINDOW = env_int("ACCORD_AUTH_FAILURE_WINDOW", 300)

@@ -18,8 +18,11 @@ class GovernanceConfig(AppConfig):
 def _schema_drift(sender, dataset, changes, **kwargs) -> None:
     """A covered dataset's fields changed: check the contracts that cover it."""
     from governance.services.compliance import schema_drift
+    from permissions.context import Actor
 
-    schema_drift(dataset, changes=changes)
+    # Runs after the registration's commit, in the registering request: the checks are the
+    # system's answer to the change (and keep the request's id), not the registrant's request.
+    schema_drift(dataset, changes=changes, actor=Actor(system="schema-drift"))
 
 
 def _ensure_housekeeping(sender, app_config=None, **kwargs) -> None:
@@ -28,5 +31,5 @@ def _ensure_housekeeping(sender, app_config=None, **kwargs) -> None:
     from governance.services.schedules import ensure_housekeeping_tasks
     from permissions.context import system_actor
 
-    with system_actor("migrate", reason="Ensure Accord's periodic housekeeping tasks"):
-        ensure_housekeeping_tasks()
+    with system_actor("migrate", reason="Ensure Accord's periodic housekeeping tasks") as audit_context:
+        ensure_housekeeping_tasks(actor=audit_context.actor)

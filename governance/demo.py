@@ -34,6 +34,7 @@ from governance.models import (
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
+from governance.services.common import acting_as
 
 WAREHOUSE = "analytics-warehouse"
 COUNCIL_CHAIR = "dana.data"  # the Data Platform lead chairs the DataOps council in the demo
@@ -179,15 +180,19 @@ def demo_warehouse_path() -> Path | None:
     return Path(dsn.removeprefix("sqlite:///")) if dsn.startswith("sqlite:///") else None
 
 
-def load_governance_demo(result: DemoLoadResult) -> None:
-    """Add the governance part of the demo (call after the catalog demo, in an audit context)."""
+def load_governance_demo(result: DemoLoadResult, *, actor) -> None:
+    """Add the governance part of the demo (call after the catalog demo).
+
+    ``actor`` (``manage.py load_demo``'s system actor) is who the records of the registry's
+    plain rows name; each workflow step (proposing, approving, signing) is taken, and
+    recorded, as the demo person whose step it is, as the services require."""
     path = demo_warehouse_path()
     if path is not None:
         write_demo_warehouse(path)
     users = {u.username: u for u in get_user_model().objects.filter(username__in=[
         "maria.marketing", "sofia.sales", "frank.finance", "chloe.cs", COUNCIL_CHAIR])}
     departments = {d.slug: d for d in Department.objects.all()}
-    with transaction.atomic():
+    with acting_as(actor), transaction.atomic():
         chair = users[COUNCIL_CHAIR]
         council = Group.objects.get(name=settings.ACCORD_COUNCIL_GROUP)
         if not chair.groups.filter(pk=council.pk).exists():
@@ -257,7 +262,8 @@ def _load_lifecycle(result, departments, users, chair) -> dict[str, StateDefinit
             version = state_services.create_draft(definition=state, definition_text=text, criteria=criteria,
                                                   actor=chair)
         if version.status == VersionStatus.DRAFT:
-            version = state_services.propose(version, actor=users["maria.marketing"])
+            # Proposed by the lead of the department that owns the state (its right to propose).
+            version = state_services.propose(version, actor=leads_by_department[owner])
         for department in state_services.pending_departments(version):
             state_services.approve(version, department=department, actor=leads_by_department[department.slug])
         result.record("approved state versions", CREATED)

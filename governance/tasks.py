@@ -21,17 +21,17 @@ def _retry_countdown(retries: int) -> int:
     return settings.ACCORD_CHECK_RETRY_BASE_SECONDS * 2 ** retries
 
 
-def _execute(task, run_id: int) -> str:
+def _execute(task, run_id: int, actor) -> str:
     run = ComplianceRun.objects.get(pk=run_id)
     try:
-        run = compliance.execute(run)
+        run = compliance.execute(run, actor=actor)
     except data_checks.SourceUnavailable as exc:
         if task.request.retries >= settings.ACCORD_CHECK_MAX_RETRIES:
-            compliance.record_unavailable(run, str(exc), final=True)
+            compliance.record_unavailable(run, str(exc), actor=actor, final=True)
             return "error"
         raise task.retry(exc=exc, countdown=_retry_countdown(task.request.retries)) from exc
     except SoftTimeLimitExceeded:
-        compliance.record_unavailable(run, "The checks ran past their time limit.", final=True)
+        compliance.record_unavailable(run, "The checks ran past their time limit.", actor=actor, final=True)
         return "error"
     return run.outcome
 
@@ -41,8 +41,8 @@ def _execute(task, run_id: int) -> str:
              time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS + 60)
 def run_compliance_checks(self, run_id: int) -> str:
     """Run (or finish) one compliance run. Redelivery after a crash completes the same run."""
-    with system_actor("compliance-checks", reason=f"Compliance run {run_id}"):
-        return _execute(self, run_id)
+    with system_actor("compliance-checks", reason=f"Compliance run {run_id}") as audit_context:
+        return _execute(self, run_id, audit_context.actor)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None,
@@ -50,21 +50,23 @@ def run_compliance_checks(self, run_id: int) -> str:
              time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS + 60)
 def run_scheduled_contract_checks(self, contract_id: int, tick: str | None = None) -> str:
     """Beat's entry point: one run per contract and schedule tick (the minute it fired)."""
-    with system_actor("scheduler", reason=f"Scheduled checks of contract {contract_id}"):
+    with system_actor("scheduler", reason=f"Scheduled checks of contract {contract_id}") as audit_context:
         contract = DataContract.objects.filter(pk=contract_id).first()
         version = contract.active_version() if contract else None
         if version is None:
             return "no active version"
         scheduled_for = (datetime.datetime.fromisoformat(tick) if tick else
                          now().replace(second=0, microsecond=0))
-        run, _ = compliance.get_or_create_run(version, scheduled_for=scheduled_for, trigger=RunTrigger.SCHEDULED)
-        return _execute(self, run.pk)
+        run, _ = compliance.get_or_create_run(version, scheduled_for=scheduled_for, trigger=RunTrigger.SCHEDULED,
+                                              actor=audit_context.actor)
+        return _execute(self, run.pk, audit_context.actor)
 
 
 @shared_task(acks_late=True)
 def escalate_incidents() -> int:
-    with system_actor("incident-escalation", reason="Escalate incidents whose acknowledgement is overdue"):
-        return len(compliance.escalate_overdue())
+    with system_actor("incident-escalation",
+                      reason="Escalate incidents whose acknowledgement is overdue") as audit_context:
+        return len(compliance.escalate_overdue(actor=audit_context.actor))
 
 
 @shared_task(acks_late=True)
@@ -83,5 +85,5 @@ def retry_due_notifications() -> int:
 def activate_due_contract_versions() -> int:
     from governance.services.contracts import activate_due_versions
 
-    with system_actor("contracts", reason="Activate contract versions whose notice period ended"):
-        return len(activate_due_versions())
+    with system_actor("contracts", reason="Activate contract versions whose notice period ended") as audit_context:
+        return len(activate_due_versions(actor=audit_context.actor))

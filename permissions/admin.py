@@ -18,7 +18,7 @@ from permissions import audit
 from permissions.access import explain, targetable_models
 from permissions.admin_base import AccordInline, AccordModelAdmin
 from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditRecord
-from permissions.services import create_token, revoke_token
+from permissions.services import create_token, may_manage_tokens_of, revoke_token
 
 
 class ExceptionInline(AccordInline):
@@ -137,7 +137,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             return  # tokens are immutable; revoke and create a new one instead
         owner = form.cleaned_data["user"]
-        if owner != request.user and not request.user.is_superuser:
+        if not may_manage_tokens_of(request.user, owner):
             raise PermissionDenied
         token, raw = create_token(user=owner, name=form.cleaned_data["name"],
                                   expires_at=form.cleaned_data.get("expires_at"), actor=request.user)

@@ -25,8 +25,9 @@ from governance.models import (
 )
 from governance.models.compliance import IncidentStatus, Outcome, RunStatus, RunTrigger
 from governance.services import notifications
-from governance.services.common import now
+from governance.services.common import acting_as, acts_for, is_council, now, person, user_of
 from permissions import context
+from permissions.edit import can_change
 from permissions.errors import Conflict, Invalid, NotAllowed
 
 
@@ -46,25 +47,33 @@ def dsn_for(system) -> str:
 
 
 def get_or_create_run(version: ContractVersion, *, scheduled_for: datetime.datetime, trigger: str,
-                      requested_by=None) -> tuple[ComplianceRun, bool]:
-    """The run for (version, time): created once, found again by a redelivered task."""
+                      actor) -> tuple[ComplianceRun, bool]:
+    """The run for (version, time): created once, found again by a redelivered task.
+
+    ``actor`` is who asks for it (``requested_by`` when a person), and what its record names."""
     existing = ComplianceRun.objects.filter(contract_version=version, scheduled_for=scheduled_for).first()
     if existing is not None:
         return existing, False
     try:
-        with transaction.atomic():
+        with acting_as(actor), transaction.atomic():
             return ComplianceRun.objects.create(contract_version=version, scheduled_for=scheduled_for,
-                                                trigger=trigger, requested_by=requested_by), True
+                                                trigger=trigger, requested_by=user_of(actor)), True
     except IntegrityError:  # another worker created it a moment ago
         return ComplianceRun.objects.get(contract_version=version, scheduled_for=scheduled_for), False
 
 
-def request_run(contract: DataContract, *, trigger: str, actor=None) -> ComplianceRun:
-    """Ask for a run of the contract's active version now (admin, API, command, schema drift)."""
+def request_run(contract: DataContract, *, trigger: str, actor) -> ComplianceRun:
+    """Ask for a run of the contract's active version now (admin, API, command, schema drift).
+
+    A run reads live sources and may open incidents: a person needs the right to change the
+    contract (the producer's lead, the council); the system (a command, schema drift) may always ask."""
+    user = user_of(actor)
+    if user is not None and not can_change(user, contract):
+        raise NotAllowed("Only the producer's lead or the council may run checks.")
     version = contract.active_version()
     if version is None:
         raise Conflict(f"{contract} has no active version to check.")
-    run, _ = get_or_create_run(version, scheduled_for=now(), trigger=trigger, requested_by=actor)
+    run, _ = get_or_create_run(version, scheduled_for=now(), trigger=trigger, actor=actor)
     from governance import tasks
 
     transaction.on_commit(lambda: tasks.run_compliance_checks.delay(run.pk))
@@ -157,7 +166,7 @@ def _error(key, kind, rule, dataset, field, message) -> dict:
             "observed": None, "threshold": "", "violations": None, "duration_ms": 0.0, "message": message}
 
 
-def execute(run: ComplianceRun) -> ComplianceRun:
+def execute(run: ComplianceRun, *, actor) -> ComplianceRun:
     """Run every check of ``run`` and record one set of results.
 
     Safe to call again for the same run (a redelivered task): a completed run is
@@ -165,6 +174,11 @@ def execute(run: ComplianceRun) -> ComplianceRun:
     ``data_checks.SourceUnavailable`` (after recording it on the run) so the caller
     can retry later.
     """
+    with acting_as(actor):
+        return _execute(run, actor)
+
+
+def _execute(run: ComplianceRun, actor) -> ComplianceRun:
     with transaction.atomic():
         run = ComplianceRun.objects.select_for_update().get(pk=run.pk)
         if run.status == RunStatus.COMPLETED:
@@ -183,14 +197,14 @@ def execute(run: ComplianceRun) -> ComplianceRun:
     try:
         results += _data_results(version, at)
     except SourceUnavailable as exc:
-        record_unavailable(run, str(exc))
+        record_unavailable(run, str(exc), actor=actor)
         raise
-    return finish(run, results)
+    return finish(run, results, actor=actor)
 
 
-def record_unavailable(run: ComplianceRun, message: str, *, final: bool = False) -> ComplianceRun:
+def record_unavailable(run: ComplianceRun, message: str, *, actor, final: bool = False) -> ComplianceRun:
     """A source is down: the run shows an error result now; it is retried unless ``final``."""
-    with transaction.atomic():
+    with acting_as(actor), transaction.atomic():
         run = ComplianceRun.objects.select_for_update().get(pk=run.pk)
         if run.status == RunStatus.COMPLETED:
             return run
@@ -199,14 +213,14 @@ def record_unavailable(run: ComplianceRun, message: str, *, final: bool = False)
         CheckResult.objects.create(run=run, key="source:unavailable", kind="data", rule="source_available",
                                    status=Outcome.ERROR, message=message[:2000])
         if final:
-            return _complete(run, Outcome.ERROR, {"error": 1})
+            return _complete(run, Outcome.ERROR, {"error": 1}, actor)
         run.status = RunStatus.RETRYING
         run.save()
     return run
 
 
-def finish(run: ComplianceRun, results: list[dict]) -> ComplianceRun:
-    with transaction.atomic():
+def finish(run: ComplianceRun, results: list[dict], *, actor) -> ComplianceRun:
+    with acting_as(actor), transaction.atomic():
         run = ComplianceRun.objects.select_for_update().get(pk=run.pk)
         if run.status == RunStatus.COMPLETED:
             return run  # another delivery of the same task finished first
@@ -214,7 +228,7 @@ def finish(run: ComplianceRun, results: list[dict]) -> ComplianceRun:
         CheckResult.objects.bulk_create([CheckResult(run=run, **_jsonable(result)) for result in results])
         counts = {status: sum(1 for r in results if r["status"] == status) for status in Outcome.values}
         outcome = Outcome.FAIL if counts["fail"] else Outcome.ERROR if counts["error"] else Outcome.PASS
-        return _complete(run, outcome, counts)
+        return _complete(run, outcome, counts, actor)
 
 
 def _jsonable(result: dict) -> dict:
@@ -224,21 +238,21 @@ def _jsonable(result: dict) -> dict:
     return {**result, "observed": observed, "message": (result.get("message") or "")[:2000]}
 
 
-def _complete(run: ComplianceRun, outcome: str, counts: dict) -> ComplianceRun:
+def _complete(run: ComplianceRun, outcome: str, counts: dict, actor) -> ComplianceRun:
     run.status = RunStatus.COMPLETED
     run.outcome = outcome
     run.finished_at = now()
     run.summary = counts
     run.last_error = "" if outcome != Outcome.ERROR else run.last_error
     run.save()
-    _update_contract(run)
+    _update_contract(run, actor)
     return run
 
 
 STATUS_FOR = {Outcome.PASS: "compliant", Outcome.FAIL: "failing", Outcome.ERROR: "error"}
 
 
-def _update_contract(run: ComplianceRun) -> None:
+def _update_contract(run: ComplianceRun, actor) -> None:
     """Keep the contract's status; open an incident when it starts failing, resolve it when it passes."""
     contract = DataContract.objects.select_for_update().get(pk=run.contract_version.contract_id)
     version = run.contract_version
@@ -252,11 +266,11 @@ def _update_contract(run: ComplianceRun) -> None:
     contract.save()
     unresolved = Incident.objects.filter(contract=contract).exclude(status=IncidentStatus.RESOLVED).first()
     if current == "failing" and unresolved is None:
-        incident = open_incident(contract, run)
+        incident = open_incident(contract, run, actor=actor)
         notifications.emit(EventType.CONTRACT_BREACHED, contract=contract, run=run, incident=incident)
         notifications.emit(EventType.INCIDENT_OPENED, contract=contract, run=run, incident=incident)
     elif current == "compliant" and unresolved is not None:
-        resolve_incident(unresolved, run=run, note="Checks pass again.")
+        resolve_incident(unresolved, run=run, actor=actor, note="Checks pass again.")
         notifications.emit(EventType.CONTRACT_RESTORED, contract=contract, run=run, incident=unresolved)
     elif current == "compliant" and previous == "failing":
         notifications.emit(EventType.CONTRACT_RESTORED, contract=contract, run=run)
@@ -271,22 +285,25 @@ def _steward_of(department):
     return None
 
 
-def open_incident(contract: DataContract, run: ComplianceRun) -> Incident:
+def open_incident(contract: DataContract, run: ComplianceRun, *, actor) -> Incident:
     failing = list(run.results.filter(status=Outcome.FAIL).values_list("key", flat=True)[:20])
-    return Incident.objects.create(
-        contract=contract, opened_by_run=run, title=f"{contract.name} is failing its checks",
-        summary={"failing_rules": failing, "counts": run.summary}, assignee=_steward_of(contract.producer),
-        ack_due_at=now() + datetime.timedelta(hours=settings.ACCORD_INCIDENT_ACK_HOURS))
+    with acting_as(actor):
+        return Incident.objects.create(
+            contract=contract, opened_by_run=run, title=f"{contract.name} is failing its checks",
+            summary={"failing_rules": failing, "counts": run.summary}, assignee=_steward_of(contract.producer),
+            ack_due_at=now() + datetime.timedelta(hours=settings.ACCORD_INCIDENT_ACK_HOURS))
 
 
-def resolve_incident(incident: Incident, *, run: ComplianceRun | None = None, actor=None, note: str) -> Incident:
+def resolve_incident(incident: Incident, *, run: ComplianceRun | None = None, actor, note: str) -> Incident:
+    """Resolve by hand (a person who may handle the incident) or by a passing run (the system)."""
     if not note.strip():
         raise Invalid("Say how the incident was resolved.", errors={"note": ["This field may not be blank."]})
-    with transaction.atomic():
+    user = user_of(actor)
+    with acting_as(actor), transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if incident.status == IncidentStatus.RESOLVED:
             raise Conflict(f"Incident #{incident.pk} is already resolved.")
-        if actor is not None and not _may_handle(actor, incident):
+        if user is not None and not may_handle(user, incident):
             raise NotAllowed("Only the assignee, the producer's steward or lead, or the council resolves incidents.")
         incident.status = IncidentStatus.RESOLVED
         incident.resolved_at = now()
@@ -297,9 +314,8 @@ def resolve_incident(incident: Incident, *, run: ComplianceRun | None = None, ac
     return incident
 
 
-def _may_handle(user, incident: Incident) -> bool:
-    from governance.services.common import acts_for, is_council
-
+def may_handle(user, incident: Incident) -> bool:
+    """Whether ``user`` may acknowledge or resolve ``incident``."""
     if user.pk == incident.assignee_id or is_council(user) or acts_for(user, incident.contract.producer):
         return True
     return DepartmentMembership.objects.filter(user=user, department=incident.contract.producer,
@@ -307,23 +323,28 @@ def _may_handle(user, incident: Incident) -> bool:
 
 
 def acknowledge_incident(incident: Incident, *, actor) -> Incident:
-    with transaction.atomic():
+    user = person(actor, to="acknowledge an incident")
+    with acting_as(actor), transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if incident.status != IncidentStatus.OPEN:
             raise Conflict(f"Incident #{incident.pk} is {incident.status}; only an open incident is acknowledged.")
-        if not _may_handle(actor, incident):
+        if not may_handle(user, incident):
             raise NotAllowed("Only the assignee, the producer's steward or lead, or the council acknowledges.")
         incident.status = IncidentStatus.ACKNOWLEDGED
         incident.acknowledged_at = now()
-        incident.acknowledged_by = actor
+        incident.acknowledged_by = user
         incident.save()
     return incident
 
 
-def escalate_overdue(at: datetime.datetime | None = None) -> list[Incident]:
+def escalate_overdue(at: datetime.datetime | None = None, *, actor) -> list[Incident]:
     """Open incidents whose acknowledgement is overdue: first notify again, then
     hand them to the producer department's lead."""
-    at = at or now()
+    with acting_as(actor):
+        return _escalate_overdue(at or now())
+
+
+def _escalate_overdue(at: datetime.datetime) -> list[Incident]:
     escalated = []
     for incident_id in Incident.objects.filter(status=IncidentStatus.OPEN, ack_due_at__lt=at).values_list(
             "pk", flat=True):
@@ -346,12 +367,14 @@ def escalate_overdue(at: datetime.datetime | None = None) -> list[Incident]:
     return escalated
 
 
-def schema_drift(dataset, *, changes: dict[str, Any]) -> list[ComplianceRun]:
+def schema_drift(dataset, *, changes: dict[str, Any], actor) -> list[ComplianceRun]:
     """A covered dataset's schema changed: check every active contract covering it."""
     runs = []
-    for contract in DataContract.objects.filter(datasets=dataset, versions__status=ContractStatus.ACTIVE).distinct():
-        notifications.emit(EventType.SCHEMA_DRIFT, contract=contract, details={"dataset": dataset.pk, **changes})
-        runs.append(request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT))
+    with acting_as(actor):
+        for contract in DataContract.objects.filter(datasets=dataset,
+                                                    versions__status=ContractStatus.ACTIVE).distinct():
+            notifications.emit(EventType.SCHEMA_DRIFT, contract=contract, details={"dataset": dataset.pk, **changes})
+            runs.append(request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT, actor=actor))
     return runs
 
 

@@ -9,7 +9,8 @@ from django.db import transaction
 from governance import terms as contract_terms
 from governance.choices import ChangeClass, ContractStatus, VersionStatus
 from governance.models import ContractSignature, ContractVersion, DataContract
-from governance.services.common import acts_for, now
+from governance.services.common import acting_as, acts_for, now, person, user_of
+from governance.services.schedules import sync_contract_schedule
 from permissions import audit
 from permissions.errors import Conflict, Invalid, NotAllowed
 from permissions.models import AuditAction
@@ -55,11 +56,11 @@ def _classify(version: ContractVersion) -> None:
 def create_version(*, contract: DataContract, version: str, terms: dict, actor, meta: dict | None = None,
                    residual: dict | None = None, state_definitions=()) -> ContractVersion:
     """A new draft version; classified against the previous one and its semver bump checked."""
-    with transaction.atomic(), audit.batch():
+    with acting_as(actor), transaction.atomic(), audit.batch():
         if contract.versions.filter(status__in=OPEN).exists():
             raise Conflict("This contract already has a draft or proposed version; finish or withdraw it first.")
         draft = ContractVersion(contract=contract, version=version, terms=terms, meta=meta or {},
-                                residual=residual or {}, created_by=actor)
+                                residual=residual or {}, created_by=user_of(actor))
         _classify(draft)
         draft.full_clean(exclude=["terms", "meta", "residual", "changes"])
         draft.save()
@@ -82,7 +83,7 @@ def _set_states(version: ContractVersion, state_definitions) -> None:
 
 def update_draft(version: ContractVersion, *, actor, version_label: str | None = None, terms: dict | None = None,
                  state_definitions=None) -> ContractVersion:
-    with transaction.atomic(), audit.batch():
+    with acting_as(actor), transaction.atomic(), audit.batch():
         version = ContractVersion.objects.select_for_update().get(pk=version.pk)
         if version.status != ContractStatus.DRAFT:
             raise Conflict(f"Version {version.version} is {version.status}; only a draft can be edited.")
@@ -100,9 +101,8 @@ def update_draft(version: ContractVersion, *, actor, version_label: str | None =
 
 def propose(version: ContractVersion, *, actor) -> ContractVersion:
     """Freeze the draft and open it for signatures."""
-    if not acts_for(actor, version.contract.producer) and not actor.has_perm("governance.change_contractversion"):
-        raise NotAllowed("Only the producer's lead (or the council) proposes a contract version.")
-    with transaction.atomic(), audit.batch():
+    _ensure_producer_side(actor, version, "propose a contract version")
+    with acting_as(actor), transaction.atomic(), audit.batch():
         version = ContractVersion.objects.select_for_update().get(pk=version.pk)
         if version.status != ContractStatus.DRAFT:
             raise Conflict(f"Version {version.version} is {version.status}; only a draft can be proposed.")
@@ -123,7 +123,8 @@ def sign(version: ContractVersion, *, department, actor, comment: str = "") -> C
     When every party has signed and the notice period (for a breaking version) is
     over, the version becomes active and the previous active version is superseded.
     """
-    with transaction.atomic():
+    user = person(actor, to="sign a contract")
+    with acting_as(actor), transaction.atomic():
         version = ContractVersion.objects.select_for_update().select_related("contract").get(pk=version.pk)
         contract = version.contract
         if version.status != ContractStatus.PROPOSED:
@@ -133,7 +134,7 @@ def sign(version: ContractVersion, *, department, actor, comment: str = "") -> C
             names = ", ".join(p.name for p in parties)
             raise Invalid(f"{department} is not a party to this contract (parties: {names}).",
                           errors={"department": [f"Choose one of: {names}."]})
-        if not acts_for(actor, department):
+        if not acts_for(user, department):
             raise NotAllowed(f"Only a lead of {department} may sign for it.")
         if version.signatures.filter(department=department).exists():
             raise Conflict(f"{department} has already signed version {version.version}.")
@@ -141,11 +142,11 @@ def sign(version: ContractVersion, *, department, actor, comment: str = "") -> C
         if current != version.content_hash:
             raise Conflict("The version's content changed after it was proposed; it cannot be signed.")
         with audit.batch():
-            ContractSignature.objects.create(version=version, department=department, signed_by=actor,
+            ContractSignature.objects.create(version=version, department=department, signed_by=user,
                                              content_hash=current, comment=comment)
         audit.record_event(AuditAction.SIGN, version, details={"department": department.slug,
                                                                "content_hash": current})
-        activate_if_ready(version)
+        activate_if_ready(version, actor=actor)
     return version
 
 
@@ -154,14 +155,17 @@ def missing_signatures(version: ContractVersion) -> list:
     return [party for party in version.contract.parties() if party.pk not in signed]
 
 
-def activate_if_ready(version: ContractVersion, *, at: datetime.datetime | None = None) -> bool:
-    """Activate a fully signed version whose notice period is over. Idempotent."""
+def activate_if_ready(version: ContractVersion, *, actor, at: datetime.datetime | None = None) -> bool:
+    """Activate a fully signed version whose notice period is over. Idempotent.
+
+    No right is checked: activation follows from the parties' signatures and the date; ``actor``
+    (the last signer, or the system once the notice period ends) is who the records name."""
     at = at or now()
     if version.status != ContractStatus.PROPOSED or missing_signatures(version):
         return False
     if version.effective_from and version.effective_from > at:
         return False
-    with audit.batch():
+    with acting_as(actor), audit.batch():
         previous = ContractVersion.objects.select_for_update().filter(
             contract=version.contract, status=ContractStatus.ACTIVE).exclude(pk=version.pk).first()
         if previous is not None:
@@ -171,19 +175,17 @@ def activate_if_ready(version: ContractVersion, *, at: datetime.datetime | None 
         version.status = ContractStatus.ACTIVE
         version.activated_at = at
         version.save()
-    from governance.services.schedules import sync_contract_schedule
-
-    sync_contract_schedule(version.contract)
+    sync_contract_schedule(version.contract, actor=actor)
     return True
 
 
-def activate_due_versions(*, at: datetime.datetime | None = None) -> list[ContractVersion]:
+def activate_due_versions(*, actor, at: datetime.datetime | None = None) -> list[ContractVersion]:
     """Activate the signed versions whose notice period has ended (run on a schedule)."""
     activated = []
     for version in ContractVersion.objects.filter(status=ContractStatus.PROPOSED, effective_from__lte=at or now()):
         with transaction.atomic():
             locked = ContractVersion.objects.select_for_update().get(pk=version.pk)
-            if activate_if_ready(locked, at=at):
+            if activate_if_ready(locked, actor=actor, at=at):
                 activated.append(locked)
     return activated
 
@@ -191,17 +193,20 @@ def activate_due_versions(*, at: datetime.datetime | None = None) -> list[Contra
 def terminate(version: ContractVersion, *, actor, reason: str) -> ContractVersion:
     if not reason.strip():
         raise Invalid("Say why the contract is terminated.", errors={"reason": ["This field may not be blank."]})
-    if not acts_for(actor, version.contract.producer) and not actor.has_perm("governance.change_contractversion"):
-        raise NotAllowed("Only the producer's lead (or the council) terminates a contract.")
-    with transaction.atomic(), audit.batch():
+    _ensure_producer_side(actor, version, "terminate a contract")
+    with acting_as(actor), transaction.atomic(), audit.batch():
         version = ContractVersion.objects.select_for_update().get(pk=version.pk)
         if version.status not in (ContractStatus.ACTIVE, ContractStatus.PROPOSED):
             raise Conflict(f"Version {version.version} is {version.status}; it cannot be terminated.")
         version.status = ContractStatus.TERMINATED
         version.ended_at = now()
         version.save()
-        from governance.services.schedules import sync_contract_schedule
-
-        sync_contract_schedule(version.contract)
-    audit.record_event(AuditAction.UPDATE, version, reason=reason, details={"terminated": True})
+        sync_contract_schedule(version.contract, actor=actor)
+        audit.record_event(AuditAction.UPDATE, version, reason=reason, details={"terminated": True})
     return version
+
+
+def _ensure_producer_side(actor, version: ContractVersion, what: str) -> None:
+    user = person(actor, to=what)
+    if not acts_for(user, version.contract.producer) and not user.has_perm("governance.change_contractversion"):
+        raise NotAllowed(f"Only the producer's lead (or the council) may {what}.")

@@ -8,7 +8,7 @@ from django.db.models import Q
 from catalog.models import Dataset, LineageEdge
 from governance.choices import DesignationStatus
 from governance.models import BusinessEntity, EntityAttribute, SystemOfRecord
-from governance.services.common import now
+from governance.services.common import acting_as, now, person, user_of
 from permissions import audit
 from permissions.errors import Conflict, NotAllowed
 from permissions.models import AuditAction
@@ -17,9 +17,9 @@ from permissions.models import AuditAction
 def propose_system_of_record(*, entity: BusinessEntity, attribute: EntityAttribute | None, system, dataset=None,
                              field=None, rationale: str, actor) -> SystemOfRecord:
     designation = SystemOfRecord(entity=entity, attribute=attribute, system=system, dataset=dataset, field=field,
-                                 rationale=rationale, proposed_by=actor, status=DesignationStatus.PROPOSED)
+                                 rationale=rationale, proposed_by=user_of(actor), status=DesignationStatus.PROPOSED)
     designation.full_clean()
-    with transaction.atomic(), audit.batch():
+    with acting_as(actor), transaction.atomic(), audit.batch():
         designation.save()
     return designation
 
@@ -28,12 +28,18 @@ def can_approve_designation(user) -> bool:
     return bool(user.is_superuser or user.has_perm("governance.approve_systemofrecord"))
 
 
+def _ensure_council(actor, what: str):
+    user = person(actor, to=what)
+    if not can_approve_designation(user):
+        raise NotAllowed(f"Only the DataOps council may {what}.")
+    return user
+
+
 def approve_system_of_record(designation: SystemOfRecord, *, actor, reason: str = "") -> SystemOfRecord:
     """Make a proposed designation active; the active one for the same entity
     attribute (if any) is superseded in the same transaction, never overwritten."""
-    if not can_approve_designation(actor):
-        raise NotAllowed("Only the DataOps council approves systems of record.")
-    with transaction.atomic():
+    user = _ensure_council(actor, "approve a system of record")
+    with acting_as(actor), transaction.atomic():
         designation = SystemOfRecord.objects.select_for_update().get(pk=designation.pk)
         if designation.status != DesignationStatus.PROPOSED:
             raise Conflict(f"Only a proposed designation can be approved; this one is {designation.status}.")
@@ -48,7 +54,7 @@ def approve_system_of_record(designation: SystemOfRecord, *, actor, reason: str 
                 current.superseded_by = designation
                 current.save()
             designation.status = DesignationStatus.ACTIVE
-            designation.decided_by = actor
+            designation.decided_by = user
             designation.decided_at = at
             designation.save()
         audit.record_event(AuditAction.APPROVE, designation, reason=reason or None,
@@ -57,14 +63,13 @@ def approve_system_of_record(designation: SystemOfRecord, *, actor, reason: str 
 
 
 def reject_system_of_record(designation: SystemOfRecord, *, actor, reason: str) -> SystemOfRecord:
-    if not can_approve_designation(actor):
-        raise NotAllowed("Only the DataOps council decides on systems of record.")
-    with transaction.atomic(), audit.batch():
+    user = _ensure_council(actor, "reject a system of record")
+    with acting_as(actor, reason=reason), transaction.atomic(), audit.batch():
         designation = SystemOfRecord.objects.select_for_update().get(pk=designation.pk)
         if designation.status != DesignationStatus.PROPOSED:
             raise Conflict(f"Only a proposed designation can be rejected; this one is {designation.status}.")
         designation.status = DesignationStatus.REJECTED
-        designation.decided_by = actor
+        designation.decided_by = user
         designation.decided_at = now()
         designation.save()
     return designation

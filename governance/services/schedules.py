@@ -10,6 +10,7 @@ from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from governance.models import DataContract
+from governance.services.common import acting_as
 
 CONTRACT_TASK = "governance.tasks.run_scheduled_contract_checks"
 HOUSEKEEPING = [
@@ -33,8 +34,13 @@ def _crontab(expression: str) -> CrontabSchedule:
     return schedule
 
 
-def sync_contract_schedule(contract: DataContract) -> PeriodicTask | None:
+def sync_contract_schedule(contract: DataContract, *, actor) -> PeriodicTask | None:
     """Create, update or disable the contract's periodic check to match its active version."""
+    with acting_as(actor):
+        return _sync(contract)
+
+
+def _sync(contract: DataContract) -> PeriodicTask | None:
     version = contract.active_version()
     expression = (version.terms.get("schedule") if version else None) or ""
     existing = PeriodicTask.objects.filter(name=task_name(contract)).first()
@@ -54,8 +60,9 @@ def sync_contract_schedule(contract: DataContract) -> PeriodicTask | None:
     return existing
 
 
-def ensure_housekeeping_tasks() -> None:
-    for name, task, seconds in HOUSEKEEPING:
-        interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-        if not PeriodicTask.objects.filter(name=name).exists():
-            PeriodicTask.objects.create(name=name, task=task, interval=interval)
+def ensure_housekeeping_tasks(*, actor) -> None:
+    with acting_as(actor):
+        for name, task, seconds in HOUSEKEEPING:
+            interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+            if not PeriodicTask.objects.filter(name=name).exists():
+                PeriodicTask.objects.create(name=name, task=task, interval=interval)

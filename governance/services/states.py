@@ -8,9 +8,10 @@ from django.db import transaction
 
 from governance.choices import StateScope, VersionStatus
 from governance.models import StateApproval, StateDefinition, StateDefinitionVersion
-from governance.services.common import acts_for, now
+from governance.services.common import acting_as, acts_for, now, person
 from governance.terms import content_hash
 from permissions import audit
+from permissions.edit import can_change
 from permissions.errors import Conflict, Invalid, NotAllowed
 from permissions.models import AuditAction
 
@@ -40,7 +41,7 @@ def _hash(version: StateDefinitionVersion) -> str:
 def create_draft(*, definition: StateDefinition, definition_text: str, criteria: dict, actor
                  ) -> StateDefinitionVersion:
     validate_criteria(definition, criteria)
-    with transaction.atomic(), audit.batch():
+    with acting_as(actor), transaction.atomic(), audit.batch():
         last = definition.versions.select_for_update().order_by("-number").first()
         version = StateDefinitionVersion(definition=definition, number=(last.number + 1) if last else 1,
                                          definition_text=definition_text, criteria=criteria or {})
@@ -51,7 +52,7 @@ def create_draft(*, definition: StateDefinition, definition_text: str, criteria:
 
 def update_draft(version: StateDefinitionVersion, *, definition_text: str | None = None,
                  criteria: dict | None = None, actor) -> StateDefinitionVersion:
-    with transaction.atomic(), audit.batch():
+    with acting_as(actor), transaction.atomic(), audit.batch():
         version = StateDefinitionVersion.objects.select_for_update().get(pk=version.pk)
         if version.status != VersionStatus.DRAFT:
             raise Conflict(f"Version {version.number} is {version.status}; only a draft can be edited. "
@@ -67,7 +68,10 @@ def update_draft(version: StateDefinitionVersion, *, definition_text: str | None
 
 
 def propose(version: StateDefinitionVersion, *, actor) -> StateDefinitionVersion:
-    with transaction.atomic(), audit.batch():
+    user = person(actor, to="propose a state definition")
+    if not can_change(user, version):
+        raise NotAllowed("You may not propose this state definition.")
+    with acting_as(actor), transaction.atomic(), audit.batch():
         version = StateDefinitionVersion.objects.select_for_update().get(pk=version.pk)
         if version.status != VersionStatus.DRAFT:
             raise Conflict(f"Version {version.number} is {version.status}; only a draft can be proposed.")
@@ -75,7 +79,7 @@ def propose(version: StateDefinitionVersion, *, actor) -> StateDefinitionVersion
             raise Invalid("A proposed state needs its definition in words.",
                           errors={"definition_text": ["This field may not be blank."]})
         version.status = VersionStatus.PROPOSED
-        version.proposed_by = actor
+        version.proposed_by = user
         version.proposed_at = now()
         version.save()
     return version
@@ -100,7 +104,8 @@ def pending_departments(version: StateDefinitionVersion) -> list:
 def approve(version: StateDefinitionVersion, *, department, actor, comment: str = "") -> StateDefinitionVersion:
     """Record ``department``'s approval; when every required department has approved,
     the version becomes the approved one and the previous approved version is superseded."""
-    with transaction.atomic():
+    user = person(actor, to="approve a state definition")
+    with acting_as(actor), transaction.atomic():
         version = StateDefinitionVersion.objects.select_for_update().select_related("definition").get(pk=version.pk)
         if version.status != VersionStatus.PROPOSED:
             raise Conflict(f"Version {version.number} is {version.status}; only a proposed version can be approved.")
@@ -109,13 +114,13 @@ def approve(version: StateDefinitionVersion, *, department, actor, comment: str 
             names = ", ".join(d.name for d in required)
             raise Invalid(f"{department} is not asked to approve this state (approvers: {names}).",
                           errors={"department": [f"Choose one of: {names}."]})
-        if not can_approve_for(actor, version, department):
+        if not can_approve_for(user, version, department):
             raise NotAllowed(f"You may not approve for {department}: that takes a lead of the department"
                              + (" or the DataOps council." if version.definition.scope == StateScope.DOMAIN else "."))
         if version.approvals.filter(department=department).exists():
             raise Conflict(f"{department} has already approved version {version.number}.")
         with audit.batch():
-            StateApproval.objects.create(version=version, department=department, approved_by=actor,
+            StateApproval.objects.create(version=version, department=department, approved_by=user,
                                          content_hash=version.content_hash, comment=comment)
         audit.record_event(AuditAction.APPROVE, version, details={"department": department.slug,
                                                                   "content_hash": version.content_hash})

@@ -14,12 +14,14 @@ from django.test import TestCase
 from catalog.choices import DepartmentRole, Lifecycle, SystemKind
 from catalog.demo import load_demo
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
+from permissions.context import Actor
 from permissions.models import AuditRecord
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
 
 STRONG_PASSWORD = "violet-Harbour-lantern-93"
+DEMO = Actor(system="load_demo")
 
 EXPECTED_DATASETS = {
     ("marketo", "leads"),
@@ -63,11 +65,11 @@ def _snapshot() -> dict[str, list]:
 # --- load_demo ------------------------------------------------------------------------------------------------------
 
 def test_second_run_changes_nothing():
-    first = load_demo(actor=None)
+    first = load_demo(actor=DEMO)
     assert first.changed
     before = _snapshot()
 
-    second = load_demo(actor=None)
+    second = load_demo(actor=DEMO)
 
     assert not second.changed
     assert not +second.created and not +second.updated
@@ -75,13 +77,13 @@ def test_second_run_changes_nothing():
 
 
 def test_rerun_repairs_what_was_edited_or_deleted_and_keeps_additions():
-    load_demo(actor=None)
+    load_demo(actor=DEMO)
     lead = Dataset.objects.get(system__slug="salesforce", qualified_name="Lead")
     Dataset.objects.filter(pk=lead.pk).update(description="Scratch")
     Field.objects.filter(dataset=lead, name="Email").delete()
     Field.objects.create(dataset=lead, name="Rating", data_type="picklist", position=99)
 
-    result = load_demo(actor=None)
+    result = load_demo(actor=DEMO)
 
     lead.refresh_from_db()
     assert lead.description.startswith("Leads worked by SDRs")
@@ -114,7 +116,7 @@ class TestDemoContent(TestCase):
 
     @classmethod
     def setUpTestData(cls):
-        load_demo(actor=None)
+        load_demo(actor=DEMO)
 
     def test_departments_and_people(self):
         names = set(Department.objects.values_list("name", flat=True))

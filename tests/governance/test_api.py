@@ -15,6 +15,7 @@ from governance.models import (
 )
 from governance.services import contracts as contract_services
 from governance.services import states as state_services
+from permissions.context import Actor
 from tests import factories
 from tests.mixins import AdminTests, CRUDAPITests
 
@@ -210,7 +211,7 @@ class TestStateDefinitionVersionAPI(CRUDAPITests):
     @classmethod
     def make_objects(cls, count):
         return [state_services.create_draft(definition=factories.state(), definition_text="d", criteria={},
-                                            actor=None) for _ in range(count)]
+                                            actor=Actor(system="tests")) for _ in range(count)]
 
     def create_payloads(self):
         return [{"definition": self.mql.pk, "definition_text": "A reachable person with a score of 60",
@@ -263,7 +264,7 @@ class TestContractVersionAPI(CRUDAPITests):
     @classmethod
     def make_objects(cls, count):
         return [contract_services.create_version(contract=factories.contract(), version="1.0.0", terms=TERMS,
-                                                 actor=None) for _ in range(count)]
+                                                 actor=Actor(system="tests")) for _ in range(count)]
 
     def create_payloads(self):
         return [{"contract": "lead-handoff", "version": "1.0.0", "terms": TERMS}]

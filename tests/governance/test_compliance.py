@@ -14,10 +14,12 @@ from rest_framework.test import APIClient
 from governance.checks.data import SourceUnavailable
 from governance.models import CheckResult, ComplianceRun, Incident
 from governance.services import compliance
+from permissions.context import Actor
 from permissions.models import AuditRecord
 from tests.governance.compliance_fixtures import build_contract, write_source
 
 pytestmark = pytest.mark.django_db
+CHECKS = Actor(system="tests")
 
 
 @pytest.fixture
@@ -26,8 +28,8 @@ def setup(tmp_path, monkeypatch):
 
 
 def run_now(version, trigger="manual"):
-    run, _ = compliance.get_or_create_run(version, scheduled_for=timezone.now(), trigger=trigger)
-    return compliance.execute(run)
+    run, _ = compliance.get_or_create_run(version, scheduled_for=timezone.now(), trigger=trigger, actor=CHECKS)
+    return compliance.execute(run, actor=CHECKS)
 
 
 def results_by_rule(run):
@@ -74,31 +76,33 @@ def test_passing_again_resolves_the_incident(setup):
 
 
 def test_a_run_executed_twice_keeps_one_set_of_results(setup):
-    run, created = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="scheduled")
+    run, created = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="scheduled",
+                                                actor=CHECKS)
     again, created_again = compliance.get_or_create_run(setup["version"], scheduled_for=run.scheduled_for,
-                                                        trigger="scheduled")
+                                                        trigger="scheduled", actor=CHECKS)
     assert created and not created_again and again.pk == run.pk
-    compliance.execute(run)
+    compliance.execute(run, actor=CHECKS)
     count = CheckResult.objects.filter(run=run).count()
-    compliance.execute(run)  # a redelivered task: the completed run is left alone
+    compliance.execute(run, actor=CHECKS)  # a redelivered task: the completed run is left alone
     run.status = "running"  # a worker died after the results were written but before... replay the run
     run.save()
-    compliance.execute(run)
+    compliance.execute(run, actor=CHECKS)
     assert CheckResult.objects.filter(run=run).count() == count
     assert ComplianceRun.objects.filter(contract_version=setup["version"]).count() == 1
 
 
 def test_source_down_gives_an_error_result_then_recovers(setup, monkeypatch, tmp_path):
     monkeypatch.setenv("ACCORD_TEST_LEADS_DSN", f"sqlite:///{tmp_path / 'missing.sqlite3'}")
-    run, _ = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="scheduled")
+    run, _ = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="scheduled",
+                                          actor=CHECKS)
     with pytest.raises(SourceUnavailable) as error:
-        compliance.execute(run)
+        compliance.execute(run, actor=CHECKS)
     assert "missing.sqlite3" in str(error.value)
     run.refresh_from_db()
     assert run.status == "retrying" and run.last_error
     assert [(r.key, r.status) for r in run.results.all()] == [("source:unavailable", "error")]
     monkeypatch.setenv("ACCORD_TEST_LEADS_DSN", f"sqlite:///{setup['source']}")
-    run = compliance.execute(run)
+    run = compliance.execute(run, actor=CHECKS)
     assert run.status == "completed" and run.outcome == "fail" and run.attempts == 2
     assert not run.results.filter(key="source:unavailable").exists()
 
@@ -114,11 +118,11 @@ def test_unset_connection_is_an_error_result_not_a_crash(setup, monkeypatch):
 def test_escalation_notifies_again_then_hands_to_the_lead(setup):
     run_now(setup["version"])
     incident = Incident.objects.get()
-    first = compliance.escalate_overdue(at=incident.ack_due_at + datetime.timedelta(minutes=1))
+    first = compliance.escalate_overdue(at=incident.ack_due_at + datetime.timedelta(minutes=1), actor=CHECKS)
     incident.refresh_from_db()
     assert [i.pk for i in first] == [incident.pk]
     assert (incident.escalation_level, incident.assignee) == (1, setup["sam"])
-    compliance.escalate_overdue(at=incident.ack_due_at + datetime.timedelta(minutes=1))
+    compliance.escalate_overdue(at=incident.ack_due_at + datetime.timedelta(minutes=1), actor=CHECKS)
     incident.refresh_from_db()
     assert (incident.escalation_level, incident.assignee) == (2, setup["maria"])
     assert AuditRecord.objects.filter(object_type="governance.incident", object_id=str(incident.pk),

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from catalog.models import Dataset
 from governance.models import Delivery, NotificationSubscription
 from governance.services import compliance, notifications
+from permissions.context import Actor
 from permissions.models import AccessRule, AuditRecord
 from tests.governance.compliance_fixtures import build_contract
 from tests.mixins import make_user
@@ -88,8 +89,9 @@ def subscribe(owner, url, **kw):
 
 
 def fail_contract(setup):
-    run, _ = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="manual")
-    return compliance.execute(run)
+    run, _ = compliance.get_or_create_run(setup["version"], scheduled_for=timezone.now(), trigger="manual",
+                                          actor=Actor(system="tests"))
+    return compliance.execute(run, actor=Actor(system="tests"))
 
 
 def test_signed_delivery_reaches_the_receiver(setup, receiver):

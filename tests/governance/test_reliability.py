@@ -39,6 +39,7 @@ from governance.services import compliance
 from governance.services import contracts as contract_services
 from governance.services import states as state_services
 from governance.tasks import run_compliance_checks
+from permissions.context import Actor
 from tests import factories
 from tests.governance.compliance_fixtures import MQL, TERMS, write_source
 from tests.mixins import make_user
@@ -391,7 +392,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_completes_with_one_set_
     fill_source(source_table, tmp_path)
     contract, version = build_contract(source_table, sleep_seconds=SLOW_SECONDS)
     run, created = compliance.get_or_create_run(version, scheduled_for=timezone.now().replace(microsecond=0),
-                                                trigger="scheduled")
+                                                trigger="scheduled", actor=Actor(system="tests"))
     assert created
     expected = expected_keys(version, source_table)
     source_dsn = database_dsn()
@@ -441,7 +442,7 @@ def test_a_source_that_is_down_gives_an_error_result_and_retries_then_recovers(
     fill_source(source_table, tmp_path)
     contract, version = build_contract(source_table, sleep_seconds=0)
     run, _ = compliance.get_or_create_run(version, scheduled_for=timezone.now().replace(microsecond=0),
-                                          trigger="scheduled")
+                                          trigger="scheduled", actor=Actor(system="tests"))
     expected = expected_keys(version, source_table)
     db = connection.settings_dict
     # The worker's source is 127.0.0.1:<port>, where nothing listens yet (connection refused).

@@ -15,11 +15,13 @@ from rest_framework.test import APIClient
 from governance.models import ContractVersion, StateDefinitionVersion, SystemOfRecord
 from governance.services import contracts as contract_services
 from governance.services import states as state_services
+from permissions.context import Actor
 from permissions.errors import Conflict
 from permissions.models import AuditRecord
 from tests import factories
 from tests.mixins import make_user
 
+SCHEDULER = Actor(system="contracts")
 TERMS = {
     "schema": [{"name": "leads", "fields": [
         {"name": "lead_id", "type": "varchar(24)", "required": True, "unique": True},
@@ -320,9 +322,10 @@ class TestContracts(GovernanceCase):
         signed = self.sign(v2, self.sofia, self.sales).json()
         self.assertEqual(signed["status"], "proposed")  # every signature in, but the notice period runs
         self.assertEqual(ContractVersion.objects.get(pk=v1).status, "active")
-        contract_services.activate_due_versions(at=timezone.now() + datetime.timedelta(days=10))
+        contract_services.activate_due_versions(actor=SCHEDULER, at=timezone.now() + datetime.timedelta(days=10))
         self.assertEqual(ContractVersion.objects.get(pk=v2).status, "proposed")
-        activated = contract_services.activate_due_versions(at=effective + datetime.timedelta(minutes=1))
+        activated = contract_services.activate_due_versions(actor=SCHEDULER,
+                                                            at=effective + datetime.timedelta(minutes=1))
         self.assertEqual([v.pk for v in activated], [v2])
         self.assertEqual(ContractVersion.objects.get(pk=v1).status, "superseded")
         self.assertEqual(ContractVersion.objects.get(pk=v2).status, "active")
@@ -339,7 +342,7 @@ class TestContracts(GovernanceCase):
 
     def test_contract_relying_on_unapproved_state_is_refused(self):
         state = factories.state()
-        state_services.create_draft(definition=state, definition_text="x", criteria={}, actor=None)
+        state_services.create_draft(definition=state, definition_text="x", criteria={}, actor=Actor(system="tests"))
         response = self.api(self.maria).post("/api/v1/contract-versions/", {
             "contract": "handoff", "version": "1.0.0", "terms": TERMS, "state_definitions": [state.pk]},
             format="json")

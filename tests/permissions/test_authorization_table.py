@@ -73,6 +73,7 @@ from governance.services import compliance
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
+from permissions.context import Actor
 from permissions.council import council_permissions
 from permissions.models import AccessRule, AccessRuleException, AuditRecord
 from permissions.services import create_token
@@ -769,7 +770,7 @@ def _build_governance(users, *, sales, finance, system, dataset) -> dict[str, in
                                dataset=dataset, field="amount", status="fail", violations=3, threshold="= 0",
                                message="3 rows have no amount.")
     DataContract.objects.filter(pk=contract.pk).update(compliance_status="failing", last_checked_at=run.scheduled_for)
-    incident = compliance.open_incident(contract, run)
+    incident = compliance.open_incident(contract, run, actor=Actor(system="tests"))
     assert incident.assignee_id == lead.pk, incident.assignee
 
     subscription = NotificationSubscription.objects.create(

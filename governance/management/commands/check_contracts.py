@@ -29,14 +29,15 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No contract with an active version: {', '.join(sorted(missing))}.")
         failed = 0
-        with system_actor("check_contracts", reason="Compliance checks run from the command line"):
+        with system_actor("check_contracts", reason="Compliance checks run from the command line") as audit_context:
+            actor = audit_context.actor
             for contract in contracts:
                 run, _ = compliance.get_or_create_run(contract.active_version(), scheduled_for=now(),
-                                                      trigger=RunTrigger.COMMAND)
+                                                      trigger=RunTrigger.COMMAND, actor=actor)
                 try:
-                    run = compliance.execute(run)
+                    run = compliance.execute(run, actor=actor)
                 except data_checks.SourceUnavailable as exc:
-                    run = compliance.record_unavailable(run, str(exc), final=True)
+                    run = compliance.record_unavailable(run, str(exc), actor=actor, final=True)
                 summary = ", ".join(f"{count} {status}" for status, count in (run.summary or {}).items() if count)
                 self.stdout.write(f"{contract.slug}: {run.outcome} ({summary})")
                 failed += run.outcome != "pass"

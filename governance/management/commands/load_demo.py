@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         with system_actor(DEMO_LOADER, reason="Load the demo company") as audit_context, transaction.atomic():
             result = load_demo(actor=audit_context.actor)
-            load_governance_demo(result)
+            load_governance_demo(result, actor=audit_context.actor)
         self.stdout.write(summarise(result))
 
 
