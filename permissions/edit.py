@@ -7,7 +7,8 @@ In order, any of these grants the right:
    ownership changes (``catalog.ownership``);
 4. the right to change the object's container (a dataset's steward may change
    its fields), declared by the model's ``edit_container``;
-5. leading the department that owns the object (``permissions.backends``).
+5. leading the department that owns the object (``permissions.backends``);
+6. owning a row private to a person (``private_to``: a subscription, a token).
 """
 
 from __future__ import annotations
@@ -29,9 +30,21 @@ def can_change(user, obj: Model, action: str = "change") -> bool:
     perm = _perm(type(obj), action)
     if user.has_perm(perm) or user.has_perm(perm, obj):
         return True
+    if _owned_by(obj, user):
+        return True
     container_name = getattr(obj, "edit_container", None)
     container = getattr(obj, container_name, None) if container_name else None
     return container is not None and can_change(user, container, "change")
+
+
+def _owned_by(obj: Model, user) -> bool:
+    path = getattr(obj, "private_to", None)
+    if not path:
+        return False
+    *through, last = path.split("__")
+    for name in through:
+        obj = getattr(obj, name)
+    return getattr(obj, f"{last}_id") == user.pk
 
 
 def can_create(user, model: type[Model], data: dict) -> bool:

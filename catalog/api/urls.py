@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from catalog.api import views
+from permissions.api.routers import AccordRouter
 
-router = DefaultRouter()
+router = AccordRouter()
 router.register("departments", views.DepartmentViewSet)
 router.register("department-memberships", views.DepartmentMembershipViewSet)
 router.register("tags", views.TagViewSet)

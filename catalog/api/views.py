@@ -9,14 +9,13 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from catalog import filtersets, search
 from catalog.api import serializers as catalog_serializers
 from catalog.api.registration import DatasetRegistrationSerializer
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
 from catalog.services import register_dataset
-from permissions.api.viewsets import AccordModelViewSet
+from permissions.api.viewsets import AccordModelViewSet, RestrictedAPIView
 from permissions.edit import can_change, can_create
 
 TIMESTAMPS = ["created_at", "updated_at", "id"]
@@ -254,7 +253,7 @@ class SearchQuerySerializer(serializers.Serializer):
         return super().to_internal_value(plain)
 
 
-class SearchView(APIView):
+class SearchView(RestrictedAPIView):
     """Search the catalog: ranked hits across datasets, fields, systems and departments, with facet counts."""
 
     @extend_schema(

@@ -1,8 +1,8 @@
-from rest_framework.routers import DefaultRouter
 
 from governance.api import views
+from permissions.api.routers import AccordRouter
 
-router = DefaultRouter()
+router = AccordRouter()
 router.register("business-entities", views.BusinessEntityViewSet)
 router.register("entity-attributes", views.EntityAttributeViewSet)
 router.register("systems-of-record", views.SystemOfRecordViewSet)

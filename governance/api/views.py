@@ -6,16 +6,16 @@ from django.db.models import Prefetch
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from governance import filtersets
 from governance.api import serializers as gs
 from governance.models import (
     BusinessEntity,
+    CheckResult,
     ComplianceRun,
     ContractSignature,
     ContractVersion,
@@ -37,21 +37,10 @@ from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
 from permissions import audit
-from permissions.api.viewsets import AccordModelViewSet
+from permissions.api.viewsets import AccordModelViewSet, AccordReadOnlyModelViewSet
 from permissions.edit import can_change, can_create
-from permissions.visibility import can_read_catalog
 
 TIMESTAMPS = ["created_at", "updated_at", "id"]
-
-
-class OwnObjects(BasePermission):
-    """Subscriptions are their owner's (superusers see all)."""
-
-    def has_permission(self, request, view) -> bool:
-        return can_read_catalog(request.user)
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        return request.user.is_superuser or obj.owner_id == request.user.pk
 
 
 def _ensure_draft(version) -> None:
@@ -383,7 +372,7 @@ class ComplianceRunFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class ComplianceRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ComplianceRunViewSet(AccordReadOnlyModelViewSet):
     """Compliance runs by contract and time range (read-only); a run's detail lists its results."""
 
     queryset = ComplianceRun.objects.select_related("contract_version__contract", "requested_by")
@@ -393,9 +382,10 @@ class ComplianceRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     ordering = ["-scheduled_for"]
 
     def get_queryset(self):
-        queryset = super().get_queryset().visible_to(self.request.user)
+        queryset = super().get_queryset()
         if self.action == "retrieve":
-            queryset = queryset.prefetch_related("results")
+            results = CheckResult.objects.visible_to(self.request.user, inside=("run",))
+            queryset = queryset.prefetch_related(Prefetch("results", queryset=results))
         return queryset
 
     def get_serializer_class(self):
@@ -412,7 +402,7 @@ class IncidentFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(AccordReadOnlyModelViewSet):
     """Incidents: opened and resolved by the checks; acknowledged and resolved by people."""
 
     queryset = Incident.objects.select_related("contract", "assignee", "acknowledged_by")
@@ -420,9 +410,6 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_class = IncidentFilterSet
     ordering_fields = ["created_at", "ack_due_at", "id"]
     ordering = ["-id"]
-
-    def get_queryset(self):
-        return super().get_queryset().visible_to(self.request.user)
 
     @extend_schema(summary="Acknowledge an open incident", request=None, responses=gs.IncidentSerializer,
                    filters=False)
@@ -442,17 +429,13 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
 
 class SubscriptionViewSet(AccordModelViewSet):
-    """Your notification subscriptions (superusers: everyone's). The signing secret is shown once, at creation."""
+    """Your notification subscriptions (superusers: everyone's; ``NotificationSubscription.private_to``).
+    The signing secret is shown once, at creation."""
 
     queryset = NotificationSubscription.objects.select_related("owner").prefetch_related("departments")
     serializer_class = gs.SubscriptionSerializer
-    permission_classes = [OwnObjects]
     ordering_fields = ["name", "id"]
     ordering = ["id"]
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        return queryset if self.request.user.is_superuser else queryset.filter(owner=self.request.user)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -462,29 +445,25 @@ class SubscriptionViewSet(AccordModelViewSet):
         body = gs.SubscriptionCreatedSerializer(subscription, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
-    def _ensure_still_in_reach(self, instance) -> None:
-        return None  # a subscription stays its owner's
-
     @extend_schema(summary="Deliveries of this subscription, newest first", responses=gs.DeliverySerializer(many=True),
                    filters=False)
     @action(detail=True, methods=["get"], filterset_class=None)
     def deliveries(self, request, pk=None):
         subscription = self.get_object()
-        page = self.paginate_queryset(subscription.deliveries.order_by("-id"))
+        deliveries = Delivery.objects.visible_to(request.user).filter(subscription=subscription)
+        page = self.paginate_queryset(deliveries.order_by("-id"))
         return self.get_paginated_response(gs.DeliverySerializer(page, many=True).data)
 
 
-class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeliveryViewSet(AccordReadOnlyModelViewSet):
+    """Deliveries of your subscriptions (superusers: everyone's; ``Delivery.private_to``)."""
+
     queryset = Delivery.objects.select_related("subscription")
     serializer_class = gs.DeliverySerializer
     filterset_class = None
     filterset_fields = ["subscription", "status", "event_type", "event_id"]
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        return queryset if self.request.user.is_superuser else queryset.filter(subscription__owner=self.request.user)
 
     @extend_schema(summary="Send a delivery again (same event id)", request=None, responses=gs.DeliverySerializer,
                    filters=False)

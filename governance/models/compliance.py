@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from permissions.access import AccessSpec
 from permissions.models import AccordModel
+from permissions.querysets import RestrictedQuerySet
 
 
 class RunTrigger(models.TextChoices):
@@ -74,6 +75,21 @@ class ComplianceRun(AccordModel):
         return f"{self.contract_version} @ {self.scheduled_for:%Y-%m-%d %H:%M} ({self.outcome or self.status})"
 
 
+class CheckResultQuerySet(RestrictedQuerySet):
+    def visible_to(self, user, *, inside: tuple[str, ...] = ()) -> CheckResultQuerySet:
+        """The results of runs the user sees, on datasets they see (``access``), leaving out
+        those about a field of the dataset that is hidden from them (``field`` names it)."""
+        from catalog.models import Field
+        from permissions.visibility import visibility_filter
+
+        rows = super().visible_to(user, inside=inside)
+        field_visible = visibility_filter(Field, user, ("dataset",))  # the dataset is checked above
+        if field_visible == Q():
+            return rows
+        hidden_field = Field.objects.filter(dataset=models.OuterRef("dataset"), name=models.OuterRef("field"))
+        return rows.exclude(models.Exists(hidden_field.exclude(field_visible)))
+
+
 class CheckResult(models.Model):
     """One rule's result in a run: counts and aggregates, never a raw value of a classified field.
 
@@ -94,6 +110,9 @@ class CheckResult(models.Model):
     violations = models.BigIntegerField(null=True, blank=True)
     duration_ms = models.FloatField(default=0)
     message = models.TextField(blank=True)
+
+    objects = CheckResultQuerySet.as_manager()
+    access = AccessSpec(targetable=False, containers=("run", "dataset"))
 
     class Meta:
         ordering = ["run_id", "kind", "key"]
@@ -181,6 +200,7 @@ class NotificationSubscription(AccordModel):
     is_active = models.BooleanField(default=True)
 
     access = AccessSpec(targetable=False)
+    private_to = "owner"  # permissions.visibility: the owner's (and superusers') only
     audit_ignore = ("created_at", "updated_at", "secret")
 
     class Meta:
@@ -212,6 +232,9 @@ class Delivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+    private_to = "subscription__owner"  # permissions.visibility: its subscription's owner's only
 
     class Meta:
         ordering = ["-id"]

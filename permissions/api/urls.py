@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from permissions.api import views
+from permissions.api.routers import AccordRouter
 
-router = DefaultRouter()
+router = AccordRouter()
 router.register("tokens", views.ApiTokenViewSet)
 router.register("access-rules", views.AccessRuleViewSet)
 router.register("access-rule-exceptions", views.AccessRuleExceptionViewSet)

@@ -14,9 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from permissions import audit
 from permissions.access import explain, targetable_models
@@ -30,7 +28,12 @@ from permissions.api.trust_serializers import (
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
 )
-from permissions.api.viewsets import AccordModelViewSet
+from permissions.api.viewsets import (
+    AccordModelViewSet,
+    AccordReadOnlyModelViewSet,
+    RestrictedAPIView,
+    RestrictedViewSetMixin,
+)
 from permissions.council import is_council
 from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditAction, AuditRecord
 from permissions.services import create_token, revoke_token
@@ -39,32 +42,16 @@ from permissions.visibility import can_read_catalog
 User = get_user_model()
 
 
-class OwnTokens(BasePermission):
-    """Anyone active manages their own tokens; superusers everyone's."""
-
-    def has_permission(self, request, view) -> bool:
-        return can_read_catalog(request.user)
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        return request.user.is_superuser or obj.user_id == request.user.pk
-
-
-class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
-                      viewsets.GenericViewSet):
-    """Your API tokens (superusers: everyone's). Create one to get its value once;
-    DELETE revokes it (the record stays for the audit trail)."""
+class ApiTokenViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your API tokens (superusers: everyone's; ``ApiToken.private_to``). Create one to get
+    its value once; DELETE revokes it (the record stays for the audit trail)."""
 
     queryset = ApiToken.objects.select_related("user")
     serializer_class = ApiTokenSerializer
-    permission_classes = [OwnTokens]
     filterset_fields = ["name"]
     ordering_fields = ["created_at", "expires_at", "last_used_at", "id"]
     ordering = ["-id"]
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        user = self.request.user
-        return queryset if user.is_superuser else queryset.filter(user=user)
 
     @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer})
     def create(self, request):
@@ -126,7 +113,7 @@ class AccessRuleExceptionViewSet(AccordModelViewSet):
             serializer.save(created_by=self.request.user)
 
 
-class ExplainView(APIView):
+class ExplainView(RestrictedAPIView):
     """Can a user see an object, and which rules and exceptions decide it?
 
     Anyone may ask about themselves; the council and superusers about anyone.
@@ -171,7 +158,7 @@ class ExplainView(APIView):
         models = {m._meta.label_lower: m for m in targetable_models() + _containable_models()}
         if label not in models or not pk.isdigit():
             raise ValidationError({"object": [f"Give type:id with a type among {', '.join(sorted(models))}."]})
-        obj = models[label]._default_manager.visible_to(request.user).filter(pk=int(pk)).first()
+        obj = self.visible(models[label]).filter(pk=int(pk)).first()
         if obj is None:
             raise NotFound()
         return obj
@@ -199,7 +186,7 @@ class AuditFilterSet(filters.FilterSet):
         fields: list[str] = []
 
 
-class AuditRecordViewSet(viewsets.ReadOnlyModelViewSet):
+class AuditRecordViewSet(AccordReadOnlyModelViewSet):
     """The audit log (needs ``permissions.view_auditrecord``). Newest first.
 
     ``export/?as=csv`` or ``?as=json`` returns the filtered records.

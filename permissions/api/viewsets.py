@@ -1,9 +1,12 @@
-"""The base API viewsets: every read and write starts from what the user may view.
+"""The base API views: every read and write starts from what the user may view.
 
 ``RestrictedViewSetMixin`` carries the restriction and the reads' cross-cutting work;
-``AccordModelViewSet`` adds audited writes and ``AccordReadOnlyModelViewSet`` is the
-same restriction for endpoints that only read (as NetBox's ``NetBoxModelViewSet`` and
-``NetBoxReadOnlyModelViewSet``). Every viewset of the API derives from one of the two.
+``AccordModelViewSet`` adds audited writes and an object's history, and
+``AccordReadOnlyModelViewSet`` is the same restriction for endpoints that only read (as
+NetBox's ``NetBoxModelViewSet`` and ``NetBoxReadOnlyModelViewSet``). Views that are not
+one model's list and detail (search, explain, the API root) derive from
+``RestrictedAPIView``. Every view routed under /api/v1/ derives from one of these
+(tests/test_meta.py fails otherwise).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from permissions import audit
 from permissions.access import restricted_flag
@@ -38,7 +42,9 @@ class RestrictedViewSetMixin:
       all see the same rows, and a hidden object answers 404 like a missing one.
     * Reads of objects some deny rule restricts are audited.
     * A detail carries an ETag.
-    * ``…/{id}/history/`` lists the object's audit records.
+
+    Rows private to a person (``private_to`` on the model: subscriptions, deliveries,
+    tokens) are restricted the same way: ``visible_to`` leaves out everybody else's.
     """
 
     filterset_class = None
@@ -109,6 +115,10 @@ class RestrictedViewSetMixin:
                 details={"ids": restricted, "path": self.request.path},
             )
 
+
+class ObjectHistoryMixin:
+    """``…/{id}/history/``: the object's audit records (and its visible children's)."""
+
     @extend_schema(summary="The audit history of this object (and its children)", filters=False,
                    responses=AuditRecordSerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=["seq"])
@@ -124,8 +134,8 @@ class AccordReadOnlyModelViewSet(RestrictedViewSetMixin, viewsets.ReadOnlyModelV
     """List and detail over a restricted queryset (``RestrictedViewSetMixin``), no writes."""
 
 
-class AccordModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
-    """CRUD over a restricted queryset (``RestrictedViewSetMixin``).
+class AccordModelViewSet(RestrictedViewSetMixin, ObjectHistoryMixin, viewsets.ModelViewSet):
+    """CRUD over a restricted queryset (``RestrictedViewSetMixin``), and the object's history.
 
     * Writes are atomic and audited as one record per object (``audit.batch``).
       After a create or update the row is read back through the restricted
@@ -195,3 +205,14 @@ class AccordModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
         wanted = self.request.headers.get("If-Match")
         if wanted and wanted.strip() != "*" and instance.etag not in [tag.strip() for tag in wanted.split(",")]:
             raise PreconditionFailed(instance.etag)
+
+
+class RestrictedAPIView(APIView):
+    """The base of API views that are not one model's list and detail (search, explain,
+    the API root). Whatever rows they read come from ``visible_to(request.user)``:
+    ``self.visible(Model)``, or a function given the user that reads them that way
+    (``catalog.search.search``)."""
+
+    def visible(self, model):
+        """The rows of ``model`` the requesting user may view."""
+        return model._default_manager.visible_to(self.request.user)

@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from permissions.querysets import RestrictedQuerySet
+
 
 class AuditAction(models.TextChoices):
     CREATE = "create", "Created"
@@ -57,6 +59,10 @@ class AuditRecord(models.Model):
     prev_hash = models.CharField(max_length=64)
     # Not unique by constraint: it covers ``seq``, which is.
     record_hash = models.CharField(max_length=64)
+
+    # ``visible_to`` like every model the API and the admin read; who may read the log at
+    # all is decided by the model's view permission.
+    objects = RestrictedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-seq"]

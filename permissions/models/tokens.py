@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from permissions.querysets import RestrictedQuerySet
+
 TOKEN_PREFIX = "accord_"
 
 
@@ -16,7 +18,7 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class ApiTokenQuerySet(models.QuerySet):
+class ApiTokenQuerySet(RestrictedQuerySet):
     def usable(self) -> ApiTokenQuerySet:
         now = timezone.now()
         unexpired = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
@@ -36,6 +38,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
+    private_to = "user"  # permissions.visibility: its user's (and superusers') only
 
     class Meta:
         ordering = ["-created_at"]
