@@ -476,12 +476,14 @@ class StateTransitionAdmin(AccordModelAdmin):
 # --- compliance ----------------------------------------------------------------------------------
 
 
-class CheckResultInline(admin.TabularInline):
+class CheckResultInline(AccordInline):
+    """Read-only; lists the results the reader may see (CheckResult.objects.visible_to)."""
+
     model = CheckResult
     fields = ["key", "kind", "status", "violations", "observed", "threshold", "duration_ms", "message"]
     readonly_fields = fields
     can_delete = False
-    extra = 0
+    show_change_link = False
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -542,12 +544,13 @@ class IncidentAdmin(AccordModelAdmin):
              "resolved")
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(AccordInline):
+    """Read-only; a subscription's deliveries are its owner's (Delivery.private_to)."""
+
     model = Delivery
     fields = ["event_type", "event_id", "status", "attempts", "last_status_code", "last_error", "delivered_at"]
     readonly_fields = fields
     can_delete = False
-    extra = 0
     max_num = 0
     ordering = ["-id"]
 
@@ -561,10 +564,6 @@ class NotificationSubscriptionAdmin(AccordModelAdmin):
     readonly_fields = ["owner", "created_at", "updated_at"]
     inlines = [DeliveryInline]
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        return queryset if request.user.is_superuser else queryset.filter(owner=request.user)
-
     def save_model(self, request, obj, form, change):
         if not change:
             obj.owner = request.user
@@ -575,16 +574,14 @@ class NotificationSubscriptionAdmin(AccordModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(AccordModelAdmin):
     list_display = ["event_type", "event_id", "subscription", "status", "attempts", "last_status_code",
                     "next_attempt_at", "delivered_at"]
     list_filter = ["status", "event_type"]
     search_fields = ["event_id", "subscription__name"]
+    list_select_related = ["subscription"]
+    readonly_fields = ()
     actions = ["resend_selected"]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request).select_related("subscription")
-        return queryset if request.user.is_superuser else queryset.filter(subscription__owner=request.user)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Delivery._meta.fields]

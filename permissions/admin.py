@@ -110,8 +110,11 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AccordModelAdmin):
+    """Tokens are their user's (superusers: everyone's; ``ApiToken.private_to``)."""
+
     form = ApiTokenForm
+    readonly_fields = ()
     list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at", "expires_at"]
     search_fields = ["name", "prefix", "user__username"]
@@ -119,10 +122,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["user", "name", "prefix", "expires_at", "last_used_at", "revoked_at", "created_at"] if obj else []
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
@@ -157,7 +156,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(AccordModelAdmin):
     """Read-only: the database refuses changes anyway, and the admin offers none."""
 
     list_display = ["seq", "timestamp", "action", "actor_name", "object_type", "object_repr", "request_id"]

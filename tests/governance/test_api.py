@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
+from django.test import TestCase
+from rest_framework.test import APIClient
+
 from governance.models import (
     BusinessEntity,
     ContractVersion,
@@ -16,8 +20,17 @@ from governance.models import (
 from governance.services import contracts as contract_services
 from governance.services import states as state_services
 from permissions.context import Actor
+from permissions.models import AccessRule
 from tests import factories
-from tests.mixins import AdminTests, CRUDAPITests
+from tests.mixins import PASSWORD, AdminTests, CRUDAPITests, User, make_user
+
+
+def deny_for(user, obj) -> AccessRule:
+    """A deny rule hiding ``obj`` (and what it contains) from ``user`` alone."""
+    return AccessRule.objects.create(subject_kind="user", subject_user=user, target_kind="object",
+                                     target_type=ContentType.objects.get_for_model(obj), target_id=obj.pk,
+                                     reason=f"{user} may not see {obj}")
+
 
 TERMS = {"schema": [{"name": "leads", "fields": [{"name": "lead_id", "type": "varchar(24)", "required": True}]}],
          "notice_period_days": 0}
@@ -360,3 +373,87 @@ class TestContractVersionAdmin(AdminTests):
     @classmethod
     def make_objects(cls, count):
         return TestContractVersionAPI.make_objects(count)
+
+
+# --- restricted inlines --------------------------------------------------------------------------
+
+
+def make_run(**kw):
+    """A finished run of a new contract's version (with the results given as dicts)."""
+    import datetime
+
+    from django.utils import timezone
+
+    from governance.models import CheckResult, ComplianceRun
+
+    version = kw.pop("contract_version", None) or TestContractVersionAPI.make_objects(1)[0]
+    results = kw.pop("results", [])
+    run = ComplianceRun.objects.create(
+        contract_version=version, scheduled_for=timezone.now() - datetime.timedelta(minutes=factories.n()),
+        trigger="scheduled", status="completed", outcome="fail", **kw)
+    for result in results:
+        CheckResult.objects.create(run=run, **{"kind": "data", "rule": "not_null", "status": "fail", **result})
+    return run
+
+
+class TestRestrictedInlines(TestCase):
+    """An admin inline lists only the rows its reader may see, like the API."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.reader = make_user("inline-reader", is_staff=True, perms=(
+            "governance.view_compliancerun", "governance.view_checkresult", "governance.view_notificationsubscription",
+            "governance.view_delivery"))
+        cls.superuser = User.objects.create_superuser("inline-admin", "a@example.com", PASSWORD)
+        shown = factories.dataset(qualified_name="crm.leads")
+        factories.field(dataset=shown, name="amount")
+        secret_field = factories.field(dataset=shown, name="tax_ref")
+        secret_dataset = factories.dataset(qualified_name="deals.targets")
+        for target in (secret_field, secret_dataset):
+            deny_for(cls.reader, target)
+        cls.checked_run = make_run(results=[
+            {"key": "data:shown:amount", "dataset": shown, "field": "amount"},
+            {"key": "data:shown:tax_ref", "dataset": shown, "field": "tax_ref"},
+            {"key": "data:targets:id", "dataset": secret_dataset, "field": "id"},
+            {"key": "metadata:signed", "kind": "metadata", "rule": "signed"},
+        ])
+        cls.shown_keys = {"data:shown:amount", "metadata:signed"}
+        cls.hidden_keys = {"data:shown:tax_ref", "data:targets:id"}
+
+    def page(self, user, url) -> str:
+        self.client.force_login(user)
+        response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        return response.content.decode()
+
+    def test_a_runs_page_lists_only_the_results_its_reader_may_see(self):
+        url = f"/admin/governance/compliancerun/{self.checked_run.pk}/change/"
+        mine = self.page(self.reader, url)
+        self.assertEqual({key for key in self.shown_keys | self.hidden_keys if key in mine}, self.shown_keys)
+        everything = self.page(self.superuser, url)
+        self.assertEqual({key for key in self.shown_keys | self.hidden_keys if key in everything},
+                         self.shown_keys | self.hidden_keys)
+
+    def test_a_runs_detail_lists_the_same_results(self):
+        client = APIClient()
+        client.force_authenticate(self.reader)
+        body = client.get(f"/api/v1/compliance-runs/{self.checked_run.pk}/").json()
+        self.assertEqual({r["key"] for r in body["results"]}, self.shown_keys)
+
+    def test_a_subscriptions_deliveries_are_its_owners(self):
+        from governance.models import Delivery, NotificationSubscription
+
+        theirs = NotificationSubscription.objects.create(name="Theirs", owner=self.superuser,
+                                                         url="https://hooks.example/theirs")
+        mine = NotificationSubscription.objects.create(name="Mine", owner=self.reader,
+                                                       url="https://hooks.example/mine")
+        for subscription in (theirs, mine):
+            Delivery.objects.create(subscription=subscription, event_id=f"evt_{subscription.name.lower()}",
+                                    event_type="incident.opened", payload={})
+        own_page = self.page(self.reader, f"/admin/governance/notificationsubscription/{mine.pk}/change/")
+        self.assertTrue("evt_mine" in own_page and "evt_theirs" not in own_page)
+        self.client.force_login(self.reader)
+        response = self.client.get(f"/admin/governance/notificationsubscription/{theirs.pk}/change/")
+        self.assertRedirects(response, "/admin/", fetch_redirect_response=False)  # as for a missing one
+        deliveries = self.page(self.reader, "/admin/governance/delivery/")
+        self.assertTrue("evt_mine" in deliveries and "evt_theirs" not in deliveries)
