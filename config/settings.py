@@ -8,6 +8,7 @@ there. Anything else (PostgreSQL, Redis, RabbitMQ) is configured by URL, and the
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ACCORD_VAR_DIR", str(BASE_DIR / "var")))
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "guardian",
+    "axes",
     "permissions.apps.PermissionsConfig",
     "catalog.apps.CatalogConfig",
     "governance.apps.GovernanceConfig",
@@ -76,9 +78,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "permissions.middleware.RequestContextMiddleware",
-    "permissions.middleware.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a sign-in that reached the failure limit into the lockout answer (permissions.throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -128,6 +131,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # Refuses a sign-in whose account failed too often from the client's address (django-axes).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     # Object permissions (stewards, owners) from django-guardian's direct FK tables.
     "guardian.backends.ObjectPermissionBackend",
@@ -148,6 +153,18 @@ ACCORD_AUDIT_REQUIRE_ACTOR = env_bool("ACCORD_AUDIT_REQUIRE_ACTOR", True)
 # Failed logins / rejected tokens per client address within the window before 429.
 ACCORD_AUTH_FAILURE_LIMIT = env_int("ACCORD_AUTH_FAILURE_LIMIT", 10)
 ACCORD_AUTH_FAILURE_WINDOW = env_int("ACCORD_AUTH_FAILURE_WINDOW", 300)
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated); none by default.
+ACCORD_TRUSTED_PROXIES = env_networks("ACCORD_TRUSTED_PROXIES")
+# django-axes counts failed sign-ins and rejected tokens per (account or token prefix, client address).
+AXES_FAILURE_LIMIT = ACCORD_AUTH_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=ACCORD_AUTH_FAILURE_WINDOW)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "permissions.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "permissions.throttling.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log
+AXES_ENABLE_ADMIN = False  # lockouts are listed and lifted with manage.py axes_list_attempts / axes_reset_*
+AXES_VERBOSE = False
 ACCORD_TOKEN_DEFAULT_DAYS = env_int("ACCORD_TOKEN_DEFAULT_DAYS", 90)
 # Compliance checks: statement timeout on live sources, retries while a source is down,
 # acknowledgement SLA of incidents, and how long webhook deliveries are retried.

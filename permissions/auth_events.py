@@ -18,6 +18,10 @@ def on_logout(sender, request, user, **kwargs) -> None:
 
 
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    from permissions.api.authentication import BearerTokenAuthentication
+
+    if sender is BearerTokenAuthentication:
+        return  # a rejected token: audited as token_rejected where it was rejected
     username = str(credentials.get("username", ""))[:150]  # never the password
     audit.record_event(AuditAction.LOGIN_FAILED, object_type="auth.user", object_repr=username,
                        actor_name="anonymous", details={"username": username})

@@ -87,9 +87,10 @@ def _entered(ctx: AuditContext) -> Iterator[AuditContext]:
 
 def request_context(request, request_id: str, client_request_id: str = ""
                     ) -> contextlib.AbstractContextManager[AuditContext]:
-    forwarded = request.META.get("REMOTE_ADDR") or None
+    from permissions.clientip import client_ip
+
     return _entered(AuditContext(
-        request=request, request_id=request_id, client_request_id=client_request_id, client_ip=forwarded,
+        request=request, request_id=request_id, client_request_id=client_request_id, client_ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300], request_cache={},
     ))
 

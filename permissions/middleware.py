@@ -36,30 +36,3 @@ class RequestContextMiddleware:
         response["X-Request-ID"] = client_request_id or request_id
         response["X-Accord-Request-ID"] = request_id
         return response
-
-
-class LoginThrottleMiddleware:
-    """Refuse (429) admin login attempts from an address with too many recent failures.
-
-    Failures are counted from the audit log (``permissions.throttling``), so the
-    limit holds across every web process.
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        from django.http import HttpResponse
-        from django.urls import reverse
-
-        from permissions import throttling
-
-        if request.method == "POST" and request.path == reverse("admin:login"):
-            if throttling.too_many_failures(request.META.get("REMOTE_ADDR")):
-                response = HttpResponse(
-                    "Too many failed sign-in attempts from your address. Try again later.",
-                    status=429, content_type="text/plain",
-                )
-                response["Retry-After"] = str(throttling.retry_after())
-                return response
-        return self.get_response(request)

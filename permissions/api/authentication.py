@@ -19,7 +19,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <token>``: a named, expiring, revocable token.
 
     A bad, expired or revoked token is audited (by prefix, never the token) and
-    answers 401; a client address with too many recent failures answers 429.
+    answers 401. A token prefix that failed too often from the client's address answers
+    429 from that address (``permissions.throttling``), whatever the token.
     """
 
     keyword = "Bearer"
@@ -28,31 +29,38 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
-        client_ip = request.META.get("REMOTE_ADDR")
-        if throttling.too_many_failures(client_ip):
-            raise exceptions.Throttled(throttling.retry_after(), "Too many failed authentication attempts.")
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Send the token as 'Authorization: Bearer <token>'.")
         try:
             raw = header[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("The token contains invalid characters.") from exc
+        prefix = shown_prefix(raw)
+        if not throttling.token_allowed(request, prefix):
+            raise exceptions.Throttled(throttling.retry_after(),
+                                       "Too many failed authentication attempts with this token from your address.")
         token = ApiToken.objects.usable().select_related("user").filter(key_hash=hash_token(raw)).first()
         if token is None or not token.user.is_active:
-            self._reject(raw)
+            self._reject(request, prefix)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
-    def _reject(self, raw: str):
-        shown = raw[: len(TOKEN_PREFIX) + 6] if raw.startswith(TOKEN_PREFIX) else "(not an Accord token)"
-        audit.record_event(AuditAction.TOKEN_REJECTED, object_type="permissions.apitoken", object_repr=shown,
-                           actor_name="anonymous", details={"prefix": shown})
+    def _reject(self, request, prefix: str):
+        audit.record_event(AuditAction.TOKEN_REJECTED, object_type="permissions.apitoken", object_repr=prefix,
+                           actor_name="anonymous", details={"prefix": prefix})
+        throttling.token_failed(request, prefix, sender=type(self))
         raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+def shown_prefix(raw: str) -> str:
+    """The part of a presented token that may be shown and counted: an Accord token's prefix
+    (``ApiToken.prefix``), never more."""
+    return raw[: len(TOKEN_PREFIX) + 6] if raw.startswith(TOKEN_PREFIX) else "(not an Accord token)"
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

@@ -72,7 +72,6 @@ class AuditRecord(models.Model):
             # work outside a request (tasks, commands) no request id; nobody searches for "none",
             # so those records add no entry to these two indexes.
             models.Index(fields=["parent_type", "parent_id"], name="audit_parent_idx", condition=~Q(parent_type="")),
-            models.Index(fields=["action", "client_ip", "timestamp"], name="audit_failures_idx"),
             # A plain index: no pattern-ops twin, as ``db_index`` would add on PostgreSQL.
             models.Index(fields=["request_id"], name="audit_request_idx", condition=~Q(request_id="")),
         ]

@@ -1035,19 +1035,28 @@ class TestLoginAudit(TestCase):
         [record] = records_since(before)
         self.assertEqual((record.action, record.actor_name), ("logout", "login-admin"))
 
-    def test_repeated_failed_logins_are_throttled(self):
+    def test_repeated_failed_logins_lock_that_account_from_that_address_only(self):
         from django.test import override_settings
 
-        with override_settings(ACCORD_AUTH_FAILURE_LIMIT=3):
-            for _ in range(3):
+        bystander = User.objects.create_user("login-bystander", password=PASSWORD, is_staff=True)
+        with override_settings(AXES_FAILURE_LIMIT=3):
+            for _ in range(2):
                 response = self.client.post("/admin/login/", {"username": "login-admin", "password": "bad-pass-1"})
                 self.assertEqual(response.status_code, 200)
+            # The failure that reaches the limit is answered with the lockout, and so is the password.
+            response = self.client.post("/admin/login/", {"username": "login-admin", "password": "bad-pass-1"})
+            self.assertEqual(response.status_code, 429)
             response = self.client.post("/admin/login/", {"username": "login-admin", "password": PASSWORD})
             self.assertEqual(response.status_code, 429)
             self.assertIn("Retry-After", response)
-            other = self.client.post("/admin/login/", {"username": "login-admin", "password": PASSWORD},
-                                     REMOTE_ADDR="10.9.8.7")
+            # Another account from the same address, and the same account from another, sign in.
+            other = self.client_class().post("/admin/login/", {"username": bystander.username, "password": PASSWORD})
             self.assertEqual(other.status_code, 302)
+            other = self.client_class().post("/admin/login/", {"username": "login-admin", "password": PASSWORD},
+                                             REMOTE_ADDR="10.9.8.7")
+            self.assertEqual(other.status_code, 302)
+        # Every refused sign-in is in the log: three wrong passwords and the locked-out right one.
+        self.assertEqual(AuditRecord.objects.filter(action="login_failed", details__username="login-admin").count(), 4)
 
 
 # --- records follow transactions and savepoints exactly ----------------------------------------

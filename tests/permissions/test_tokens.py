@@ -254,30 +254,72 @@ class TestRejectedTokens(TokenTestBase):
         self.assertEqual(response.status_code, 401)
         self.assertTrue(response["WWW-Authenticate"].startswith("Bearer"))
 
-    @override_settings(ACCORD_AUTH_FAILURE_LIMIT=3)
-    def test_too_many_failures_from_one_address_answer_429(self):
-        _, raw = self.make_token()
-        for attempt in range(3):
-            self.assert_rejected(f"Bearer garbage-{attempt}", client_ip="10.1.2.3")
-        for value in ("Bearer garbage-again", f"Bearer {raw}"):
-            with self.subTest(value=value):
-                client = APIClient(REMOTE_ADDR="10.1.2.3")
-                client.credentials(HTTP_AUTHORIZATION=value)
-                response = client.get("/api/v1/tags/")
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+class TestFailureThrottling(TokenTestBase):
+    """Failures are counted per (credential, client address): a valid credential is never refused
+    because somebody else failed, from the same address or any other."""
+
+    def get(self, value: str, address: str, **extra):
+        client = APIClient(REMOTE_ADDR=address, **extra)
+        client.credentials(HTTP_AUTHORIZATION=value)
+        return client.get("/api/v1/tags/")
+
+    def wrong_token_like(self, raw: str) -> str:
+        """A wrong token with the same (public) prefix as ``raw``."""
+        return raw[: len("accord_") + 6] + "x" * 40
+
+    def test_a_token_prefix_that_keeps_failing_is_refused_from_that_address_only(self):
+        token, raw = self.make_token()
+        wrong = self.wrong_token_like(raw)
+        for _ in range(3):
+            self.assertEqual(self.get(f"Bearer {wrong}", "10.1.2.3").status_code, 401)
+        for value in (f"Bearer {wrong}", f"Bearer {raw}"):
+            with self.subTest(value=value[:20]):
+                response = self.get(value, "10.1.2.3")
                 self.assertEqual(response.status_code, 429, response.content)
                 self.assertIn("Retry-After", response)
-        # Another address is unaffected.
-        response = bearer(raw, REMOTE_ADDR="10.9.9.9").get("/api/v1/tags/")
-        self.assertEqual(response.status_code, 200)
+                self.assertIn("detail", response.json())
+        # The same token from another address, and another token from the same address, are unaffected.
+        self.assertEqual(self.get(f"Bearer {raw}", "10.9.9.9").status_code, 200)
+        _, other = self.make_token(name="other")
+        self.assertEqual(self.get(f"Bearer {other}", "10.1.2.3").status_code, 200)
 
-    @override_settings(ACCORD_AUTH_FAILURE_LIMIT=3)
-    def test_failed_logins_count_towards_the_same_limit(self):
-        for _ in range(2):
+    def test_garbage_tokens_do_not_lock_out_real_ones(self):
+        _, raw = self.make_token()
+        for attempt in range(5):
+            self.assertIn(self.get(f"Bearer garbage-{attempt}", "10.1.2.3").status_code, (401, 429))
+        self.assertEqual(self.get(f"Bearer {raw}", "10.1.2.3").status_code, 200)
+
+    def test_failed_sign_ins_and_tokens_are_separate_credentials(self):
+        _, raw = self.make_token()
+        for _ in range(3):
             self.client.post("/admin/login/", {"username": "alice", "password": "not-it"}, REMOTE_ADDR="10.4.4.4")
-        self.assert_rejected("Bearer garbage", client_ip="10.4.4.4")
-        client = APIClient(REMOTE_ADDR="10.4.4.4")
-        client.credentials(HTTP_AUTHORIZATION="Bearer garbage-2")
-        self.assertEqual(client.get("/api/v1/tags/").status_code, 429)
+        self.assertEqual(self.get(f"Bearer {raw}", "10.4.4.4").status_code, 200)
+
+    def test_forwarded_addresses_are_ignored_unless_the_proxy_is_trusted(self):
+        _, raw = self.make_token()
+        wrong = self.wrong_token_like(raw)
+        # Untrusted: a client cannot escape its count by writing X-Forwarded-For.
+        for attempt in range(3):
+            self.get(f"Bearer {wrong}", "10.1.2.3", HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}")
+        self.assertEqual(self.get(f"Bearer {wrong}", "10.1.2.3", HTTP_X_FORWARDED_FOR="192.0.2.99").status_code, 429)
+        rejected = AuditRecord.objects.filter(action="token_rejected").order_by("-seq").first()
+        self.assertEqual(rejected.client_ip, "10.1.2.3")
+
+        with override_settings(ACCORD_TRUSTED_PROXIES=["10.0.0.0/24"]):
+            # Behind the trusted proxy 10.0.0.5, each client is the address the proxy saw.
+            for _ in range(3):
+                self.get(f"Bearer {wrong}", "10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.7")
+            self.assertEqual(self.get(f"Bearer {raw}", "10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code,
+                             429)
+            self.assertEqual(self.get(f"Bearer {raw}", "10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.8").status_code,
+                             200)
+            # What a client puts left of the proxy's entry is not believed.
+            response = self.get(f"Bearer {raw}", "10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.8, 203.0.113.7")
+            self.assertEqual(response.status_code, 429)
+            rejected = AuditRecord.objects.filter(action="token_rejected").order_by("-seq").first()
+            self.assertEqual(rejected.client_ip, "203.0.113.7")
 
 
 class TestTokenAudit(TokenTestBase):
