@@ -44,7 +44,6 @@ import pstats
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -225,24 +224,6 @@ def check_reads(databases: dict[str, Database], client, plan: Plan, rules_info: 
     return facts
 
 
-@contextmanager
-def counting_sent_appends():
-    """Count the audit appends sent without Django's cursor (``permissions.audit._SentAppend``)."""
-    from permissions import audit
-
-    sent, original = [0], audit._SentAppend.__init__
-
-    def counted(self, *args, **kwargs):
-        sent[0] += 1
-        original(self, *args, **kwargs)
-
-    audit._SentAppend.__init__ = counted
-    try:
-        yield sent
-    finally:
-        audit._SentAppend.__init__ = original
-
-
 def measure_read(scenario: Scenario, databases: dict[str, Database], client, plan: Plan) -> dict:
     from bench.timing import Runner, interleaved
 
@@ -260,12 +241,10 @@ def measure_read(scenario: Scenario, databases: dict[str, Database], client, pla
         counter = StatementCounter()
         before = database.audit_records()
         database.activate()
-        with database.wrapper.execute_wrapper(counter), counting_sent_appends() as sent:
+        with database.wrapper.execute_wrapper(counter):
             for _ in range(3):
                 call()
-        # A restricted read's record is sent on the raw connection (audit.record_event_soon), past
-        # Django's execute wrappers: counted as a statement here, its time is not in sql_ms.
-        breakdown[key] = {"statements": round((counter.statements + sent[0]) / 3), "sql_ms": counter.seconds * 1000 / 3,
+        breakdown[key] = {"statements": round(counter.statements / 3), "sql_ms": counter.seconds * 1000 / 3,
                           "audit_records_written": (database.audit_records() - before) / 3}
 
     stats = interleaved(runners, iterations=rounds, warmup=min(5, rounds // 10))
@@ -364,10 +343,7 @@ class ChainLockTimer:
     head and inserts the record; the lock is held until the transaction commits. An execute wrapper
     times the statement carrying it (``append_ms``: the wait for the lock plus the statement's own
     work, which cannot be told apart from outside); a wrapper around the connection's ``commit``
-    notes when the transaction ends (``hold_ms``: from the statement's return to commit). A service
-    write's record travels in the same message as its ``COMMIT`` (``config.postgresql``): then
-    ``append_ms`` covers the commit too and ``hold_ms`` is only the application's bookkeeping after
-    it, while the lock was held inside that one message."""
+    notes when the transaction ends (``hold_ms``: from the statement's return to commit)."""
 
     def __init__(self, connection):
         from permissions.audit import APPEND_FUNCTION
