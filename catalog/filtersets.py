@@ -2,11 +2,11 @@ import django_filters
 
 from catalog.choices import Classification, ConnectionEngine, DatasetKind, DepartmentRole, Lifecycle, SystemKind
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
-from permissions.filtersets import AccordFilterSet, IdListFilter
+from permissions.filtersets import AccordFilterSet, RestrictedIdFilter, RestrictedSingleIdFilter
 
 
 class DepartmentFilterSet(AccordFilterSet):
-    parent = IdListFilter(field_name="parent_id")
+    parent = RestrictedIdFilter(field_name="parent")
     is_root = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull")
     slug = django_filters.CharFilter()
 
@@ -16,8 +16,8 @@ class DepartmentFilterSet(AccordFilterSet):
 
 
 class DepartmentMembershipFilterSet(AccordFilterSet):
-    department = IdListFilter(field_name="department_id")
-    user = IdListFilter(field_name="user_id")
+    department = RestrictedIdFilter(field_name="department")
+    user = RestrictedIdFilter(field_name="user")
     username = django_filters.CharFilter(field_name="user__username")
     role = django_filters.MultipleChoiceFilter(choices=DepartmentRole.choices)
     q_fields = ("user__username", "department__name")
@@ -37,7 +37,7 @@ class TagFilterSet(AccordFilterSet):
 
 class SystemFilterSet(AccordFilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=SystemKind.choices)
-    owner_department = IdListFilter(field_name="owner_department_id")
+    owner_department = RestrictedIdFilter(field_name="owner_department")
     connection_engine = django_filters.MultipleChoiceFilter(choices=ConnectionEngine.choices)
     slug = django_filters.CharFilter()
     q_fields = ("name", "vendor", "description")
@@ -48,10 +48,10 @@ class SystemFilterSet(AccordFilterSet):
 
 
 class DatasetFilterSet(AccordFilterSet):
-    system = IdListFilter(field_name="system_id")
+    system = RestrictedIdFilter(field_name="system")
     system_slug = django_filters.CharFilter(field_name="system__slug")
-    owner_department = IdListFilter(field_name="owner_department_id")
-    steward = IdListFilter(field_name="steward_id")
+    owner_department = RestrictedIdFilter(field_name="owner_department")
+    steward = RestrictedIdFilter(field_name="steward")
     kind = django_filters.MultipleChoiceFilter(choices=DatasetKind.choices)
     lifecycle = django_filters.MultipleChoiceFilter(choices=Lifecycle.choices)
     classification = django_filters.MultipleChoiceFilter(choices=Classification.choices)
@@ -67,10 +67,10 @@ class DatasetFilterSet(AccordFilterSet):
 
 
 class FieldFilterSet(AccordFilterSet):
-    dataset = IdListFilter(field_name="dataset_id")
-    system = IdListFilter(field_name="dataset__system_id")
-    owner = IdListFilter(field_name="owner_id")
-    owner_department = IdListFilter(field_name="owner_department_id")
+    dataset = RestrictedIdFilter(field_name="dataset")
+    system = RestrictedIdFilter(field_name="dataset__system")
+    owner = RestrictedIdFilter(field_name="owner")
+    owner_department = RestrictedIdFilter(field_name="owner_department")
     classification = django_filters.MultipleChoiceFilter(choices=Classification.choices)
     is_key = django_filters.BooleanFilter()
     nullable = django_filters.BooleanFilter()
@@ -85,9 +85,9 @@ class FieldFilterSet(AccordFilterSet):
 
 
 class LineageEdgeFilterSet(AccordFilterSet):
-    source = IdListFilter(field_name="source_id")
-    target = IdListFilter(field_name="target_id")
-    dataset = django_filters.NumberFilter(method="filter_dataset", label="Edges touching this dataset")
+    source = RestrictedIdFilter(field_name="source")
+    target = RestrictedIdFilter(field_name="target")
+    dataset = RestrictedSingleIdFilter(method="filter_dataset", model=Dataset, label="Edges touching this dataset")
     field_level = django_filters.BooleanFilter(field_name="source_field", lookup_expr="isnull", exclude=True)
     q_fields = ("transformation",)
 

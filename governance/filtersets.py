@@ -1,24 +1,29 @@
 import django_filters
 
+from catalog.models import Department
 from governance.choices import ContractStatus, DesignationStatus, StateScope, VersionStatus
 from governance.models import (
     BusinessEntity,
+    ComplianceRun,
     ContractVersion,
     DataContract,
+    Delivery,
     EntityAttribute,
+    Incident,
     StateDefinition,
     StateDefinitionVersion,
     StateTransition,
     StateWorkflow,
     SystemOfRecord,
 )
-from permissions.filtersets import AccordFilterSet, IdListFilter
+from governance.models.compliance import IncidentStatus
+from permissions.filtersets import AccordFilterSet, RestrictedFilterSet, RestrictedIdFilter, RestrictedSingleIdFilter
 
 
 class BusinessEntityFilterSet(AccordFilterSet):
     bounded_context = django_filters.CharFilter()
-    owner_department = IdListFilter(field_name="owner_department_id")
-    dataset = IdListFilter(field_name="datasets", distinct=True)
+    owner_department = RestrictedIdFilter(field_name="owner_department")
+    dataset = RestrictedIdFilter(field_name="datasets", distinct=True)
     slug = django_filters.CharFilter()
 
     class Meta:
@@ -27,7 +32,7 @@ class BusinessEntityFilterSet(AccordFilterSet):
 
 
 class EntityAttributeFilterSet(AccordFilterSet):
-    entity = IdListFilter(field_name="entity_id")
+    entity = RestrictedIdFilter(field_name="entity")
     is_identifier = django_filters.BooleanFilter()
 
     class Meta:
@@ -36,10 +41,10 @@ class EntityAttributeFilterSet(AccordFilterSet):
 
 
 class SystemOfRecordFilterSet(AccordFilterSet):
-    entity = IdListFilter(field_name="entity_id")
+    entity = RestrictedIdFilter(field_name="entity")
     entity_slug = django_filters.CharFilter(field_name="entity__slug")
-    attribute = IdListFilter(field_name="attribute_id")
-    system = IdListFilter(field_name="system_id")
+    attribute = RestrictedIdFilter(field_name="attribute")
+    system = RestrictedIdFilter(field_name="system")
     system_slug = django_filters.CharFilter(field_name="system__slug")
     status = django_filters.MultipleChoiceFilter(choices=DesignationStatus.choices)
     q_fields = ("rationale",)
@@ -50,8 +55,8 @@ class SystemOfRecordFilterSet(AccordFilterSet):
 
 
 class StateWorkflowFilterSet(AccordFilterSet):
-    owner_department = IdListFilter(field_name="owner_department_id")
-    dataset = IdListFilter(field_name="dataset_id")
+    owner_department = RestrictedIdFilter(field_name="owner_department")
+    dataset = RestrictedIdFilter(field_name="dataset")
     slug = django_filters.CharFilter()
 
     class Meta:
@@ -60,10 +65,10 @@ class StateWorkflowFilterSet(AccordFilterSet):
 
 
 class StateDefinitionFilterSet(AccordFilterSet):
-    workflow = IdListFilter(field_name="workflow_id")
-    owner_department = IdListFilter(field_name="owner_department_id")
+    workflow = RestrictedIdFilter(field_name="workflow")
+    owner_department = RestrictedIdFilter(field_name="owner_department")
     scope = django_filters.MultipleChoiceFilter(choices=StateScope.choices)
-    stakeholder = IdListFilter(field_name="stakeholders", distinct=True)
+    stakeholder = RestrictedIdFilter(field_name="stakeholders", distinct=True)
     slug = django_filters.CharFilter()
 
     class Meta:
@@ -72,7 +77,7 @@ class StateDefinitionFilterSet(AccordFilterSet):
 
 
 class StateTransitionFilterSet(AccordFilterSet):
-    workflow = IdListFilter(field_name="workflow_id")
+    workflow = RestrictedIdFilter(field_name="workflow")
     q_fields = ("description",)
 
     class Meta:
@@ -81,10 +86,11 @@ class StateTransitionFilterSet(AccordFilterSet):
 
 
 class StateDefinitionVersionFilterSet(AccordFilterSet):
-    definition = IdListFilter(field_name="definition_id")
-    workflow = IdListFilter(field_name="definition__workflow_id")
+    definition = RestrictedIdFilter(field_name="definition")
+    workflow = RestrictedIdFilter(field_name="definition__workflow")
     status = django_filters.MultipleChoiceFilter(choices=VersionStatus.choices)
-    awaiting = django_filters.NumberFilter(method="filter_awaiting", label="Proposed, awaiting this department")
+    awaiting = RestrictedSingleIdFilter(method="filter_awaiting", model=Department,
+                                        label="Proposed, awaiting this department")
     q_fields = ("definition_text",)
 
     class Meta:
@@ -94,17 +100,17 @@ class StateDefinitionVersionFilterSet(AccordFilterSet):
     def filter_awaiting(self, queryset, name, value):
         from django.db.models import Q
 
-        proposed = queryset.filter(status=VersionStatus.PROPOSED).exclude(approvals__department_id=value)
+        proposed = queryset.filter(status=VersionStatus.PROPOSED).exclude(approvals__department=value)
         return proposed.filter(
-            Q(definition__scope=StateScope.DOMAIN, definition__owner_department_id=value)
+            Q(definition__scope=StateScope.DOMAIN, definition__owner_department=value)
             | Q(definition__scope=StateScope.ENTERPRISE, definition__stakeholders=value)
         ).distinct()
 
 
 class DataContractFilterSet(AccordFilterSet):
-    producer = IdListFilter(field_name="producer_id")
-    consumer = IdListFilter(field_name="consumers", distinct=True)
-    dataset = IdListFilter(field_name="datasets", distinct=True)
+    producer = RestrictedIdFilter(field_name="producer")
+    consumer = RestrictedIdFilter(field_name="consumers", distinct=True)
+    dataset = RestrictedIdFilter(field_name="datasets", distinct=True)
     slug = django_filters.CharFilter()
 
     class Meta:
@@ -113,7 +119,7 @@ class DataContractFilterSet(AccordFilterSet):
 
 
 class ContractVersionFilterSet(AccordFilterSet):
-    contract = IdListFilter(field_name="contract_id")
+    contract = RestrictedIdFilter(field_name="contract")
     status = django_filters.MultipleChoiceFilter(choices=ContractStatus.choices)
     change_class = django_filters.CharFilter()
     q_fields = ("version",)
@@ -121,3 +127,38 @@ class ContractVersionFilterSet(AccordFilterSet):
     class Meta:
         model = ContractVersion
         fields: list[str] = []
+
+
+class ComplianceRunFilterSet(RestrictedFilterSet):
+    contract = RestrictedIdFilter(field_name="contract_version__contract")
+    contract_slug = django_filters.CharFilter(field_name="contract_version__contract__slug")
+    contract_version = RestrictedIdFilter(field_name="contract_version")
+    outcome = django_filters.CharFilter()
+    trigger = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
+
+    class Meta:
+        model = ComplianceRun
+        fields: list[str] = []
+
+
+class IncidentFilterSet(RestrictedFilterSet):
+    contract = RestrictedIdFilter(field_name="contract")
+    status = django_filters.MultipleChoiceFilter(choices=IncidentStatus.choices)
+    assignee = RestrictedIdFilter(field_name="assignee")
+
+    class Meta:
+        model = Incident
+        fields: list[str] = []
+
+
+class DeliveryFilterSet(RestrictedFilterSet):
+    """``subscription`` takes ids of the reader's own subscriptions: another person's is
+    refused like one that does not exist."""
+
+    subscription = RestrictedIdFilter(field_name="subscription")
+
+    class Meta:
+        model = Delivery
+        fields = ["status", "event_type", "event_id"]

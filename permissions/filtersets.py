@@ -1,23 +1,146 @@
 """Filter base classes.
 
-Filters on related objects take ids (``?system=3&system=5``) and simply match
-nothing for an id the user may not see: they never validate an id against a
-choice list, because "not a valid choice" would tell a hidden id from a missing one.
+Filters on related objects take ids (``?system=3&system=5`` or ``?system=3,5``) and are
+restricted id filters (``RestrictedIdFilter``): each id is checked against the related
+rows the requesting user may view, so an id of a hidden object and an id that does not
+exist get the same answer, a 400 naming the filter. (Matching nothing for a missing id
+but something for a hidden one would tell the two apart: ``contracts/?dataset=<hidden>``
+would list the contracts of a dataset the reader may not know of.) FilterSets built by
+the backend from ``filterset_fields`` use them for relations too, and tests/test_meta.py
+fails for a filter on a related id that is not one.
 """
 
 from __future__ import annotations
 
 import django_filters
+from django import forms
+from django.db import models
 from django.db.models import Q
+from django_filters import fields as filter_fields
+from django_filters import rest_framework
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import get_model_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.settings import api_settings
+
+from permissions.visibility import can_read_catalog
 
 
 class IdListFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
-    """``?owner_department=3,4`` or repeated; matches any of the ids."""
+    """``?id=3,4`` or repeated; matches any of the ids (of the listed rows themselves:
+    filters on related objects are ``RestrictedIdFilter``)."""
+
+
+def _checked_id(value):
+    """Ids are plain ASCII digits: ``int()`` would also take ``"١"`` or ``" 7"``."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()):
+        raise forms.ValidationError(f"“{value}” is not an id.", code="invalid_pk_value")
+    return text
+
+
+class _IdsInput(forms.TextInput):
+    """A text box rather than a list of every visible object (the browsable API's filter form)."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+
+    def format_value(self, value):
+        return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+class _VisibleIds(filter_fields.ModelMultipleChoiceField):
+    """Ids given repeated or comma-separated, each of a row in the (restricted) queryset."""
+
+    widget = _IdsInput
+
+    def clean(self, value):
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            value = [_checked_id(part) for item in value for part in str(item).split(",") if part.strip()]
+        return super().clean(value)
+
+
+class _VisibleId(filter_fields.ModelChoiceField):
+    widget = forms.TextInput
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        return super().to_python(_checked_id(value))
+
+
+class RestrictedChoices(django_filters.filters.QuerySetRequestMixin):
+    """The choices of a filter on related objects: the rows of the related model the
+    requesting user may view (``visible_to``). People and groups are never hidden by
+    rules, so for them every row is a choice for a reader of the catalog.
+
+    ``model`` names the related model where ``field_name`` does not lead to it (a
+    filter with its own ``method``)."""
+
+    def __init__(self, *args, model: type[models.Model] | None = None, **kwargs):
+        self.related_model = model
+        super().__init__(*args, **kwargs)
+        extend_schema_field(OpenApiTypes.INT)(self)  # ids, also where a method does the filtering
+
+    def get_queryset(self, request):
+        model = self.related_model or get_model_field(self.model, self.field_name).related_model
+        user = getattr(request, "user", None)
+        manager = model._default_manager
+        if hasattr(manager, "visible_to"):
+            return manager.visible_to(user) if user is not None else manager.none()
+        return manager.all() if can_read_catalog(user) else manager.none()
+
+
+class RestrictedIdFilter(RestrictedChoices, django_filters.ModelMultipleChoiceFilter):
+    """``?owner_department=3,4`` or repeated: rows related to any of these objects.
+
+    An id the user may not view is refused like one that does not exist (400). Pass
+    ``distinct=True`` when the path crosses a to-many relation."""
+
+    field_class = _VisibleIds
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("distinct", False)
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        qs = self.get_method(qs)(**{f"{self.field_name}__in": [obj.pk for obj in value]})
+        return qs.distinct() if self.distinct else qs
+
+
+class RestrictedSingleIdFilter(RestrictedChoices, django_filters.ModelChoiceFilter):
+    """One id of an object the user may view (400 otherwise), for filters with a ``method``."""
+
+    field_class = _VisibleId
+
+
+def _restricted_relations(defaults: dict) -> dict:
+    """django-filter's defaults by model field, with restricted id filters for relations."""
+    return {
+        **defaults,
+        models.ForeignKey: {"filter_class": RestrictedIdFilter},
+        models.OneToOneField: {"filter_class": RestrictedIdFilter},
+        models.ManyToManyField: {"filter_class": RestrictedIdFilter, "extra": lambda f: {"distinct": True}},
+        models.ManyToOneRel: {"filter_class": RestrictedIdFilter, "extra": lambda f: {"distinct": True}},
+        models.OneToOneRel: {"filter_class": RestrictedIdFilter},
+        models.ManyToManyRel: {"filter_class": RestrictedIdFilter, "extra": lambda f: {"distinct": True}},
+    }
+
+
+class RestrictedFilterSet(rest_framework.FilterSet):
+    """The FilterSet the backend builds from ``filterset_fields``: relations become
+    restricted id filters."""
+
+    FILTER_DEFAULTS = _restricted_relations(rest_framework.FilterSet.FILTER_DEFAULTS)
 
 
 class AccordFilterSet(django_filters.FilterSet):
+    FILTER_DEFAULTS = _restricted_relations(django_filters.FilterSet.FILTER_DEFAULTS)
+
     q = django_filters.CharFilter(method="filter_q", label="Text contained in the name or description")
     id = IdListFilter(field_name="id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -44,6 +167,8 @@ class AccordFilterBackend(DjangoFilterBackend):
     read; when the only query parameters are the pagination's, the ordering's and the
     format's, every filter would leave the queryset as it is (none is required).
     """
+
+    filterset_base = RestrictedFilterSet
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import django_filters
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
@@ -31,7 +30,7 @@ from governance.models import (
     StateWorkflow,
     SystemOfRecord,
 )
-from governance.models.compliance import IncidentStatus, RunTrigger
+from governance.models.compliance import RunTrigger
 from governance.services import compliance, notifications, odcs_io
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
@@ -358,26 +357,12 @@ class ContractVersionViewSet(AccordModelViewSet):
         return _action_response(self, version, gs.ContractVersionSerializer)
 
 
-class ComplianceRunFilterSet(django_filters.FilterSet):
-    contract = django_filters.NumberFilter(field_name="contract_version__contract_id")
-    contract_slug = django_filters.CharFilter(field_name="contract_version__contract__slug")
-    contract_version = django_filters.NumberFilter()
-    outcome = django_filters.CharFilter()
-    trigger = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
-
-    class Meta:
-        model = ComplianceRun
-        fields: list[str] = []
-
-
 class ComplianceRunViewSet(AccordReadOnlyModelViewSet):
     """Compliance runs by contract and time range (read-only); a run's detail lists its results."""
 
     queryset = ComplianceRun.objects.select_related("contract_version__contract", "requested_by")
     serializer_class = gs.ComplianceRunSerializer
-    filterset_class = ComplianceRunFilterSet
+    filterset_class = filtersets.ComplianceRunFilterSet
     ordering_fields = ["scheduled_for", "id"]
     ordering = ["-scheduled_for"]
 
@@ -392,22 +377,12 @@ class ComplianceRunViewSet(AccordReadOnlyModelViewSet):
         return gs.ComplianceRunDetailSerializer if self.action == "retrieve" else gs.ComplianceRunSerializer
 
 
-class IncidentFilterSet(django_filters.FilterSet):
-    contract = django_filters.NumberFilter(field_name="contract_id")
-    status = django_filters.MultipleChoiceFilter(choices=IncidentStatus.choices)
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-
-    class Meta:
-        model = Incident
-        fields: list[str] = []
-
-
 class IncidentViewSet(AccordReadOnlyModelViewSet):
     """Incidents: opened and resolved by the checks; acknowledged and resolved by people."""
 
     queryset = Incident.objects.select_related("contract", "assignee", "acknowledged_by")
     serializer_class = gs.IncidentSerializer
-    filterset_class = IncidentFilterSet
+    filterset_class = filtersets.IncidentFilterSet
     ordering_fields = ["created_at", "ack_due_at", "id"]
     ordering = ["-id"]
 
@@ -460,8 +435,7 @@ class DeliveryViewSet(AccordReadOnlyModelViewSet):
 
     queryset = Delivery.objects.select_related("subscription")
     serializer_class = gs.DeliverySerializer
-    filterset_class = None
-    filterset_fields = ["subscription", "status", "event_type", "event_id"]
+    filterset_class = filtersets.DeliveryFilterSet
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
 

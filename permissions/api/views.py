@@ -35,6 +35,7 @@ from permissions.api.viewsets import (
     RestrictedViewSetMixin,
 )
 from permissions.council import is_council
+from permissions.filtersets import RestrictedFilterSet
 from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditAction, AuditRecord
 from permissions.services import create_token, revoke_token
 from permissions.visibility import can_read_catalog
@@ -66,7 +67,7 @@ class ApiTokenViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, mixins.Retr
         revoke_token(instance, actor=self.request.user)
 
 
-class RuleFilterSet(filters.FilterSet):
+class RuleFilterSet(RestrictedFilterSet):
     subject_kind = filters.CharFilter()
     target_kind = filters.CharFilter()
     active = filters.BooleanFilter(method="filter_active")

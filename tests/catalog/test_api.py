@@ -158,7 +158,7 @@ class TestSystemAPI(CRUDAPITests):
             ({"kind": "erp"}, [cls.netsuite.pk]),
             ({"owner_department": cls.finance.pk}, [cls.netsuite.pk]),
             ({"q": "netsu"}, [cls.netsuite.pk]),
-            ({"owner_department": 999999}, []),
+            ({"owner_department": f"{cls.finance.pk},{factories.department().pk}"}, [cls.netsuite.pk]),
         ]
 
     @classmethod
@@ -173,6 +173,14 @@ class TestSystemAPI(CRUDAPITests):
                 "connection_engine": "postgresql", "connection_env": "ACCORD_WAREHOUSE_DSN",
             },
         ]
+
+    def test_an_id_filter_refuses_an_id_of_nothing_by_name(self):
+        client = self.client_for(self.employee)
+        for value in ("999999", f"{self.finance.pk},999999", "١", "x"):
+            with self.subTest(value=value):
+                response = client.get(self.list_url(owner_department=value))
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()["errors"]), ["owner_department"])
 
     def test_connection_is_named_never_stored(self):
         response = self.client_for(self.editor).post(

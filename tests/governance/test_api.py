@@ -457,3 +457,54 @@ class TestRestrictedInlines(TestCase):
         self.assertRedirects(response, "/admin/", fetch_redirect_response=False)  # as for a missing one
         deliveries = self.page(self.reader, "/admin/governance/delivery/")
         self.assertTrue("evt_mine" in deliveries and "evt_theirs" not in deliveries)
+
+
+class TestIdFiltersAnswerHiddenLikeMissing(TestCase):
+    """A filter given the id of an object its reader may not see answers exactly as for an id
+    of nothing (400, naming the filter), not with the rows related to the hidden object."""
+
+    @classmethod
+    def setUpTestData(cls):
+        from governance.models import Delivery, NotificationSubscription
+
+        cls.reader = make_user("filter-reader")
+        cls.colleague = make_user("filter-colleague")
+        cls.hidden = factories.dataset(qualified_name="deals.targets")
+        deny_for(cls.reader, cls.hidden)
+        cls.contract = factories.contract(datasets=[cls.hidden])
+        cls.entity = factories.entity(name="Target", slug="target")
+        cls.entity.datasets.set([cls.hidden])
+        cls.own = NotificationSubscription.objects.create(name="Own", owner=cls.reader, url="https://hooks.example/a")
+        cls.theirs = NotificationSubscription.objects.create(name="Theirs", owner=cls.colleague,
+                                                             url="https://hooks.example/b")
+        for subscription in (cls.own, cls.theirs):
+            Delivery.objects.create(subscription=subscription, event_id=f"evt_{subscription.pk}",
+                                    event_type="incident.opened", payload={})
+
+    def get(self, user, url, **params):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client.get(url, params)
+
+    def assertAnswersLikeMissing(self, url, name, hidden_id, missing_id):  # noqa: N802 - unittest naming
+        hidden = self.get(self.reader, url, **{name: hidden_id})
+        missing = self.get(self.reader, url, **{name: missing_id})
+        self.assertEqual(hidden.status_code, 400, hidden.content)
+        self.assertEqual(list(hidden.json()["errors"]), [name])
+        self.assertEqual(hidden.content.decode().replace(str(hidden_id), "ID"),
+                         missing.content.decode().replace(str(missing_id), "ID"))
+
+    def test_contracts_and_entities_by_a_hidden_dataset(self):
+        from catalog.models import Dataset
+
+        missing = Dataset.objects.order_by("-pk").first().pk + 1000
+        for url, row in (("/api/v1/contracts/", self.contract), ("/api/v1/business-entities/", self.entity)):
+            with self.subTest(url=url):
+                self.assertAnswersLikeMissing(url, "dataset", self.hidden.pk, missing)
+                found = self.get(self.colleague, url, dataset=self.hidden.pk).json()["results"]
+                self.assertEqual([r["id"] for r in found], [row.pk])
+
+    def test_deliveries_by_another_persons_subscription(self):
+        self.assertAnswersLikeMissing("/api/v1/deliveries/", "subscription", self.theirs.pk, self.theirs.pk + 1000)
+        own = self.get(self.reader, "/api/v1/deliveries/", subscription=self.own.pk).json()["results"]
+        self.assertEqual([d["event_id"] for d in own], [f"evt_{self.own.pk}"])

@@ -290,11 +290,12 @@ class HiddenObjectsTests(LeakTestBase):
             with self.subTest(resource=resource, filter=name, hidden_id=hidden_id):
                 self.assertTrue(reached.exists())
                 hidden = contractor.get(API + resource, {name: hidden_id})
-                self.assertEqual(hidden.status_code, 200, hidden.content)
-                self.assertEqual(hidden.json()["results"], [])
+                # A row's own id matches nothing; a related object's id is refused (400, naming it).
+                self.assertEqual(hidden.status_code, 200 if name == "id" else 400, hidden.content)
                 if (resource, name) not in missing_answers:
-                    missing_answers[resource, name] = contractor.get(API + resource, {name: missing_id}).json()
-                self.assertEqual(hidden.json(), missing_answers[resource, name])
+                    missing = contractor.get(API + resource, {name: missing_id})
+                    missing_answers[resource, name] = missing.content.decode().replace(str(missing_id), "ID")
+                self.assertEqual(hidden.content.decode().replace(str(hidden_id), "ID"), missing_answers[resource, name])
         # For the colleague the same filter does find the rows.
         colleague = self.client_for(self.colleague).get(API + "fields/", {"dataset": self.targets.pk}).json()
         self.assertEqual(ids(colleague["results"]), {self.company_name.pk})
