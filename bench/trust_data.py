@@ -272,8 +272,8 @@ def reader_hidden_datasets(cursor, datasets: int) -> set[int]:
 
 
 AUDIT_COLUMNS = ("seq", "timestamp", "action", "actor_id", "actor_name", "object_type", "object_id", "object_repr",
-                 "parent_type", "parent_id", "changes", "details", "request_id", "client_ip", "user_agent", "reason",
-                 "prev_hash", "record_hash")
+                 "parent_type", "parent_id", "changes", "details", "request_id", "client_request_id", "client_ip",
+                 "user_agent", "reason", "prev_hash", "record_hash")
 
 
 def create_audit_history(cursor, records: int = AUDIT_HISTORY) -> None:
@@ -294,7 +294,8 @@ def create_audit_history(cursor, records: int = AUDIT_HISTORY) -> None:
                 "object_type": "catalog.dataset", "object_id": str(dataset_id),
                 "object_repr": f"Dataset {dataset_id}", "parent_type": "", "parent_id": "",
                 "changes": {"description": {"before": f"Old text {seq}", "after": f"New text {seq}"}},
-                "details": {}, "request_id": f"{seq:032x}", "client_ip": None, "user_agent": "bench",
+                "details": {}, "request_id": f"{seq:032x}", "client_request_id": "", "client_ip": None,
+                "user_agent": "bench",
                 "reason": "", "prev_hash": prev,
             }
             record["record_hash"] = prev = compute_hash(record)
