@@ -9,10 +9,7 @@ what that person may see.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import hmac
 import json
 import random
 import urllib.error
@@ -23,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from standardwebhooks import Webhook
 
 from catalog.models import Dataset
 from governance.models import DataContract, Delivery, NotificationSubscription
@@ -33,11 +31,10 @@ BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
 
 
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` header value (Standard Webhooks, v1 = HMAC-SHA256)."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+def webhook_headers(secret: str, message_id: str, timestamp: datetime.datetime, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt; the signature is the library's (v1, HMAC-SHA256)."""
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": Webhook(secret).sign(message_id, timestamp, body)}
 
 
 def _subscriptions_for(event_type: str, contract: DataContract):
@@ -124,11 +121,12 @@ def deliver(delivery_id: int) -> Delivery:
         delivery.last_attempt_at = now()
         delivery.save(update_fields=["attempts", "last_attempt_at"])
     body = _body(delivery)
-    timestamp = int(now().timestamp())
-    headers = {"Content-Type": "application/json", "User-Agent": "Accord-Webhooks/1",
-               "webhook-id": delivery.event_id, "webhook-timestamp": str(timestamp)}
+    sent_at = now().replace(microsecond=0)
+    headers = {"Content-Type": "application/json", "User-Agent": "Accord-Webhooks/1"}
     if delivery.subscription.kind == "webhook":
-        headers["webhook-signature"] = sign(delivery.subscription.secret, delivery.event_id, timestamp, body)
+        headers |= webhook_headers(delivery.subscription.secret, delivery.event_id, sent_at, body)
+    else:
+        headers |= {"webhook-id": delivery.event_id, "webhook-timestamp": str(int(sent_at.timestamp()))}
     status_code, error = None, ""
     try:
         request = urllib.request.Request(delivery.subscription.url, data=body, headers=headers, method="POST")
