@@ -5,6 +5,9 @@ At least once: a delivery is marked delivered only after a 2xx answer, and its
 ``webhook-id`` (the event id) is the same on every attempt so receivers can
 de-duplicate. Payloads are built for each subscription's owner and contain only
 what that person may see.
+
+Deliveries go out over httpx (`http_client`): explicit timeouts, redirects not followed,
+nothing from the environment. Signatures come from the `standardwebhooks` package.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from __future__ import annotations
 import datetime
 import json
 import random
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -29,12 +32,25 @@ from governance.services.common import now
 
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
+USER_AGENT = "Accord-Webhooks/1"
+# Of a refusing receiver's answer, this much is read and the first RESPONSE_EXCERPT_CHARS characters are kept in
+# Delivery.last_error (300 characters in all).
+RESPONSE_READ_BYTES = 4096
+RESPONSE_EXCERPT_CHARS = 200
 
 
 def webhook_headers(secret: str, message_id: str, timestamp: datetime.datetime, body: bytes) -> dict[str, str]:
     """The Standard Webhooks headers of one attempt; the signature is the library's (v1, HMAC-SHA256)."""
     return {"webhook-id": message_id, "webhook-timestamp": str(int(timestamp.timestamp())),
             "webhook-signature": Webhook(secret).sign(message_id, timestamp, body)}
+
+
+def http_client() -> httpx.Client:
+    """The client deliveries are sent with: the configured timeout for every phase (connect, write, read, pool),
+    redirects answered as failures instead of followed, and nothing taken from the environment (no proxy
+    variables, no .netrc; certificates from certifi)."""
+    return httpx.Client(timeout=httpx.Timeout(settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS), follow_redirects=False,
+                        trust_env=False, headers={"User-Agent": USER_AGENT})
 
 
 def _subscriptions_for(event_type: str, contract: DataContract):
@@ -111,8 +127,11 @@ def _backoff(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds * (1 + random.random() * 0.25))  # noqa: S311 - jitter, not crypto
 
 
-def deliver(delivery_id: int) -> Delivery:
-    """One attempt. Safe to run twice: a delivered or abandoned delivery is left alone."""
+def deliver(delivery_id: int, *, client: httpx.Client | None = None) -> Delivery:
+    """One attempt. Safe to run twice: a delivered or abandoned delivery is left alone.
+
+    `client` (from `http_client`) lets a batch share connections; without it the attempt opens its own.
+    """
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().select_related("subscription").get(pk=delivery_id)
         if delivery.status != DeliveryStatus.PENDING:
@@ -120,22 +139,11 @@ def deliver(delivery_id: int) -> Delivery:
         delivery.attempts += 1
         delivery.last_attempt_at = now()
         delivery.save(update_fields=["attempts", "last_attempt_at"])
-    body = _body(delivery)
-    sent_at = now().replace(microsecond=0)
-    headers = {"Content-Type": "application/json", "User-Agent": "Accord-Webhooks/1"}
-    if delivery.subscription.kind == "webhook":
-        headers |= webhook_headers(delivery.subscription.secret, delivery.event_id, sent_at, body)
+    if client is None:
+        with http_client() as own:
+            status_code, error = _send(own, delivery)
     else:
-        headers |= {"webhook-id": delivery.event_id, "webhook-timestamp": str(int(sent_at.timestamp()))}
-    status_code, error = None, ""
-    try:
-        request = urllib.request.Request(delivery.subscription.url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
-            status_code = response.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        error = type(getattr(exc, "reason", exc)).__name__
+        status_code, error = _send(client, delivery)
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
         delivery.last_status_code = status_code
@@ -157,10 +165,58 @@ def deliver(delivery_id: int) -> Delivery:
     return delivery
 
 
+def _send(client: httpx.Client, delivery: Delivery) -> tuple[int | None, str]:
+    """POST the delivery once: (status code or None, what went wrong or "").
+
+    The error never holds the URL (a Slack-style URL is itself a credential) nor the secret: a transport failure is
+    named by its exception class, a refusal by its status code and the start of the receiver's answer with those
+    removed.
+    """
+    body = _body(delivery)
+    sent_at = now().replace(microsecond=0)
+    headers = {"Content-Type": "application/json"}
+    if delivery.subscription.kind == "webhook":
+        headers |= webhook_headers(delivery.subscription.secret, delivery.event_id, sent_at, body)
+    else:
+        headers |= {"webhook-id": delivery.event_id, "webhook-timestamp": str(int(sent_at.timestamp()))}
+    status_code = None
+    try:
+        with client.stream("POST", delivery.subscription.url, content=body, headers=headers) as response:
+            status_code = response.status_code
+            if response.is_success:
+                return status_code, ""
+            if response.is_redirect:
+                return status_code, f"HTTP {status_code}: redirects are not followed"
+            answer = b""
+            for chunk in response.iter_bytes():
+                answer += chunk
+                if len(answer) >= RESPONSE_READ_BYTES:
+                    break
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+        return status_code, type(exc).__name__
+    # Credentials are removed before cutting, so none is left half-visible at the cut.
+    text = _without_credentials(" ".join(answer.decode("utf-8", "replace").split()), delivery.subscription)
+    text = text[:RESPONSE_EXCERPT_CHARS]
+    return status_code, f"HTTP {status_code}: {text}" if text else f"HTTP {status_code}"
+
+
+def _without_credentials(text: str, subscription: NotificationSubscription) -> str:
+    url = urlsplit(subscription.url)
+    candidates = [subscription.url, url.path + (f"?{url.query}" if url.query else ""), url.query,
+                  url.password or "", *url.path.split("/"), *url.query.split("&"),
+                  subscription.secret, subscription.secret.removeprefix("whsec_")]
+    # Longest first, so a whole URL is removed before its parts; short parts ("hooks", "services") are not secrets.
+    for candidate in sorted(set(candidates), key=len, reverse=True):
+        if len(candidate) >= 12:
+            text = text.replace(candidate, "[redacted]")
+    return text
+
+
 def retry_due(at: datetime.datetime | None = None, limit: int = 500) -> list[Delivery]:
     due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=at or now()).order_by(
         "next_attempt_at").values_list("pk", flat=True)[:limit]
-    return [deliver(pk) for pk in list(due)]
+    with http_client() as client:
+        return [deliver(pk, client=client) for pk in list(due)]
 
 
 def redeliver(delivery: Delivery, *, actor) -> Delivery:

@@ -1,12 +1,14 @@
 """Webhooks against a real local HTTP receiver: Standard Webhooks signatures (verified
-with the `standardwebhooks` library, as a receiver would), retries
-while the receiver is down, stable ids, Slack payloads, and payloads limited to what
-the subscription's owner may see."""
+with the `standardwebhooks` library, as a receiver would), retries while the receiver
+is down, what the HTTP client refuses to do (follow redirects, use proxies from the
+environment, wait forever), what a refusal stores, stable ids, Slack payloads, and
+payloads limited to what the subscription's owner may see."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +34,8 @@ pytestmark = pytest.mark.django_db
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records what it receives."""
 
-    def __init__(self, port: int = 0, fail_first: int = 0):
+    def __init__(self, port: int = 0, fail_first: int = 0, answer=None):
+        """`answer(path)` -> (status, headers, body) replaces the default: 500 `fail_first` times, then 204."""
         self.requests: list[dict] = []
         self.fail_first = fail_first
         receiver = self
@@ -40,11 +43,21 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-                failing = receiver.fail_first > 0
-                receiver.fail_first -= 1
-                self.send_response(500 if failing else 204)
+                receiver.requests.append({"path": self.path, "body": body,
+                                          "headers": {k.lower(): v for k, v in self.headers.items()}})
+                if answer is not None:
+                    status, headers, content = answer(self.path)
+                else:
+                    failing = receiver.fail_first > 0
+                    receiver.fail_first -= 1
+                    status, headers, content = (500 if failing else 204), {}, b""
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if content:
+                    self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
+                self.wfile.write(content)
 
             def log_message(self, *args):
                 return None
@@ -228,3 +241,77 @@ def test_redeliver_keeps_the_event_id(setup, receiver):
     assert response.status_code == 202
     notifications.deliver(delivery.pk)
     assert [r["headers"]["webhook-id"] for r in receiver.requests] == [delivery.event_id] * 2
+
+
+def test_redirects_are_not_followed(setup):
+    server = Receiver(answer=lambda path: (302, {"Location": "/elsewhere"}, b""))
+    try:
+        subscription = subscribe(setup["sofia"], server.url, event_types=["contract.breached"])
+        fail_contract(setup)
+        delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    finally:
+        server.stop()
+    assert [r["path"] for r in server.requests] == ["/hooks"]
+    assert delivery.status == "pending" and delivery.last_status_code == 302
+    assert delivery.last_error == "HTTP 302: redirects are not followed"
+
+
+def test_proxies_from_the_environment_are_not_used(setup, receiver, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there: a proxied request would fail
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    subscription = subscribe(setup["sofia"], receiver.url, event_types=["contract.breached"])
+    fail_contract(setup)
+    delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    assert delivery.status == "delivered" and len(receiver.requests) == 1
+
+
+@override_settings(ACCORD_WEBHOOK_TIMEOUT_SECONDS=1)
+def test_a_receiver_that_does_not_answer_times_out(setup):
+    server = Receiver(answer=lambda path: (time.sleep(3), (204, {}, b""))[1])
+    try:
+        subscription = subscribe(setup["sofia"], server.url, event_types=["contract.breached"])
+        fail_contract(setup)
+        started = time.monotonic()
+        delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert delivery.status == "pending" and delivery.last_status_code is None
+    assert delivery.last_error == "ReadTimeout" and elapsed < 2.5
+
+
+def test_a_refusal_stores_the_start_of_the_answer_without_credentials(setup, caplog):
+    token = "XoXbT0kenInThePath4f9e2"
+    answers = []
+
+    def refuse(path):
+        # A receiver that echoes what it got, credentials and all, and then a lot more.
+        answers.append(f"no hook at {path} (secret {secret}) ".encode() + b"x" * 10_000)
+        return 400, {"Content-Type": "text/plain"}, answers[-1]
+
+    server = Receiver(answer=refuse)
+    try:
+        subscription = subscribe(setup["sofia"], f"http://127.0.0.1:{server.port}/services/T0001/{token}",
+                                 event_types=["contract.breached"])
+        secret = subscription.secret
+        fail_contract(setup)
+        with caplog.at_level(logging.DEBUG):
+            delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    finally:
+        server.stop()
+    assert delivery.status == "pending" and delivery.last_status_code == 400
+    assert delivery.last_error.startswith("HTTP 400: no hook at [redacted] (secret [redacted]) xxx")
+    assert len(delivery.last_error) == len("HTTP 400: ") + notifications.RESPONSE_EXCERPT_CHARS
+    for credential in (token, secret, secret.removeprefix("whsec_")):
+        assert credential in answers[0].decode()  # the receiver did echo them
+        assert credential not in delivery.last_error and credential not in caplog.text
+
+
+def test_an_unreachable_receiver_is_named_by_the_failure_only(setup):
+    subscription = subscribe(setup["sofia"], "http://127.0.0.1:9/services/T0001/XoXbT0kenInThePath4f9e2",
+                             event_types=["contract.breached"])
+    fail_contract(setup)
+    delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
+    assert delivery.last_status_code is None and delivery.last_error == "ConnectError"
