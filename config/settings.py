@@ -175,8 +175,6 @@ ACCORD_CHECK_TIME_LIMIT_SECONDS = env_int("ACCORD_CHECK_TIME_LIMIT_SECONDS", 900
 ACCORD_INCIDENT_ACK_HOURS = env_int("ACCORD_INCIDENT_ACK_HOURS", 4)
 ACCORD_WEBHOOK_RETRY_HOURS = env_int("ACCORD_WEBHOOK_RETRY_HOURS", 24)
 ACCORD_WEBHOOK_TIMEOUT_SECONDS = env_int("ACCORD_WEBHOOK_TIMEOUT_SECONDS", 10)
-# Where the ODCS JSON Schemas live (default: the development checkout's ../shared/data/odcs/schema).
-ACCORD_ODCS_SCHEMA_DIR = env_str("ACCORD_ODCS_SCHEMA_DIR", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -8,16 +8,19 @@ A contract version is persisted as three JSON values; this module converts betwe
     document == join(parts)                  # exact, whatever the document contains
     new_document = from_terms(meta, terms)   # a contract born in Accord, ODCS v3.1.0
 
-No Django model is imported here; the only Django dependency is the optional setting read by `validate`.
+Nothing from Django is imported here.
 
 Schema files
 ------------
-`validate` reads ``odcs-json-schema-v<version>.json`` (versions 3.1.0 and 3.0.2, as published by bitol-io) from the
-directory named by the Django setting ``ACCORD_ODCS_SCHEMA_DIR``; when that setting is empty or absent it falls back to
-``<repository>/../shared/data/odcs/schema`` (the development checkout). Accord does not ship the schema: in any other
-deployment set ACCORD_ODCS_SCHEMA_DIR to a directory holding those files, or `validate` raises
-``OdcsError("ODCS JSON Schema not found; set ACCORD_ODCS_SCHEMA_DIR ...")``. Nothing else in this module needs the
-files: loading, split, join and from_terms work without them.
+`validate` checks a document against the standard's JSON Schema of its version, read from Accord's own installed
+files, never from outside the product:
+
+- v3.1.0: ``schema.json`` of the ``open-data-contract-standard`` package (pinned at 3.1.2 in requirements.txt; each
+  release of that package ships the schema of its own ODCS minor version, so it must stay a 3.1.x release);
+- v3.0.2: ``governance/odcs_schemas/odcs-json-schema-v3.0.2.json``, vendored because no 3.1.x release of that package
+  ships it (its README says where it comes from).
+
+Loading, split, join and from_terms do not need the schemas.
 
 meta
 ----
@@ -163,6 +166,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -190,8 +194,11 @@ __all__ = [
 API_VERSION = "v3.1.0"
 SCHEMA_VERSIONS = ("3.1.0", "3.0.2")
 DEFAULT_SCHEMA_VERSION = "3.1.0"
-SCHEMA_FILE = "odcs-json-schema-v{version}.json"
-SCHEMA_NOT_FOUND = "ODCS JSON Schema not found; set ACCORD_ODCS_SCHEMA_DIR"
+# The installed package whose schema.json is the v3.1.0 schema, and the release line that ships it.
+SCHEMA_PACKAGE = "open_data_contract_standard"
+SCHEMA_DISTRIBUTION = "open-data-contract-standard"
+SCHEMA_PACKAGE_LINE = "3.1."
+VENDORED_SCHEMA = Path(__file__).resolve().parent / "odcs_schemas" / "odcs-json-schema-v3.0.2.json"
 
 META_KEYS = ("id", "name", "version", "status", "domain", "dataProduct", "tenant", "description")
 RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "row_count", "freshness", "custom_sql")
@@ -379,39 +386,31 @@ def _normal_version(version: str) -> str:
     raise OdcsError(f"unknown ODCS schema version {version!r}; known: {', '.join(SCHEMA_VERSIONS)}")
 
 
-def _schema_dir() -> Path:
-    configured = None
+def _schema_text(version: str) -> str:
+    """The JSON Schema of `version` (one of SCHEMA_VERSIONS), from Accord's installed files."""
+    if version == "3.0.2":
+        return VENDORED_SCHEMA.read_text(encoding="utf-8")
     try:
-        from django.conf import settings
+        installed = metadata.version(SCHEMA_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise OdcsError(f"the ODCS JSON Schema v{version} comes from the {SCHEMA_DISTRIBUTION} package, which is not "
+                        "installed; install requirements.txt") from None
+    if not installed.startswith(SCHEMA_PACKAGE_LINE):
+        raise OdcsError(f"{SCHEMA_DISTRIBUTION} {installed} is installed, but its schema is not ODCS v{version}; "
+                        f"install the version pinned in requirements.txt ({SCHEMA_PACKAGE_LINE}x)")
+    return resources.files(SCHEMA_PACKAGE).joinpath("schema.json").read_text(encoding="utf-8")
 
-        if settings.configured:
-            configured = getattr(settings, "ACCORD_ODCS_SCHEMA_DIR", None)
-    except ImportError:  # pragma: no cover - Django is always installed with Accord
-        pass
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "odcs" / "schema"
 
-
+@lru_cache(maxsize=len(SCHEMA_VERSIONS))
 def _schema_validator(version: str):
-    path = _schema_dir() / SCHEMA_FILE.format(version=version)
-    try:
-        stat = path.stat()
-    except OSError:
-        raise OdcsError(f"{SCHEMA_NOT_FOUND} (looked for {path})") from None
-    return _compiled_validator(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=8)
-def _compiled_validator(path: str, mtime_ns: int, size: int):
     import jsonschema
 
     try:
-        schema = json.loads(Path(path).read_text(encoding="utf-8"))
+        schema = json.loads(_schema_text(version))
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft201909Validator)
         cls.check_schema(schema)
     except (OSError, ValueError, jsonschema.SchemaError) as exc:
-        raise OdcsError(f"the ODCS JSON Schema at {path} cannot be used: {exc}") from exc
+        raise OdcsError(f"the ODCS JSON Schema v{version} cannot be used: {exc}") from exc
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 

@@ -1,7 +1,8 @@
 """ODCS v3.1 import/export: every example of the standard comes back exactly, Accord's edits stay valid ODCS.
 
-The standard's examples and JSON Schemas are read from ../shared/data/odcs (never copied into the project); tests
-that need them skip, saying so, where that folder is absent. Fixtures of our own are in ./fixtures.
+The standard's examples are read from ../shared/data/odcs (never copied into the project); tests that need them
+skip, saying so, where that folder is absent. The JSON Schemas are the product's own (the open-data-contract-standard
+package and governance/odcs_schemas), so validation is tested everywhere. Fixtures of our own are in ./fixtures.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from governance.odcs import ContractParts, OdcsError
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "odcs"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED_MISSING = f"the ODCS reference files are not checked out at {SHARED} (examples and JSON Schemas)"
+SHARED_MISSING = f"the ODCS reference files (the standard's examples) are not checked out at {SHARED}"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=SHARED_MISSING)
 
 EXAMPLES = sorted(SHARED.glob("examples/*.yaml")) if SHARED.is_dir() else []
@@ -317,7 +318,6 @@ def test_fixture_round_trips_exactly(path):
     assert list(odcs.join(through_json(parts))) == list(document)
 
 
-@needs_shared
 @pytest.mark.parametrize("path", FIXTURE_PARAMS)
 def test_fixture_is_valid_odcs(path):
     assert issues_of(load(path)) == []
@@ -348,7 +348,6 @@ def test_accord_export_reimports_identically():
     assert odcs.from_terms(parts.meta, parts.terms) == document
 
 
-@needs_shared
 def test_from_terms_validates():
     assert issues_of(odcs.from_terms(ACCORD_META, ACCORD_TERMS)) == []
     minimal = odcs.from_terms({"id": "c1", "version": "0.1.0", "status": "draft"}, {})
@@ -362,7 +361,6 @@ def test_from_terms_needs_the_required_meta():
         odcs.from_terms({"status": "draft"}, ACCORD_TERMS)
 
 
-@needs_shared
 def test_edits_to_an_accord_contract():
     parts = odcs.split(odcs.from_terms(ACCORD_META, ACCORD_TERMS))
     terms = copy.deepcopy(parts.terms)
@@ -685,7 +683,6 @@ def valid_contract() -> dict:
     }
 
 
-@needs_shared
 def test_validation_points_at_the_offending_path():
     document = valid_contract()
     assert odcs.validate(document) == []
@@ -704,7 +701,6 @@ def test_validation_points_at_the_offending_path():
     assert issues[0].message == "required property 'id' is missing"
 
 
-@needs_shared
 @pytest.mark.parametrize(("change", "path", "message"), [
     (lambda d: d.update(owner="me"), "owner", "property 'owner' is not allowed here"),
     (lambda d: d["schema"][0]["properties"][1]["quality"][0].pop("mustBe"),
@@ -723,7 +719,6 @@ def test_validation_messages(change, path, message):
     assert message in issues[0].message
 
 
-@needs_shared
 def test_validation_follows_the_declared_version():
     document = valid_contract()
     document["support"] = [{"channel": "#data"}]  # 3.0.2 also wants a url
@@ -737,14 +732,45 @@ def test_validation_follows_the_declared_version():
         odcs.validate(document, "4.0.0")
 
 
-def test_missing_schema_is_a_clear_error(settings, tmp_path):
-    settings.ACCORD_ODCS_SCHEMA_DIR = str(tmp_path)
-    with pytest.raises(OdcsError, match="ODCS JSON Schema not found; set ACCORD_ODCS_SCHEMA_DIR") as caught:
-        odcs.validate(valid_contract())
-    assert str(tmp_path) in str(caught.value)
+def test_the_schemas_are_the_products_own():
+    """validate() reads the installed package's v3.1.0 schema and the vendored v3.0.2 one, nothing beside the
+    checkout; the package must be the 3.1 line pinned in requirements.txt."""
+    from importlib import metadata, resources
+
+    assert metadata.version("open-data-contract-standard").startswith("3.1.")
+    packaged = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
+    assert "v3.1.0" in packaged["properties"]["apiVersion"]["enum"]
+    assert "v3.2.0" not in packaged["properties"]["apiVersion"]["enum"]
+    vendored = json.loads(odcs.VENDORED_SCHEMA.read_text())
+    assert vendored["properties"]["apiVersion"]["enum"][0] == "v3.0.2"
+    assert odcs.VENDORED_SCHEMA.is_relative_to(ROOT / "governance")
+
+
+def test_another_release_of_the_schema_package_is_a_clear_error(monkeypatch):
+    from importlib import metadata
+
+    odcs._schema_validator.cache_clear()
+    monkeypatch.setattr(metadata, "version", lambda name: "3.2.0")
+    try:
+        with pytest.raises(OdcsError, match=r"open-data-contract-standard 3.2.0 is installed, but its schema is not "
+                                            r"ODCS v3.1.0; install the version pinned in requirements.txt"):
+            odcs.validate(valid_contract())
+        assert issues_of(fixture("legacy_v302"), "3.0.2") == []  # the vendored schema does not depend on it
+    finally:
+        odcs._schema_validator.cache_clear()
 
 
 @needs_shared
-def test_schema_dir_setting(settings):
-    settings.ACCORD_ODCS_SCHEMA_DIR = str(SHARED / "schema")
-    assert odcs.validate(valid_contract()) == []
+@pytest.mark.parametrize("version", odcs.SCHEMA_VERSIONS)
+def test_the_schemas_are_the_published_ones(version):
+    """Against the standard's published schema files in ../shared: v3.0.2 is the same JSON, and the package's v3.1.0
+    differs only by the deprecation note on dataProduct, an annotation that changes no validation result."""
+    from importlib import resources
+
+    published = json.loads((SHARED / "schema" / f"odcs-json-schema-v{version}.json").read_text())
+    if version == "3.0.2":
+        ours = json.loads(odcs.VENDORED_SCHEMA.read_text())
+    else:
+        ours = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
+        published["properties"]["dataProduct"] = ours["properties"]["dataProduct"]
+    assert ours == published
