@@ -22,6 +22,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import get_model_field
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
 from permissions.visibility import can_read_catalog
@@ -161,7 +162,13 @@ class AccordFilterSet(django_filters.FilterSet):
 
 
 class AccordFilterBackend(DjangoFilterBackend):
-    """django-filter's backend, without the filter form when the request names no filter.
+    """django-filter's backend, refusing unknown parameters, and without the filter form
+    when the request names no filter.
+
+    A list (or a detail, which its filters also narrow) answers a query parameter that is
+    neither one of its filters nor the pagination's, the ordering's or the format's with a
+    400 naming it: ``?lifecycel=active`` would otherwise list everything. A view or action
+    accepting more declares them in ``query_params_accepted``.
 
     Building and validating the form costs about a millisecond on every list and detail
     read; when the only query parameters are the pagination's, the ordering's and the
@@ -172,10 +179,12 @@ class AccordFilterBackend(DjangoFilterBackend):
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
+        filters = filterset_class.base_filters if filterset_class is not None else {}
+        passive = _passive_params(view)
+        if filterset_class is not None or getattr(view, "action", None) == "list":
+            refuse_unknown_params(request, {*filters, *passive, *getattr(view, "query_params_accepted", ())})
         if filterset_class is None:
             return queryset
-        filters = filterset_class.base_filters
-        passive = _passive_params(view)
         if all(name in passive and name not in filters for name in request.query_params) and not any(
                 f.extra.get("required") for f in filters.values()):
             return queryset
@@ -189,3 +198,12 @@ def _passive_params(view) -> set[str]:
                       "offset_query_param"):
         names.add(getattr(paginator, attribute, None))
     return names
+
+
+def refuse_unknown_params(request, accepted: set[str]) -> None:
+    """A 400 naming every query parameter of ``request`` that is not ``accepted``."""
+    unknown = sorted(set(request.query_params) - accepted)
+    if unknown:
+        takes = ", ".join(sorted(name for name in accepted if name)) or "no parameters"
+        message = f"Not a parameter of this endpoint, which takes: {takes}."
+        raise ValidationError({name: [message] for name in unknown})

@@ -189,6 +189,16 @@ class ReadAPITests(APITestBase):
         response = self.client_for(self.employee).get(self.list_url(ordering="no_such_field"))
         self.assertEqual(response.status_code, 200)
 
+    def test_unknown_query_parameter_is_a_400_naming_it(self):
+        client = self.client_for(self.employee)
+        for url in (self.list_url(), self.detail_url(self.objects_[0].pk)):
+            with self.subTest(url=url):
+                response = client.get(url, {"no_such_filter": "1", "page_size": "5"})
+                self.assertEqual(response.status_code, 400, response.content)
+                body = response.json()
+                self.assertEqual(list(body["errors"]), ["no_such_filter"], body)
+                self.assertIn("takes:", body["errors"]["no_such_filter"][0])
+
     def test_filters(self):
         client = self.client_for(self.employee)
         for params, expected in self.filter_cases:

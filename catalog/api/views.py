@@ -256,6 +256,8 @@ class SearchQuerySerializer(serializers.Serializer):
 class SearchView(RestrictedAPIView):
     """Search the catalog: ranked hits across datasets, fields, systems and departments, with facet counts."""
 
+    query_params_accepted = tuple(SearchQuerySerializer().fields)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("q", str, required=True, description="Words to look for."),

@@ -121,6 +121,8 @@ class ExplainView(RestrictedAPIView):
     An object the asker cannot see themselves answers 404, like a missing one.
     """
 
+    query_params_accepted = ("object", "user")
+
     @extend_schema(
         parameters=[
             OpenApiParameter("object", str, required=True, description="type:id, e.g. catalog.dataset:42"),
@@ -218,7 +220,7 @@ class AuditRecordViewSet(AccordReadOnlyModelViewSet):
         parameters=[OpenApiParameter("as", str, enum=["csv", "json"], description="Default csv.")],
         responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
     )
-    @action(detail=False, methods=["get"], pagination_class=None)
+    @action(detail=False, methods=["get"], pagination_class=None, query_params_accepted=("as",))
     def export(self, request):
         kind = request.query_params.get("as", "csv")
         if kind not in ("csv", "json"):

@@ -18,6 +18,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from permissions import audit
@@ -26,6 +27,7 @@ from permissions.api.history import history_response
 from permissions.api.serializers import AuditRecordSerializer
 from permissions.deletion import ensure_deletable_by
 from permissions.edit import can_change, can_create
+from permissions.filtersets import refuse_unknown_params
 from permissions.models import AuditAction
 
 
@@ -48,6 +50,9 @@ class RestrictedViewSetMixin:
     """
 
     filterset_class = None
+    #: Query parameters a list or detail takes besides its filters, the pagination's, the
+    #: ordering's and the format's (any other is a 400: ``permissions.filtersets``).
+    query_params_accepted: tuple[str, ...] = ()
 
     #: The annotation telling, row by row, whether some active rule restricts the row
     #: (computed in the list's or detail's own statement; see ``_audit_restricted_reads``).
@@ -211,7 +216,14 @@ class RestrictedAPIView(APIView):
     """The base of API views that are not one model's list and detail (search, explain,
     the API root). Whatever rows they read come from ``visible_to(request.user)``:
     ``self.visible(Model)``, or a function given the user that reads them that way
-    (``catalog.search.search``)."""
+    (``catalog.search.search``). A query parameter not in ``query_params_accepted`` (or
+    the format's) is a 400 naming it, as on the lists."""
+
+    query_params_accepted: tuple[str, ...] = ()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated and allowed first
+        refuse_unknown_params(request, {*self.query_params_accepted, api_settings.URL_FORMAT_OVERRIDE})
 
     def visible(self, model):
         """The rows of ``model`` the requesting user may view."""

@@ -252,6 +252,23 @@ class TestDatasetAPI(CRUDAPITests):
             },
         ]
 
+    def test_a_misspelt_filter_is_refused_by_name_not_ignored(self):
+        response = self.client_for(self.employee).get(self.list_url(lifecycel="active"))
+        self.assertEqual(response.status_code, 400, response.content)
+        message = response.json()["errors"]["lifecycel"][0]
+        self.assertIn("lifecycle", message)  # the filters it does take are named
+
+    def test_search_and_explain_refuse_unknown_parameters(self):
+        client = self.client_for(self.employee)
+        for url, params in (("/api/v1/search/", {"q": "lead", "sytem": "1"}),
+                            ("/api/v1/access/explain/", {"object": f"catalog.dataset:{self.leads.pk}", "usr": "x"})):
+            with self.subTest(url=url):
+                response = client.get(url, params)
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()["errors"]), [next(k for k in params if k not in ("q", "object"))])
+            self.assertEqual(client.get(url, {k: v for k, v in params.items() if k in ("q", "object")}).status_code,
+                             200)
+
     def test_list_shows_brief_system_owner_and_field_count(self):
         response = self.client_for(self.employee).get(self.list_url(qualified_name="Lead"))
         row = response.json()["results"][0]
