@@ -92,17 +92,96 @@ def test_every_domain_model_has_admin_api_and_tests():
     assert not problems, "\n".join(problems)
 
 
-def test_every_routed_viewset_restricts_through_the_base_class():
-    from permissions.api.viewsets import AccordModelViewSet
+def _api_routes(patterns=None, prefix=""):
+    """(route, view class) for every URL pattern under /api/v1/, included ones too."""
+    from django.urls import URLResolver
 
-    for model, view in _api_viewsets().items():
-        if model._meta.label in NOT_CRUD:
+    if patterns is None:
+        patterns = [p for p in get_resolver().url_patterns if str(p.pattern) == "api/v1/"]
+        prefix = "api/v1/"
+        patterns = [sub for p in patterns for sub in p.url_patterns]
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _api_routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            callback = pattern.callback
+            yield prefix + str(pattern.pattern), getattr(callback, "cls", None) or getattr(callback, "view_class",
+                                                                                          callback)
+
+
+def test_every_api_route_reads_through_a_restricting_base():
+    from permissions.api.viewsets import RestrictedAPIView, RestrictedViewSetMixin
+
+    problems = sorted({
+        f"{route}: {getattr(view, '__name__', view)} derives from neither RestrictedViewSetMixin "
+        f"(AccordModelViewSet, AccordReadOnlyModelViewSet) nor RestrictedAPIView"
+        for route, view in _api_routes()
+        if not (isinstance(view, type) and issubclass(view, (RestrictedViewSetMixin, RestrictedAPIView)))
+    })
+    assert not problems, "\n".join(problems)
+
+
+def _domain_admins():
+    return [(model, admin.site.get_model_admin(model)) for model in apps.get_models()
+            if model._meta.app_label in DOMAIN_APPS and admin.site.is_registered(model)]
+
+
+def test_every_admin_and_inline_restricts_through_the_base_classes():
+    from permissions.admin_base import AccordInline, AccordModelAdmin
+
+    problems = []
+    for model, model_admin in _domain_admins():
+        if not isinstance(model_admin, AccordModelAdmin):
+            problems.append(f"{type(model_admin).__name__} for {model._meta.label} is not an AccordModelAdmin")
+        for inline in model_admin.inlines:
+            if not issubclass(inline, AccordInline):
+                problems.append(f"{inline.__name__} in {type(model_admin).__name__} is not an AccordInline")
+    assert not problems, "\n".join(problems)
+
+
+def _filtersets():
+    """(where, filterset class) for every filterset a routed viewset or one of its actions uses,
+    those the backend builds from ``filterset_fields`` included."""
+    from rest_framework.generics import GenericAPIView
+
+    from permissions.filtersets import AccordFilterBackend
+
+    backend = AccordFilterBackend()
+    seen = set()
+    for _, view in _api_routes():
+        if not (isinstance(view, type) and issubclass(view, GenericAPIView)) or view in seen:
             continue
-        assert issubclass(view, AccordModelViewSet), f"{view.__name__} for {model.__name__} bypasses AccordModelViewSet"
+        seen.add(view)
+        variants = [{}] + [action.kwargs for action in getattr(view, "get_extra_actions", list)()]
+        for kwargs in variants:
+            instance = view(**{k: v for k, v in kwargs.items() if k in ("filterset_class", "filterset_fields")})
+            filterset = backend.get_filterset_class(instance, view.queryset)
+            if filterset is not None:
+                yield view.__name__, filterset
+
+
+def test_every_filter_on_a_related_id_is_a_restricted_id_filter():
+    import django_filters
+    from django_filters.utils import get_model_field
+
+    from permissions.filtersets import RestrictedChoices
+
+    problems = set()
+    for where, filterset in _filtersets():
+        model = filterset._meta.model
+        for name, declared in filterset.base_filters.items():
+            field = get_model_field(model, declared.field_name) if declared.field_name else None
+            names_a_relation = field is not None and field.is_relation and declared.lookup_expr != "isnull"
+            takes_objects = isinstance(declared, (django_filters.ModelChoiceFilter,
+                                                  django_filters.ModelMultipleChoiceFilter))
+            if (names_a_relation or takes_objects) and not isinstance(declared, RestrictedChoices):
+                problems.add(f"{where}: {filterset.__name__}.{name} ({type(declared).__name__}) filters on a "
+                             "related id but is not a restricted id filter (permissions.filtersets)")
+    assert not problems, "\n".join(sorted(problems))
 
 
 def test_every_domain_model_uses_the_restricted_manager():
-    for model in _domain_models():
-        if model._meta.label in NOT_CRUD:
+    for model in apps.get_models():
+        if model._meta.app_label not in DOMAIN_APPS or model._meta.auto_created or model._meta.label in INTERNAL:
             continue
         assert hasattr(model.objects, "visible_to"), f"{model._meta.label}.objects has no visible_to()"
