@@ -277,7 +277,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "config.beat:AccordScheduler"  # django-celery-beat's, as the system actor "beat"
 CELERY_TIMEZONE = TIME_ZONE
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

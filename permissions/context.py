@@ -108,6 +108,16 @@ def system_actor(component: str, *, reason: str) -> contextlib.AbstractContextMa
     return _entered(AuditContext(actor=Actor(system=component), request_id=new_request_id(), reason=reason))
 
 
+def become_system_actor(component: str, *, reason: str) -> AuditContext:
+    """Make the current thread a named system component for the rest of its life (a long-lived
+    process such as Celery beat, whose own bookkeeping runs outside any task). Never left."""
+    if not reason:
+        raise ValueError("A system actor needs a reason (what the work is for).")
+    ctx = AuditContext(actor=Actor(system=component), request_id=new_request_id(), reason=reason)
+    _current.set(ctx)
+    return ctx
+
+
 def actor_context(user, *, reason: str = "", request_id: str = "") -> contextlib.AbstractContextManager[AuditContext]:
     """Run work as a given person (a command run on someone's behalf, a test)."""
     parent = current()

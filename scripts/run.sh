@@ -78,7 +78,7 @@ start "web server (gunicorn)" "$BIN/gunicorn" config.wsgi:application \
   --access-logfile - --graceful-timeout 10 --control-socket "$ACCORD_VAR_DIR/gunicorn.ctl"
 start "Celery worker" "$BIN/celery" -A config worker --loglevel=INFO --concurrency=1
 start "Celery beat" "$BIN/celery" -A config beat --loglevel=INFO \
-  --scheduler django_celery_beat.schedulers:DatabaseScheduler \
+  --scheduler config.beat:AccordScheduler \
   --schedule "$ACCORD_VAR_DIR/celerybeat-schedule" --pidfile "$ACCORD_VAR_DIR/celerybeat.pid"
 
 # Say where to log in once the web server answers (or stop waiting if it died).

@@ -222,3 +222,38 @@ def test_require_actor_is_on_by_default(tmp_path):
         timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_scheduler_writes_as_the_system_actor_beat():
+    """Beat's scheduler writes (its default entries, last run times) before beat_init and outside
+    any task: it acts as ``system:beat`` from the moment it is made, and stays so."""
+    import threading
+
+    from django.db import connection
+
+    from config.beat import AccordScheduler
+    from config.celery import app
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's in-memory test database is not shared between threads")
+    PeriodicTask.objects.filter(name="celery.backend_cleanup").delete()
+    before = AuditRecord.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    failures = []
+
+    def run():  # a thread of its own, like beat's process: the context it enters ends with it
+        try:
+            scheduler = AccordScheduler(app=app)
+            scheduler.sync()
+        except Exception as exc:  # noqa: BLE001 - reported to the test below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert failures == []
+    records = AuditRecord.objects.filter(seq__gt=before, object_type__startswith="django_celery_beat")
+    assert records.exists()
+    assert set(records.values_list("actor_name", flat=True)) == {"system:beat"}
