@@ -165,8 +165,8 @@ class AccordFilterBackend(DjangoFilterBackend):
     """django-filter's backend, refusing unknown parameters, and without the filter form
     when the request names no filter.
 
-    A list (or a detail, which its filters also narrow) answers a query parameter that is
-    neither one of its filters nor the pagination's, the ordering's or the format's with a
+    A list or a detail answers a query parameter that is neither one of its filters
+    (which narrow a detail too) nor the pagination's, the ordering's or the format's with a
     400 naming it: ``?lifecycel=active`` would otherwise list everything. A view or action
     accepting more declares them in ``query_params_accepted``.
 
@@ -181,7 +181,7 @@ class AccordFilterBackend(DjangoFilterBackend):
         filterset_class = self.get_filterset_class(view, queryset)
         filters = filterset_class.base_filters if filterset_class is not None else {}
         passive = _passive_params(view)
-        if filterset_class is not None or getattr(view, "action", None) == "list":
+        if filterset_class is not None or getattr(view, "action", None) in ("list", "retrieve"):
             refuse_unknown_params(request, {*filters, *passive, *getattr(view, "query_params_accepted", ())})
         if filterset_class is None:
             return queryset

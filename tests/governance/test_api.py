@@ -8,9 +8,13 @@ from rest_framework.test import APIClient
 
 from governance.models import (
     BusinessEntity,
+    ComplianceRun,
     ContractVersion,
     DataContract,
+    Delivery,
     EntityAttribute,
+    Incident,
+    NotificationSubscription,
     StateDefinition,
     StateDefinitionVersion,
     StateTransition,
@@ -22,7 +26,7 @@ from governance.services import states as state_services
 from permissions.context import Actor
 from permissions.models import AccessRule
 from tests import factories
-from tests.mixins import PASSWORD, AdminTests, CRUDAPITests, User, make_user
+from tests.mixins import PASSWORD, AdminTests, CRUDAPITests, ReadAPITests, User, make_user
 
 
 def deny_for(user, obj) -> AccessRule:
@@ -508,3 +512,111 @@ class TestIdFiltersAnswerHiddenLikeMissing(TestCase):
         self.assertAnswersLikeMissing("/api/v1/deliveries/", "subscription", self.theirs.pk, self.theirs.pk + 1000)
         own = self.get(self.reader, "/api/v1/deliveries/", subscription=self.own.pk).json()["results"]
         self.assertEqual([d["event_id"] for d in own], [f"evt_{self.own.pk}"])
+
+
+# --- compliance and notifications: read-only and private rows through the same mixins -------------
+
+
+class TestComplianceRunAPI(ReadAPITests):
+    model = ComplianceRun
+    basename = "compliancerun"
+    ordering_field = "scheduled_for"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [make_run() for _ in range(count)]
+
+
+class TestIncidentAPI(ReadAPITests):
+    model = Incident
+    basename = "incident"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [make_incident() for _ in range(count)]
+
+
+def make_incident():
+    run = make_run()
+    return Incident.objects.create(contract=run.contract_version.contract, opened_by_run=run,
+                                   title=f"Breach {factories.n()}")
+
+
+class TestSubscriptionAPI(CRUDAPITests):
+    model = NotificationSubscription
+    basename = "notificationsubscription"
+    ordering_field = "name"
+    update_payload = {"is_active": False}
+    invalid_payloads = [
+        ({"name": "x", "url": "ftp://hooks.example.com/x"}, "url"),
+        ({"name": "x", "url": "https://hooks.example.com/x", "event_types": ["nope"]}, "event_types"),
+    ]
+
+    @classmethod
+    def make_objects(cls, count):
+        return [make_subscription(cls.employee) for _ in range(count)]
+
+    def create_payloads(self):
+        return [{"name": "Sales alerts", "url": "https://hooks.example.com/sales", "event_types": ["incident.opened"]}]
+
+
+def make_subscription(owner):
+    return NotificationSubscription.objects.create(name=f"Alerts {factories.n():05d}", owner=owner,
+                                                   url="https://hooks.example.com/accord")
+
+
+class TestDeliveryAPI(ReadAPITests):
+    model = Delivery
+    basename = "delivery"
+
+    @classmethod
+    def make_objects(cls, count):
+        subscription = make_subscription(cls.employee)
+        return [make_delivery(subscription) for _ in range(count)]
+
+
+def make_delivery(subscription):
+    return Delivery.objects.create(subscription=subscription, event_id=f"evt_{factories.n():032d}",
+                                   event_type="incident.opened", payload={})
+
+
+class TestComplianceRunAdmin(AdminTests):
+    model = ComplianceRun
+    can_add = False
+
+    @classmethod
+    def make_objects(cls, count):
+        return [make_run() for _ in range(count)]
+
+    def listed_text(self, obj):
+        return str(obj.contract_version)
+
+
+class TestIncidentAdmin(AdminTests):
+    model = Incident
+    can_add = False
+    search_term = "Breach"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [make_incident() for _ in range(count)]
+
+
+class TestSubscriptionAdmin(AdminTests):
+    model = NotificationSubscription
+    search_term = "Alerts"
+
+    @classmethod
+    def make_objects(cls, count):
+        return [make_subscription(cls.reader) for _ in range(count)]
+
+
+class TestDeliveryAdmin(AdminTests):
+    model = Delivery
+    can_add = False
+    search_term = "evt_"
+
+    @classmethod
+    def make_objects(cls, count):
+        subscription = make_subscription(cls.reader)
+        return [make_delivery(subscription) for _ in range(count)]
