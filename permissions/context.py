@@ -101,19 +101,21 @@ def request_cache() -> dict | None:
     return ctx.request_cache if ctx is not None else None
 
 
-def system_actor(component: str, *, reason: str) -> contextlib.AbstractContextManager[AuditContext]:
-    """Run work outside a request as a named system component, with a reason."""
+def _system_context(component: str, reason: str) -> AuditContext:
     if not reason:
         raise ValueError("A system actor needs a reason (what the work is for).")
-    return _entered(AuditContext(actor=Actor(system=component), request_id=new_request_id(), reason=reason))
+    return AuditContext(actor=Actor(system=component), request_id=new_request_id(), reason=reason)
+
+
+def system_actor(component: str, *, reason: str) -> contextlib.AbstractContextManager[AuditContext]:
+    """Run work outside a request as a named system component, with a reason."""
+    return _entered(_system_context(component, reason))
 
 
 def become_system_actor(component: str, *, reason: str) -> AuditContext:
     """Make the current thread a named system component for the rest of its life (a long-lived
     process such as Celery beat, whose own bookkeeping runs outside any task). Never left."""
-    if not reason:
-        raise ValueError("A system actor needs a reason (what the work is for).")
-    ctx = AuditContext(actor=Actor(system=component), request_id=new_request_id(), reason=reason)
+    ctx = _system_context(component, reason)
     _current.set(ctx)
     return ctx
 
