@@ -8,8 +8,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -19,7 +17,6 @@ def request_user(serializer_field) -> object | None:
     return getattr(request, "user", None)
 
 
-@extend_schema_field(OpenApiTypes.OBJECT)
 class BriefRelatedField(serializers.RelatedField):
     """A related object shown briefly (``{"id": 3, "name": "Sales", …}``) and
     written by id (``3`` or ``{"id": 3}``).
@@ -69,7 +66,6 @@ class BriefRelatedField(serializers.RelatedField):
             self.fail("does_not_exist", model=model_name, lookup=key, value=value)
 
 
-@extend_schema_field(OpenApiTypes.OBJECT)
 class BriefUserField(BriefRelatedField):
     """A person, shown as ``{"id", "username", "display_name"}``, written by id."""
 
