@@ -166,6 +166,8 @@ AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log
 AXES_ENABLE_ADMIN = False  # lockouts are listed and lifted with manage.py axes_list_attempts / axes_reset_*
 AXES_VERBOSE = False
 ACCORD_TOKEN_DEFAULT_DAYS = env_int("ACCORD_TOKEN_DEFAULT_DAYS", 90)
+# No token lives longer than this after its creation (API, admin and authentication alike).
+ACCORD_TOKEN_MAX_LIFETIME_DAYS = env_int("ACCORD_TOKEN_MAX_LIFETIME_DAYS", 365)
 # Compliance checks: statement timeout on live sources, retries while a source is down,
 # acknowledgement SLA of incidents, and how long webhook deliveries are retried.
 ACCORD_CHECK_STATEMENT_TIMEOUT_MS = env_int("ACCORD_CHECK_STATEMENT_TIMEOUT_MS", 60_000)

@@ -6,18 +6,22 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import admin, messages
+from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from permissions import audit
 from permissions.access import explain, targetable_models
 from permissions.admin_base import AccordInline, AccordModelAdmin
 from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditRecord
+from permissions.models.tokens import token_expiry
 from permissions.services import create_token, may_manage_tokens_of, revoke_token
 
 
@@ -103,10 +107,45 @@ class AccessRuleExceptionAdmin(AccordModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class _ShownOnce(str):
+    """A secret in a template context: rendered as itself, never in a repr. Django's template engine logs the
+    whole context at DEBUG when a variable is missing, so a plain string would reach the logs."""
+
+    def __repr__(self) -> str:
+        return "'<secret, shown once>'"
+
+
+def secret_shown_once(request, model_admin, obj, *, secret: str, title: str, what: str, secret_label: str,
+                      if_lost: str) -> TemplateResponse:
+    """The answer to the POST that made ``secret``: the one page that shows it. Nothing else carries it (no
+    message, session, redirect or log line), and the page is not to be cached."""
+    opts = model_admin.opts
+    context = {
+        **model_admin.admin_site.each_context(request), "opts": opts, "title": title, "subtitle": None,
+        "what": what, "secret": _ShownOnce(secret), "secret_label": secret_label, "if_lost": if_lost,
+        "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        "change_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]),
+    }
+    response = TemplateResponse(request, "admin/secret_shown_once.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
 class ApiTokenForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["user", "name", "expires_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "expires_at" in self.fields:  # a token's own page shows it read-only
+            self.fields["expires_at"].help_text = (
+                f"Empty: {settings.ACCORD_TOKEN_DEFAULT_DAYS} days from now. At most "
+                f"{settings.ACCORD_TOKEN_MAX_LIFETIME_DAYS} days from now (ACCORD_TOKEN_MAX_LIFETIME_DAYS).")
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        return None if value is None else token_expiry(value)
 
 
 @admin.register(ApiToken)
@@ -142,8 +181,15 @@ class ApiTokenAdmin(AccordModelAdmin):
                                   expires_at=form.cleaned_data.get("expires_at"), actor=request.user)
         for name in ("pk", "prefix", "key_hash", "created_at", "expires_at"):
             setattr(obj, name, getattr(token, name))
-        messages.warning(request, format_html(
-            "The token for {} is <code>{}</code>. Copy it now: it is shown only once.", token.user, raw))
+        obj.raw_token = raw  # for response_add, on this instance of this request only
+
+    def response_add(self, request, obj, post_url_continue=None):
+        expires = timezone.localtime(obj.expires_at).strftime("%Y-%m-%d %H:%M %Z")
+        return secret_shown_once(
+            request, self, obj, secret=obj.raw_token, title="API token created", secret_label="The token",
+            what=f"The token “{obj.name}” for {obj.user} (prefix {obj.prefix}) works until {expires}. Send it "
+                 "as “Authorization: Bearer <token>”.",
+            if_lost="revoke this token and create another.")
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from permissions import audit, context
 from permissions.errors import NotAllowed
 from permissions.models import ApiToken, AuditAction
+from permissions.models.tokens import token_expiry
 
 
 def may_manage_tokens_of(actor, owner) -> bool:
@@ -27,10 +27,12 @@ def _ensure_may_manage(actor, owner) -> None:
 
 def create_token(*, user, name: str, actor, expires_at: datetime.datetime | None = None,
                  never_expires: bool = False) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; return it and the raw token, which is never stored."""
+    """Create a token for ``user``; return it and the raw token, which is never stored.
+
+    The expiry is ``token_expiry``'s: within ACCORD_TOKEN_MAX_LIFETIME_DAYS or a ValidationError;
+    ``never_expires`` gets the maximum."""
     _ensure_may_manage(actor, user)
-    if expires_at is None and not never_expires:
-        expires_at = timezone.now() + datetime.timedelta(days=settings.ACCORD_TOKEN_DEFAULT_DAYS)
+    expires_at = token_expiry(expires_at, longest=never_expires)
     raw, prefix, key_hash = ApiToken.generate()
     with context.acting_as(actor), transaction.atomic():
         token = ApiToken.objects.create(user=user, name=name, prefix=prefix, key_hash=key_hash, expires_at=expires_at)

@@ -26,16 +26,25 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True,
-                                           help_text="Default: ACCORD_TOKEN_DEFAULT_DAYS from now.")
-    never_expires = serializers.BooleanField(default=False)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="Default: ACCORD_TOKEN_DEFAULT_DAYS from now. At most ACCORD_TOKEN_MAX_LIFETIME_DAYS (365 by "
+                  "default) from now; a later expiry is refused.")
+    never_expires = serializers.BooleanField(
+        default=False, help_text="Every token expires: true gives the longest lifetime allowed "
+                                 "(ACCORD_TOKEN_MAX_LIFETIME_DAYS).")
 
     def validate_expires_at(self, value):
-        from django.utils import timezone
+        from django.core.exceptions import ValidationError as DjangoValidationError
 
-        if value is not None and value <= timezone.now():
-            raise serializers.ValidationError("The expiry must be in the future.")
-        return value
+        from permissions.models.tokens import token_expiry
+
+        if value is None:
+            return value
+        try:
+            return token_expiry(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
 
     def validate_name(self, value):
         user = self.context["request"].user

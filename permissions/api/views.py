@@ -61,7 +61,8 @@ class ApiTokenViewSet(RestrictedViewSetMixin, mixins.ListModelMixin, mixins.Retr
         token, raw = create_token(user=request.user, actor=request.user, **payload.validated_data)
         body = ApiTokenCreatedSerializer(token).data
         body["token"] = raw
-        return Response(body, status=status.HTTP_201_CREATED)
+        # The one answer that holds the token: no cache (a proxy's, the browser's) may keep it.
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
     def perform_destroy(self, instance):
         revoke_token(instance, actor=self.request.user)

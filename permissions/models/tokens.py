@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -18,11 +20,38 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def max_lifetime() -> datetime.timedelta:
+    return datetime.timedelta(days=settings.ACCORD_TOKEN_MAX_LIFETIME_DAYS)
+
+
+def token_expiry(requested: datetime.datetime | None = None, *, longest: bool = False,
+                 now: datetime.datetime | None = None) -> datetime.datetime:
+    """The expiry of a token created ``now``: ``requested`` if it is within the maximum lifetime
+    (``ACCORD_TOKEN_MAX_LIFETIME_DAYS``), else a ValidationError naming the limit; without one,
+    ``ACCORD_TOKEN_DEFAULT_DAYS`` from now, or the maximum when ``longest`` (a token asked to never
+    expire). Never None: every token expires."""
+    now = now or timezone.now()
+    limit = now + max_lifetime()
+    if requested is None:
+        return limit if longest else min(limit, now + datetime.timedelta(days=settings.ACCORD_TOKEN_DEFAULT_DAYS))
+    if requested <= now:
+        raise ValidationError("The expiry must be in the future.", code="expired")
+    if requested > limit:
+        raise ValidationError(
+            "Tokens expire at most %(days)d days after they are created (ACCORD_TOKEN_MAX_LIFETIME_DAYS): "
+            "give an expiry before %(limit)s, or none for the default.",
+            code="too_long", params={"days": settings.ACCORD_TOKEN_MAX_LIFETIME_DAYS,
+                                     "limit": limit.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")})
+    return requested
+
+
 class ApiTokenQuerySet(RestrictedQuerySet):
     def usable(self) -> ApiTokenQuerySet:
+        """Neither revoked nor expired. Whatever its expiry, a token lives at most the maximum lifetime
+        from its creation (tokens made before the limit, or while it was longer, included)."""
         now = timezone.now()
         unexpired = models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        return self.filter(unexpired, revoked_at__isnull=True)
+        return self.filter(unexpired, revoked_at__isnull=True, created_at__gt=now - max_lifetime())
 
 
 class ApiToken(models.Model):
@@ -55,7 +84,9 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+        now = timezone.now()
+        return (self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+                and (self.created_at is None or self.created_at > now - max_lifetime()))
 
     @classmethod
     def generate(cls) -> tuple[str, str, str]:

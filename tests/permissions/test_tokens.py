@@ -6,10 +6,17 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import re
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -34,6 +41,48 @@ def records_since(seq: int) -> list[AuditRecord]:
 def record_text(record: AuditRecord) -> str:
     values = {f.attname: getattr(record, f.attname) for f in AuditRecord._meta.concrete_fields}
     return json.dumps(values, default=str)
+
+
+class captured_logs(logging.Handler):  # noqa: N801 - used as a context manager
+    """Every log record of every logger, at DEBUG, while the block runs (the test settings log WARNING and
+    up). Every SQL statement is logged too, with its parameters (django.db.backends, as with DEBUG on)."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def text(self) -> str:
+        return "\n".join(self.format(record) for record in self.records)
+
+    def __enter__(self):
+        root = logging.getLogger()
+        self._level = root.level
+        self._loggers = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+                         if isinstance(logger, logging.Logger)}
+        for name in self._loggers:
+            logging.getLogger(name).setLevel(logging.DEBUG)
+        root.setLevel(logging.DEBUG)
+        root.addHandler(self)
+        self._isolated = [logging.getLogger(name) for name in self._loggers if not logging.getLogger(name).propagate]
+        for logger in self._isolated:
+            logger.addHandler(self)
+        self._queries = CaptureQueriesContext(connection)
+        self._queries.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._queries.__exit__(*exc)
+        root = logging.getLogger()
+        root.removeHandler(self)
+        for logger in self._isolated:
+            logger.removeHandler(self)
+        root.setLevel(self._level)
+        for name, level in self._loggers.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def sha256(raw: str) -> str:
@@ -102,9 +151,19 @@ class TestTokenLifecycle(TokenTestBase):
         self.assertNotIn("token", detail)
         self.assertNotIn("key_hash", detail)
 
-    def test_never_expiring_token(self):
+    def test_a_token_asked_to_never_expire_gets_the_longest_lifetime(self):
         body = self.create_via_api(never_expires=True).json()
-        self.assertIsNone(body["expires_at"])
+        expires = datetime.datetime.fromisoformat(body["expires_at"])
+        self.assertAlmostEqual((expires - timezone.now()).total_seconds(), 365 * 86400, delta=60)
+
+    def test_the_api_answer_holding_the_token_is_not_cached_nor_logged(self):
+        with captured_logs() as logs:
+            response = self.create_via_api(name="logged?")
+        raw = response.json()["token"]
+        self.assertEqual(response["Cache-Control"], "no-store")
+        self.assertIn("INSERT INTO", logs.text())  # the capture works: the statements are in it
+        self.assertNotIn(raw, logs.text())
+        self.assertNotIn(raw[len(response.json()["prefix"]):], logs.text())
 
     def test_bearer_auth_works_and_updates_last_used(self):
         token, raw = self.make_token()
@@ -172,6 +231,67 @@ class TestTokenLifecycle(TokenTestBase):
         self.assertEqual(response.status_code, 405)
         token.refresh_from_db()
         self.assertEqual(token.name, "fixed")
+
+
+class TestTokenLifetime(TokenTestBase):
+    """No token lives longer than ACCORD_TOKEN_MAX_LIFETIME_DAYS (365 by default) after its creation."""
+
+    def expiry_in(self, days: float) -> str:
+        return (timezone.now() + datetime.timedelta(days=days)).isoformat()
+
+    def test_an_expiry_beyond_the_maximum_is_a_400_naming_the_limit(self):
+        response = self.create_via_api(name="forever-ish", expires_at=self.expiry_in(366), status=400)
+        [message] = response.json()["errors"]["expires_at"]
+        self.assertIn("at most 365 days", message)
+        self.assertIn("ACCORD_TOKEN_MAX_LIFETIME_DAYS", message)
+        self.assertFalse(ApiToken.objects.filter(name="forever-ish").exists())
+        body = self.create_via_api(name="a year", expires_at=self.expiry_in(364)).json()
+        self.assertGreater(datetime.datetime.fromisoformat(body["expires_at"]), timezone.now())
+
+    def test_without_an_expiry_a_token_gets_the_default_and_never_more_than_the_maximum(self):
+        body = self.create_via_api().json()
+        expires = datetime.datetime.fromisoformat(body["expires_at"])
+        self.assertAlmostEqual((expires - timezone.now()).total_seconds(), 90 * 86400, delta=60)
+        with override_settings(ACCORD_TOKEN_MAX_LIFETIME_DAYS=30):
+            for extra in ({}, {"never_expires": True}, {"expires_at": None}):
+                with self.subTest(**extra):
+                    body = self.create_via_api(**extra).json()
+                    expires = datetime.datetime.fromisoformat(body["expires_at"])
+                    self.assertAlmostEqual((expires - timezone.now()).total_seconds(), 30 * 86400, delta=60)
+            response = self.create_via_api(expires_at=self.expiry_in(31), status=400)
+            self.assertIn("at most 30 days", response.json()["errors"]["expires_at"][0])
+
+    def test_the_service_refuses_a_longer_expiry_too(self):
+        with self.assertRaises(ValidationError) as refused:
+            self.make_token(expires_at=timezone.now() + datetime.timedelta(days=400))
+        self.assertIn("ACCORD_TOKEN_MAX_LIFETIME_DAYS", refused.exception.messages[0])
+        self.assertFalse(ApiToken.objects.exists())
+
+    def test_an_expired_token_does_not_authenticate(self):
+        token, raw = self.make_token()
+        self.assertEqual(bearer(raw).get("/api/v1/tags/").status_code, 200)
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+        self.assertEqual(bearer(raw).get("/api/v1/tags/").status_code, 401)
+
+    def test_a_token_older_than_the_maximum_does_not_authenticate_whatever_its_expiry(self):
+        """Tokens made before the limit existed (no expiry) or while it was longer stop at the limit too."""
+        legacy, legacy_raw = self.make_token(name="legacy")
+        long_lived, long_raw = self.make_token(name="long-lived")
+        created = timezone.now() - datetime.timedelta(days=366)
+        ApiToken.objects.filter(pk=legacy.pk).update(created_at=created, expires_at=None)
+        ApiToken.objects.filter(pk=long_lived.pk).update(created_at=created,
+                                                          expires_at=timezone.now() + datetime.timedelta(days=30))
+        for token, raw in ((legacy, legacy_raw), (long_lived, long_raw)):
+            with self.subTest(token=token.name):
+                self.assertEqual(bearer(raw).get("/api/v1/tags/").status_code, 401)
+                token.refresh_from_db()
+                self.assertFalse(token.is_active)
+                self.assertFalse(as_user(self.alice).get(f"{TOKENS}{token.pk}/").json()["is_active"])
+        young, young_raw = self.make_token(name="young")
+        ApiToken.objects.filter(pk=young.pk).update(created_at=timezone.now() - datetime.timedelta(days=2))
+        self.assertEqual(bearer(young_raw).get("/api/v1/tags/").status_code, 200)
+        with override_settings(ACCORD_TOKEN_MAX_LIFETIME_DAYS=1):  # lowering the limit shortens existing tokens
+            self.assertEqual(bearer(young_raw).get("/api/v1/tags/").status_code, 401)
 
 
 class TestTokenVisibility(TokenTestBase):
@@ -362,19 +482,27 @@ class TestTokenAdmin(TokenTestBase):
     def setUp(self):
         self.client.force_login(self.root)
 
-    def test_token_is_created_in_the_admin_and_shown_once(self):
+    def add_in_admin(self, **fields):
+        expires = fields.pop("expires", None)
+        data = {"user": self.bob.pk, "name": "from the admin", **fields}
+        if expires is not None:
+            data |= {"expires_at_0": expires.strftime("%Y-%m-%d"), "expires_at_1": expires.strftime("%H:%M:%S")}
+        return self.client.post("/admin/permissions/apitoken/add/", data)
+
+    def test_token_is_created_in_the_admin_and_shown_once_on_the_answer_itself(self):
         expires = timezone.localtime(timezone.now() + datetime.timedelta(days=30))
         before = head_seq()
-        response = self.client.post("/admin/permissions/apitoken/add/", {
-            "user": self.bob.pk, "name": "from the admin",
-            "expires_at_0": expires.strftime("%Y-%m-%d"), "expires_at_1": expires.strftime("%H:%M:%S"),
-        }, follow=True)
-        self.assertEqual(response.status_code, 200)
-        messages = [str(m) for m in response.context["messages"]]
-        shown = [re.search(r"accord_[A-Za-z0-9_-]{20,}", m) for m in messages]  # the prefix alone may show
-        shown = [match.group(0) for match in shown if match]
-        self.assertEqual(len(shown), 1, messages)
+        with captured_logs() as logs:
+            response = self.add_in_admin(expires=expires)
+        # The answer to the POST is the page that shows the token: no redirect carries it.
+        self.assertEqual(response.status_code, 200, response.content[:2000])
+        self.assertTemplateUsed(response, "admin/secret_shown_once.html")
+        page = response.content.decode()
+        shown = re.findall(r"accord_[A-Za-z0-9_-]{20,}", page)  # the prefix alone may show
+        self.assertEqual(len(shown), 1, shown)
         raw = shown[0]
+        self.assertIn("shown only on this page", page)
+        self.assertIn("no-store", response["Cache-Control"])
         token = ApiToken.objects.get(user=self.bob, name="from the admin")
         self.assertEqual(token.key_hash, sha256(raw))
         self.assertEqual(token.expires_at.replace(microsecond=0), expires.replace(microsecond=0))
@@ -382,15 +510,45 @@ class TestTokenAdmin(TokenTestBase):
         created = [r for r in records_since(before) if r.action == "token_created"]
         self.assertEqual(len(created), 1)
         self.assertEqual(created[0].actor_name, self.root.username)
-        self.assertNotIn(raw, record_text(created[0]))
 
-        # Shown once: neither the change list nor the change page shows it again.
-        for url in ("/admin/permissions/apitoken/", f"/admin/permissions/apitoken/{token.pk}/change/"):
-            page = self.client.get(url)
-            self.assertEqual(page.status_code, 200)
-            self.assertNotContains(page, raw)
-            self.assertContains(page, token.prefix)
+        # Nowhere else: not in a message, a cookie, a session, a log line or a record.
+        secret_part = raw[len(token.prefix):]
+        self.assertEqual([str(m) for m in get_messages(response.wsgi_request) if secret_part in str(m)], [])
+        for name, morsel in response.cookies.items():
+            self.assertNotIn(secret_part, morsel.value, name)
+        self.assertNotIn("messages", response.cookies)
+        for session in Session.objects.all():
+            self.assertNotIn(secret_part, json.dumps(session.get_decoded(), default=str))
+            self.assertNotIn(secret_part, session.session_data)
+        self.assertIn("INSERT INTO", logs.text())
+        self.assertNotIn(secret_part, logs.text())
+        for record in records_since(before):
+            self.assertNotIn(secret_part, record_text(record))
+        self.assertNotIn(secret_part, json.dumps(list(LogEntry.objects.values()), default=str))
+
+        # Shown once: no later page shows it again.
+        for url in ("/admin/permissions/apitoken/", f"/admin/permissions/apitoken/{token.pk}/change/",
+                    f"/admin/permissions/apitoken/{token.pk}/history/", "/admin/"):
+            with self.subTest(url=url):
+                later = self.client.get(url)
+                self.assertEqual(later.status_code, 200)
+                self.assertNotContains(later, secret_part)
+        self.assertContains(self.client.get("/admin/permissions/apitoken/"), token.prefix)
         self.assertEqual(bearer(raw).get("/api/v1/tags/").status_code, 200)
+
+    def test_admin_refuses_an_expiry_beyond_the_maximum_lifetime(self):
+        response = self.add_in_admin(expires=timezone.localtime(timezone.now() + datetime.timedelta(days=400)))
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("expires_at", response.context["adminform"].form.errors)
+        self.assertContains(response, "ACCORD_TOKEN_MAX_LIFETIME_DAYS")
+        self.assertContains(response, "at most 365 days")
+        self.assertFalse(ApiToken.objects.filter(name="from the admin").exists())
+
+    def test_admin_gives_a_token_without_an_expiry_the_default(self):
+        response = self.add_in_admin()
+        self.assertEqual(response.status_code, 200)
+        token = ApiToken.objects.get(name="from the admin")
+        self.assertAlmostEqual((token.expires_at - timezone.now()).total_seconds(), 90 * 86400, delta=60)
 
     def test_revoke_action(self):
         token, raw = self.make_token(user=self.bob)
