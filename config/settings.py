@@ -177,6 +177,9 @@ ACCORD_CHECK_TIME_LIMIT_SECONDS = env_int("ACCORD_CHECK_TIME_LIMIT_SECONDS", 900
 ACCORD_INCIDENT_ACK_HOURS = env_int("ACCORD_INCIDENT_ACK_HOURS", 4)
 ACCORD_WEBHOOK_RETRY_HOURS = env_int("ACCORD_WEBHOOK_RETRY_HOURS", 24)
 ACCORD_WEBHOOK_TIMEOUT_SECONDS = env_int("ACCORD_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Webhook URLs may only reach public addresses (governance/outbound.py) unless their network is listed here,
+# e.g. a receiver inside the company network; cloud metadata addresses are refused whatever is listed.
+ACCORD_WEBHOOK_ALLOWED_NETWORKS = env_networks("ACCORD_WEBHOOK_ALLOWED_NETWORKS")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -37,6 +37,7 @@ from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
 from governance.services.common import acts_for
+from permissions.admin import secret_shown_once
 from permissions.admin_base import AccordInline, AccordModelAdmin
 from permissions.errors import Refused
 
@@ -568,9 +569,15 @@ class NotificationSubscriptionAdmin(AccordModelAdmin):
         if not change:
             obj.owner = request.user
         super().save_model(request, obj, form, change)
-        if not change:
-            messages.warning(request, format_html(
-                "The signing secret is <code>{}</code>. Copy it now: it is not shown again.", obj.secret))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.kind != "webhook":  # a Slack-compatible hook is not signed: there is no secret to show
+            return super().response_add(request, obj, post_url_continue)
+        return secret_shown_once(
+            request, self, obj, secret=obj.secret, title="Subscription created", secret_label="The signing secret",
+            what=f"Deliveries to “{obj.name}” are signed with this secret (Standard Webhooks, "
+                 "“webhook-signature”); your receiver verifies them with it.",
+            if_lost="delete this subscription and create another.")
 
 
 @admin.register(Delivery)

@@ -418,7 +418,8 @@ class SubscriptionViewSet(AccordModelViewSet):
         with transaction.atomic(), audit.batch():
             subscription = serializer.save(owner=request.user)
         body = gs.SubscriptionCreatedSerializer(subscription, context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        # The one answer that holds the signing secret: no cache may keep it.
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
     @extend_schema(summary="Deliveries of this subscription, newest first", responses=gs.DeliverySerializer(many=True),
                    filters=False)

@@ -6,9 +6,11 @@ import base64
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from governance import outbound
 from permissions.access import AccessSpec
 from permissions.models import AccordModel
 from permissions.querysets import RestrictedQuerySet
@@ -208,6 +210,19 @@ class NotificationSubscription(AccordModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """A new or changed URL must not point at an address deliveries may not go to (governance.outbound);
+        an unchanged one is not looked up again, so a subscription can always be switched off."""
+        super().clean()
+        if not self.url:
+            return
+        if not self._state.adding and type(self)._base_manager.filter(pk=self.pk, url=self.url).exists():
+            return
+        try:
+            outbound.validate_webhook_url(self.url)
+        except ValidationError as exc:
+            raise ValidationError({"url": exc.messages}) from exc
 
 
 class DeliveryStatus(models.TextChoices):

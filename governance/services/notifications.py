@@ -7,7 +7,9 @@ de-duplicate. Payloads are built for each subscription's owner and contain only
 what that person may see.
 
 Deliveries go out over httpx (`http_client`): explicit timeouts, redirects not followed,
-nothing from the environment. Signatures come from the `standardwebhooks` package.
+nothing from the environment, and only to addresses `governance.outbound` allows, checked after
+resolving the host on every attempt and connected to as checked. Signatures come from the
+`standardwebhooks` package.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.db.models import Q
 from standardwebhooks import Webhook
 
 from catalog.models import Dataset
+from governance import outbound
 from governance.models import DataContract, Delivery, NotificationSubscription
 from governance.models.compliance import DeliveryStatus
 from governance.services.common import now
@@ -47,10 +50,11 @@ def webhook_headers(secret: str, message_id: str, timestamp: datetime.datetime, 
 
 def http_client() -> httpx.Client:
     """The client deliveries are sent with: the configured timeout for every phase (connect, write, read, pool),
-    redirects answered as failures instead of followed, and nothing taken from the environment (no proxy
-    variables, no .netrc; certificates from certifi)."""
+    redirects answered as failures instead of followed, nothing taken from the environment (no proxy
+    variables, no .netrc; certificates from certifi), and every request sent through
+    `outbound.PinnedTransport`: to a checked address of its host, or not at all (`outbound.Refused`)."""
     return httpx.Client(timeout=httpx.Timeout(settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS), follow_redirects=False,
-                        trust_env=False, headers={"User-Agent": USER_AGENT})
+                        trust_env=False, headers={"User-Agent": USER_AGENT}, transport=outbound.PinnedTransport())
 
 
 def _subscriptions_for(event_type: str, contract: DataContract):
@@ -131,6 +135,8 @@ def deliver(delivery_id: int, *, client: httpx.Client | None = None) -> Delivery
     """One attempt. Safe to run twice: a delivered or abandoned delivery is left alone.
 
     `client` (from `http_client`) lets a batch share connections; without it the attempt opens its own.
+    A delivery whose host resolves to an address that is not allowed (`outbound.Refused`) fails at once,
+    with the reason in `last_error`: it is not retried.
     """
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().select_related("subscription").get(pk=delivery_id)
@@ -139,11 +145,15 @@ def deliver(delivery_id: int, *, client: httpx.Client | None = None) -> Delivery
         delivery.attempts += 1
         delivery.last_attempt_at = now()
         delivery.save(update_fields=["attempts", "last_attempt_at"])
-    if client is None:
-        with http_client() as own:
-            status_code, error = _send(own, delivery)
-    else:
-        status_code, error = _send(client, delivery)
+    refused = False
+    try:
+        if client is None:
+            with http_client() as own:
+                status_code, error = _send(own, delivery)
+        else:
+            status_code, error = _send(client, delivery)
+    except outbound.Refused as exc:
+        status_code, error, refused = None, f"Not sent: {exc}", True
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
         delivery.last_status_code = status_code
@@ -156,7 +166,7 @@ def deliver(delivery_id: int, *, client: httpx.Client | None = None) -> Delivery
             delivery.last_error = (error or f"HTTP {status_code}")[:300]
             deadline = delivery.created_at + datetime.timedelta(hours=settings.ACCORD_WEBHOOK_RETRY_HOURS)
             next_at = now() + _backoff(delivery.attempts)
-            if next_at > deadline:
+            if refused or next_at > deadline:
                 delivery.status = DeliveryStatus.FAILED
                 delivery.next_attempt_at = None
             else:
@@ -169,8 +179,8 @@ def _send(client: httpx.Client, delivery: Delivery) -> tuple[int | None, str]:
     """POST the delivery once: (status code or None, what went wrong or "").
 
     The error never holds the URL (a Slack-style URL is itself a credential) nor the secret: a transport failure is
-    named by its exception class, a refusal by its status code and the start of the receiver's answer with those
-    removed.
+    named by its exception class (a host that does not resolve, by its name), a refusal by its status code and the
+    start of the receiver's answer with those removed. `outbound.Refused` is left to the caller.
     """
     body = _body(delivery)
     sent_at = now().replace(microsecond=0)
@@ -192,6 +202,8 @@ def _send(client: httpx.Client, delivery: Delivery) -> tuple[int | None, str]:
                 answer += chunk
                 if len(answer) >= RESPONSE_READ_BYTES:
                     break
+    except outbound.Unresolvable as exc:
+        return status_code, str(exc)
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         return status_code, type(exc).__name__
     # Credentials are removed before cutting, so none is left half-visible at the cut.

@@ -1,8 +1,9 @@
 """Webhooks against a real local HTTP receiver: Standard Webhooks signatures (verified
 with the `standardwebhooks` library, as a receiver would), retries while the receiver
 is down, what the HTTP client refuses to do (follow redirects, use proxies from the
-environment, wait forever), what a refusal stores, stable ids, Slack payloads, and
-payloads limited to what the subscription's owner may see."""
+environment, wait forever), what a refusal stores, stable ids, Slack payloads, payloads
+limited to what the subscription's owner may see, and a signing secret shown once. The receivers
+listen on 127.0.0.1, allowed here explicitly (ACCORD_WEBHOOK_ALLOWED_NETWORKS)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,13 @@ def verify(secret: str, request: dict) -> bool:
     except WebhookVerificationError:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(settings):
+    """These tests' receivers listen on 127.0.0.1, which deliveries reach only when its network is allowed
+    (governance.outbound; tests/governance/test_outbound.py tests the refusals)."""
+    settings.ACCORD_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 
 
 @pytest.fixture
@@ -315,3 +323,69 @@ def test_an_unreachable_receiver_is_named_by_the_failure_only(setup):
     fail_contract(setup)
     delivery = notifications.deliver(Delivery.objects.get(subscription=subscription).pk)
     assert delivery.last_status_code is None and delivery.last_error == "ConnectError"
+
+
+def test_the_admin_shows_a_new_signing_secret_once_on_the_answer_itself(setup, client):
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.auth import get_user_model
+    from django.contrib.messages import get_messages
+    from django.contrib.sessions.models import Session
+
+    from tests.permissions.test_tokens import captured_logs
+
+    root = get_user_model().objects.create_superuser("hooks-root", "root@example.com", "pw")
+    client.force_login(root)
+    form = {"name": "Partner hook", "kind": "webhook", "url": "https://93.184.215.14/hooks", "event_types": "[]",
+            "is_active": "on", "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+    with captured_logs() as logs:
+        response = client.post("/admin/governance/notificationsubscription/add/", form)
+    assert response.status_code == 200, response.content[:2000]
+    subscription = NotificationSubscription.objects.get(name="Partner hook")
+    secret = subscription.secret
+    page = response.content.decode()
+    assert page.count(secret) == 1 and "shown only on this page" in page
+    assert "no-store" in response["Cache-Control"]
+    key = secret.removeprefix("whsec_")
+    assert not [m for m in get_messages(response.wsgi_request) if key in str(m)]
+    assert all(key not in morsel.value for morsel in response.cookies.values())
+    assert all(key not in json.dumps(s.get_decoded(), default=str) for s in Session.objects.all())
+    assert_not_logged(key, logs)
+    assert key not in json.dumps(list(AuditRecord.objects.values("changes", "details")), default=str)
+    assert key not in json.dumps(list(LogEntry.objects.values()), default=str)
+    for url in ("/admin/governance/notificationsubscription/",
+                f"/admin/governance/notificationsubscription/{subscription.pk}/change/",
+                f"/admin/governance/notificationsubscription/{subscription.pk}/history/"):
+        later = client.get(url)
+        assert later.status_code == 200 and key not in later.content.decode(), url
+
+    # A Slack-compatible hook is not signed: no secret to show, the usual redirect.
+    slack = client.post("/admin/governance/notificationsubscription/add/",
+                        {**form, "name": "Slack", "kind": "slack"})
+    assert slack.status_code == 302
+    slack_secret = NotificationSubscription.objects.get(name="Slack").secret.removeprefix("whsec_")
+    assert not [m for m in get_messages(slack.wsgi_request) if slack_secret in str(m)]
+
+
+def test_the_api_answer_holding_the_secret_is_not_cached_nor_logged(setup):
+    from tests.permissions.test_tokens import captured_logs
+
+    client = APIClient()
+    client.force_authenticate(setup["sofia"])
+    with captured_logs() as logs:
+        created = client.post("/api/v1/subscriptions/", {"name": "Sales alerts", "url": "https://93.184.215.14/x"},
+                              format="json")
+    assert created.status_code == 201, created.content
+    assert created["Cache-Control"] == "no-store"
+    key = created.json()["secret"].removeprefix("whsec_")
+    assert_not_logged(key, logs)
+
+
+def assert_not_logged(key: str, logs) -> None:
+    """The secret is stored (deliveries are signed with it), so the statement that stores it holds it: SQL is
+    logged only by django.db.backends at DEBUG, which Accord's logging keeps at WARNING whatever LOG_LEVEL
+    says. Every other log line is checked."""
+    from django.conf import settings
+
+    assert settings.LOGGING["loggers"]["django.db.backends"]["level"] == "WARNING"
+    assert "INSERT INTO" in logs.text()  # the capture saw the statements
+    assert key not in logs.text(leaving_out=("django.db.backends",))

@@ -55,8 +55,9 @@ class captured_logs(logging.Handler):  # noqa: N801 - used as a context manager
     def emit(self, record):
         self.records.append(record)
 
-    def text(self) -> str:
-        return "\n".join(self.format(record) for record in self.records)
+    def text(self, *, leaving_out: tuple[str, ...] = ()) -> str:
+        return "\n".join(self.format(record) for record in self.records
+                         if not record.name.startswith(leaving_out))
 
     def __enter__(self):
         root = logging.getLogger()
