@@ -221,6 +221,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "permissions.api.schema.AccordAutoSchema",
     "EXCEPTION_HANDLER": "permissions.api.errors.exception_handler",
+    # JSON and forms, refusing deep nesting and NUL characters with a 400 (permissions.api.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "permissions.api.parsers.JSONParser",
+        "permissions.api.parsers.FormParser",
+        "permissions.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -241,6 +247,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Request bodies are documented as JSON; forms are the browsable API's.
+    "PARSER_WHITELIST": ["permissions.api.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "permissions.api.schema.add_error_responses",

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 admin.site.site_header = "Accord — data governance registry"
 admin.site.site_title = "Accord"
 admin.site.index_title = "Catalog and governance"
+handler404 = "permissions.api.errors.page_not_found"  # JSON under /api/
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

@@ -12,6 +12,8 @@ fails for a filter on a related id that is not one.
 
 from __future__ import annotations
 
+import datetime
+
 import django_filters
 from django import forms
 from django.db import models
@@ -27,18 +29,41 @@ from rest_framework.settings import api_settings
 
 from permissions.visibility import can_read_catalog
 
-
-class IdListFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
-    """``?id=3,4`` or repeated; matches any of the ids (of the listed rows themselves:
-    filters on related objects are ``RestrictedIdFilter``)."""
+#: The largest id a database column holds (a signed 64-bit integer); a larger number would
+#: reach the database and overflow there.
+MAX_ID = 2**63 - 1
 
 
 def _checked_id(value):
     """Ids are plain ASCII digits: ``int()`` would also take ``"١"`` or ``" 7"``."""
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_ID):
         raise forms.ValidationError(f"“{value}” is not an id.", code="invalid_pk_value")
     return text
+
+
+class _Ids(forms.Field):
+    """Ids given comma-separated (the listed rows' own: ``?id=3,4``)."""
+
+    widget = forms.TextInput
+
+    def clean(self, value):
+        if value in self.empty_values:
+            return None
+        return [int(_checked_id(part)) for part in str(value).split(",") if part.strip()] or None
+
+
+class IdListFilter(django_filters.Filter):
+    """``?id=3,4``; matches any of the ids (of the listed rows themselves: filters on
+    related objects are ``RestrictedIdFilter``). Ids are ASCII digits (``0.5``, ``-1`` and
+    ``²`` are 400s)."""
+
+    field_class = _Ids
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("lookup_expr", "in")
+        super().__init__(*args, **kwargs)
+        extend_schema_field(OpenApiTypes.INT)(self)
 
 
 class _IdsInput(forms.TextInput):
@@ -132,14 +157,45 @@ def _restricted_relations(defaults: dict) -> dict:
     }
 
 
-class RestrictedFilterSet(rest_framework.FilterSet):
+_BOOLEANS = {"", "true", "false", "1", "0"}
+
+
+class StrictInputMixin:
+    """What django-filter takes silently or passes on to the database, refused or made safe:
+
+    * a boolean that is neither ``true`` nor ``false`` (``1``/``0`` too) is a 400, not
+      "no filter";
+    * a date-time with an offset is compared in UTC: PostgreSQL refuses offsets beyond
+      ±15:59, and one that leaves the calendar (``0001-01-01T00:00-01:00``) is a 400.
+    """
+
+    def is_valid(self):
+        valid = super().is_valid()
+        form = self.form
+        for name, filter_ in self.filters.items():
+            raw = self.data.get(name) if hasattr(self.data, "get") else None
+            if isinstance(filter_, django_filters.BooleanFilter) and raw is not None \
+                    and str(raw).lower() not in _BOOLEANS:
+                form.add_error(name, "Give true or false.")
+                valid = False
+        for name, value in list(getattr(form, "cleaned_data", {}).items()):
+            if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+                try:
+                    form.cleaned_data[name] = value.astimezone(datetime.UTC)
+                except OverflowError:
+                    form.add_error(name, "This date and time is out of range.")
+                    valid = False
+        return valid
+
+
+class RestrictedFilterSet(StrictInputMixin, rest_framework.FilterSet):
     """The FilterSet the backend builds from ``filterset_fields``: relations become
     restricted id filters."""
 
     FILTER_DEFAULTS = _restricted_relations(rest_framework.FilterSet.FILTER_DEFAULTS)
 
 
-class AccordFilterSet(django_filters.FilterSet):
+class AccordFilterSet(StrictInputMixin, django_filters.FilterSet):
     FILTER_DEFAULTS = _restricted_relations(django_filters.FilterSet.FILTER_DEFAULTS)
 
     q = django_filters.CharFilter(method="filter_q", label="Text contained in the name or description")
@@ -149,6 +205,8 @@ class AccordFilterSet(django_filters.FilterSet):
     updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     updated_before = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
 
+    #: The text columns ``q`` looks in; by default those of ``name`` and ``description`` the
+    #: model has (a state definition has no description).
     q_fields: tuple[str, ...] = ("name", "description")
 
     def filter_q(self, queryset, name, value):
@@ -156,7 +214,10 @@ class AccordFilterSet(django_filters.FilterSet):
         if not value:
             return queryset
         condition = Q()
+        own = {field.name for field in queryset.model._meta.get_fields()}
         for field in self.q_fields:
+            if "__" not in field and field not in own:
+                continue
             condition |= Q(**{f"{field}__icontains": value})
         return queryset.filter(condition)
 

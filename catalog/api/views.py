@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -30,10 +30,13 @@ class DepartmentViewSet(AccordModelViewSet):
 
 
 class DepartmentMembershipViewSet(AccordModelViewSet):
-    queryset = DepartmentMembership.objects.select_related("department", "user")
+    # Ordering by a related column goes through an annotation: the cursor reads the position
+    # of the page's last row from an attribute of that name (``user__username`` has none).
+    queryset = DepartmentMembership.objects.select_related("department", "user").annotate(
+        username=F("user__username"), department_name=F("department__name"))
     serializer_class = catalog_serializers.DepartmentMembershipSerializer
     filterset_class = filtersets.DepartmentMembershipFilterSet
-    ordering_fields = ["role", "user__username", "department__name", *TIMESTAMPS]
+    ordering_fields = ["role", "username", "department_name", *TIMESTAMPS]
     ordering = ["id"]
 
 
@@ -87,6 +90,8 @@ class DatasetViewSet(AccordModelViewSet):
         "published_at", "source_modified_at", *TIMESTAMPS,
     ]
     ordering = ["id"]
+    #: Shown by the detail, not written: a PUT of a detail as read sends them back.
+    read_only_keys = ("fields",)
 
     def get_queryset(self):
         queryset = super().get_queryset()

@@ -4,7 +4,9 @@
 * everything else: ``{"detail": "…"}``
 
 A database integrity error that validation did not catch first (two writers racing
-for the same unique name) becomes a 400 naming the broken rule, never a 500.
+for the same unique name) becomes a 400 naming the broken rule, never a 500. A URL under
+/api/ that matches no route (an id that is not a number, a resource that does not exist)
+answers a JSON 404 too (``page_not_found``, the project's ``handler404``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,3 +92,10 @@ def _audit_denied(context, response) -> None:
         details={"method": getattr(request, "method", ""), "path": getattr(request, "path", ""),
                  "detail": str(response.data.get("detail", "")) if isinstance(response.data, dict) else ""},
     )
+
+
+def page_not_found(request, exception):
+    """Django's 404 page, except under /api/, where it is the API's JSON body."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found: no such resource, or no object with this id."}, status=404)
+    return defaults.page_not_found(request, exception)

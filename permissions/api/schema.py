@@ -15,6 +15,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from rest_framework.relations import ManyRelatedField
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -38,7 +39,8 @@ def _brief_property(name: str) -> dict:
 
 
 class BriefRelatedFieldExtension(OpenApiSerializerFieldExtension):
-    """Read: ``{"id": 3, "name": "Sales", …}`` (the field's brief fields). Write: the id
+    """Read: ``{"id": 3, "name": "Sales", …}`` (the field's brief fields), or null for a single
+    reference the reader may not see (a list leaves it out). Write: the id
     (``3``), the natural key where the field has one (``"sales"``), or an object naming
     either (``{"id": 3}``)."""
 
@@ -49,11 +51,14 @@ class BriefRelatedFieldExtension(OpenApiSerializerFieldExtension):
         field = self.target
         brief = ("id", "username", "display_name") if _is_user_field(field) else field.brief_fields
         if direction == "response":
-            return {
+            shape = {
                 "type": "object",
                 "properties": {name: _brief_property(name) for name in brief},
                 "required": list(brief),
             }
+            if not _is_user_field(field) and not isinstance(field.parent, ManyRelatedField):
+                shape["nullable"] = True  # a reference the reader may not see reads as null
+            return shape
         natural = field.natural_key
         by_key = {"id": {"type": "integer"}, **({natural: {"type": "string"}} if natural else {})}
         shapes = [
@@ -133,6 +138,11 @@ def add_error_responses(result, generator, request, public):
         for method, operation in operations.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    # An empty value is the same as leaving the parameter out (django-filter's
+                    # rule, and the browsable API's filter form sends every field).
+                    parameter["allowEmptyValue"] = True
             responses = operation.setdefault("responses", {})
             for status in _error_statuses(path, method):
                 responses.setdefault(status, {"content": {"application/json": {"schema": ref}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
@@ -53,17 +54,26 @@ class BriefRelatedField(serializers.RelatedField):
             data = data.get("id", data.get(self.natural_key) if self.natural_key else None)
         if isinstance(data, int) and not isinstance(data, bool):
             key, value = "id", data
-        elif isinstance(data, str) and data.isdigit():
+        elif isinstance(data, str) and data.isascii() and data.isdigit():  # not "²" or "١"
             key, value = "id", int(data)
         elif isinstance(data, str) and data and self.natural_key:
             key, value = self.natural_key, data
         else:
             natural = f" or its {self.natural_key}" if self.natural_key else ""
             self.fail("incorrect_type", model=model_name, natural=natural)
+        if key == "id" and abs(value) > 2**63 - 1:  # beyond any id column: no such object
+            self.fail("does_not_exist", model=model_name, lookup=key, value=value)
         try:
             return self.get_queryset().get(**{"pk" if key == "id" else key: value})
         except ObjectDoesNotExist:
             self.fail("does_not_exist", model=model_name, lookup=key, value=value)
+
+    def get_choices(self, cutoff=None) -> dict:
+        """The browsable API's choices, by id (DRF keys them by the representation, a dict here)."""
+        queryset = self.get_queryset()
+        if cutoff is not None:
+            queryset = queryset[:cutoff]
+        return {item.pk: self.display_value(item) for item in queryset}
 
 
 class BriefUserField(BriefRelatedField):
@@ -90,6 +100,18 @@ class AccordModelSerializer(serializers.ModelSerializer):
     violation answers 400 with the constraint's own message instead of failing in
     the database. The database constraints still stand behind it for races.
     """
+
+    def to_internal_value(self, data):
+        # A key that is no field of the object is refused rather than ignored: a misspelt
+        # "classfication" would otherwise answer 200 and change nothing.
+        if isinstance(data, Mapping):
+            shown = getattr(self.context.get("view"), "read_only_keys", ())  # read-modify-write
+            unknown = sorted(str(key) for key in data if key not in self.fields and key not in shown)
+            if unknown:
+                takes = ", ".join(name for name, field in self.fields.items() if not field.read_only)
+                raise serializers.ValidationError(
+                    {key: [f"Not a field of this object, which takes: {takes}."] for key in unknown})
+        return super().to_internal_value(data)
 
     def get_validators(self) -> list:
         # Uniqueness comes from the model's constraints in validate() below, with

@@ -85,7 +85,7 @@ class TargetTypeField(serializers.SlugRelatedField):
 
     def to_internal_value(self, data):
         labels = {m._meta.label_lower: m for m in targetable_models()}
-        if data not in labels:
+        if not isinstance(data, str) or data not in labels:
             raise serializers.ValidationError(f"Rules can target: {', '.join(sorted(labels))}.")
         return ContentType.objects.get_for_model(labels[data])
 

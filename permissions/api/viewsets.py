@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from permissions import audit
 from permissions.access import restricted_flag
 from permissions.api.history import history_response
+from permissions.api.parsers import refuse_malformed_request
 from permissions.api.serializers import AuditRecordSerializer
 from permissions.deletion import ensure_deletable_by
 from permissions.edit import can_change, can_create
@@ -50,6 +51,9 @@ class RestrictedViewSetMixin:
     """
 
     filterset_class = None
+    #: Object ids in URLs are ASCII digits: ``²`` or ``١`` would pass ``str.isdigit()`` and
+    #: ``null,null`` would reach ``int()``; any other id matches no route (the API's JSON 404).
+    lookup_value_regex = "[0-9]+"
     #: Query parameters a list or detail takes besides its filters, the pagination's, the
     #: ordering's and the format's (any other is a 400: ``permissions.filtersets``).
     query_params_accepted: tuple[str, ...] = ()
@@ -57,6 +61,10 @@ class RestrictedViewSetMixin:
     #: The annotation telling, row by row, whether some active rule restricts the row
     #: (computed in the list's or detail's own statement; see ``_audit_restricted_reads``).
     RESTRICTED_FLAG = "accord_restricted"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        refuse_malformed_request(request, kwargs)
 
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
@@ -223,6 +231,7 @@ class RestrictedAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticated and allowed first
+        refuse_malformed_request(request, kwargs)
         refuse_unknown_params(request, {*self.query_params_accepted, api_settings.URL_FORMAT_OVERRIDE})
 
     def visible(self, model):
