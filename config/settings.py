@@ -150,6 +150,17 @@ ACCORD_CLASSIFICATION_LEVELS = ["public", "internal", "confidential", "pii", "re
 ACCORD_COUNCIL_GROUP = env_str("ACCORD_COUNCIL_GROUP", "DataOps council")
 # A write to an audited model with no actor: an error (the default), or an "anonymous" record when off.
 ACCORD_AUDIT_REQUIRE_ACTOR = env_bool("ACCORD_AUDIT_REQUIRE_ACTOR", True)
+# One actor's repeated denials and restricted reads of one object are chained once per window of this
+# many seconds and counted in between (docs/audit.md); 0 chains every one.
+ACCORD_AUDIT_REPEAT_WINDOW_SECONDS = env_int("ACCORD_AUDIT_REPEAT_WINDOW_SECONDS", 3600)
+# Signed audit checkpoints (docs/audit.md): the key is never in the database nor the repository.
+ACCORD_AUDIT_SIGNING_ALGORITHM = env_str("ACCORD_AUDIT_SIGNING_ALGORITHM", "ed25519")  # or hmac-sha256
+ACCORD_AUDIT_SIGNING_KEY = env_str("ACCORD_AUDIT_SIGNING_KEY")
+ACCORD_AUDIT_SIGNING_KEY_FILE = env_str("ACCORD_AUDIT_SIGNING_KEY_FILE")
+# Where else signatures are checked from: an Ed25519 public key (PEM), for verifiers without the private key.
+ACCORD_AUDIT_VERIFY_KEY_FILE = env_str("ACCORD_AUDIT_VERIFY_KEY_FILE")
+# Signed checkpoints are appended to this file (JSON Lines); keep it on storage the database's admins cannot edit.
+ACCORD_AUDIT_CHECKPOINT_FILE = env_str("ACCORD_AUDIT_CHECKPOINT_FILE")
 # Failed logins / rejected tokens per client address within the window before 429.
 ACCORD_AUTH_FAILURE_LIMIT = env_int("ACCORD_AUTH_FAILURE_LIMIT", 10)
 ACCORD_AUTH_FAILURE_WINDOW = env_int("ACCORD_AUTH_FAILURE_WINDOW", 300)
