@@ -7,7 +7,8 @@ import re
 
 from permissions import context
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# fullmatch, not match with ``$``: ``$`` also matches before a final newline ("abc\n").
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 logger = logging.getLogger("accord.request")
 
 
@@ -25,7 +26,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        client_request_id = incoming if _VALID_REQUEST_ID.match(incoming) else ""
+        client_request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else ""
         request_id = context.new_request_id()
         request.request_id = request_id
         request.client_request_id = client_request_id

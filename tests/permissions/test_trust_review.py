@@ -1,0 +1,133 @@
+"""A hostile tester's checks of what issue 13 says is fixed: the caller's request id scopes
+nothing and is validated, and audit records follow the savepoints of the change they record."""
+
+from __future__ import annotations
+
+import unittest
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.test import TestCase
+from rest_framework.test import APIClient
+
+from catalog.models import Tag
+from permissions import access, audit, services
+from permissions.context import actor_context
+from permissions.models import AccessRule, AuditRecord
+from tests import factories
+from tests.mixins import make_user
+
+REPEATED = {"HTTP_X_REQUEST_ID": "same-id-every-time"}
+
+
+def deny(obj) -> AccessRule:
+    return AccessRule.objects.create(subject_kind="everyone", target_kind="object",
+                                     target_type=ContentType.objects.get_for_model(obj), target_id=obj.pk,
+                                     reason="review")
+
+
+class RepeatedClientIdTests(TestCase):
+    """Token and session callers repeating one X-Request-ID see a new rule on their next request."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.reader = make_user("review-reader")
+        cls.dataset = factories.dataset()
+
+    def setUp(self):
+        access.forget_compiled_rules()
+
+    def check(self, client: APIClient) -> None:
+        url = f"/api/v1/datasets/{self.dataset.pk}/"
+        self.assertEqual(client.get(url, **REPEATED).status_code, 200)
+        deny(self.dataset)
+        self.assertEqual(client.get(url, **REPEATED).status_code, 404)
+
+    def test_bearer_token(self):
+        _, raw = services.create_token(user=self.reader, actor=self.reader, name="review")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        self.check(client)
+
+    def test_session(self):
+        client = APIClient()
+        client.force_login(self.reader)
+        self.check(client)
+
+
+class ClientRequestIdValidationTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.editor = make_user("review-editor", perms=("catalog.add_tag", "catalog.change_tag"))
+
+    def create_tag(self, client_id: str):
+        client = APIClient()
+        client.force_authenticate(self.editor)
+        slug = f"r{factories.n()}"
+        response = client.post("/api/v1/tags/", {"name": slug, "slug": slug}, format="json",
+                               HTTP_X_REQUEST_ID=client_id)
+        return response, slug
+
+    def test_line_breaks_and_nul_are_dropped_not_echoed(self):
+        # ``$`` in a pattern matches before a final newline: "abc\n" passed the check, was
+        # recorded as the client's id, and echoing it raised BadHeaderError (a 500).
+        for bad in ("abc\n", "abc\r\n", "abc\nSet-Cookie: x=1", "abc\x00", "\n"):
+            with self.subTest(bad=bad):
+                response, slug = self.create_tag(bad)
+                self.assertEqual(response.status_code, 201, response.content)
+                self.assertNotIn("\n", response["X-Request-ID"])
+                self.assertEqual(response["X-Request-ID"], response["X-Accord-Request-ID"])
+                tag = Tag.objects.get(slug=slug)
+                record = AuditRecord.objects.get(object_type="catalog.tag", object_id=str(tag.pk))
+                self.assertEqual(record.client_request_id, "")
+
+    def test_sixty_four_characters_are_kept(self):
+        response, slug = self.create_tag("a" * 64)
+        self.assertEqual(response["X-Request-ID"], "a" * 64)
+
+
+class BatchSavepointTests(TestCase):
+    """``audit.batch()`` merges the changes made in its own scope, which it reads from the
+    atomic blocks' savepoints; Django's public manual savepoints are invisible to it."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.user = make_user("review-batcher")
+
+    def records_for(self, tag_slug: str, pk) -> list[str]:
+        return list(AuditRecord.objects.filter(object_type="catalog.tag", object_id=str(pk))
+                    .order_by("seq").values_list("action", flat=True))
+
+    def test_an_atomic_savepoint_rolled_back_leaves_no_record(self):
+        with actor_context(self.user, reason="review"), audit.batch():
+            try:
+                with transaction.atomic():
+                    tag = Tag.objects.create(name="gone", slug="gone")
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+        self.assertFalse(Tag.objects.filter(slug="gone").exists())
+        self.assertEqual(self.records_for("gone", tag.pk), [])
+
+    # permissions/audit.py is another helper's: batch() decides what to merge from
+    # connection.savepoint_ids, which transaction.savepoint() does not touch, so a change rolled
+    # back with transaction.savepoint_rollback() is still appended at the end of the batch.
+    @unittest.expectedFailure
+    def test_a_manual_savepoint_rolled_back_leaves_no_record(self):
+        with actor_context(self.user, reason="review"), audit.batch():
+            sid = transaction.savepoint()
+            tag = Tag.objects.create(name="manual", slug="manual")
+            transaction.savepoint_rollback(sid)
+        self.assertFalse(Tag.objects.filter(slug="manual").exists())
+        self.assertEqual(self.records_for("manual", tag.pk), [])
+
+    # permissions/audit.py: a change inside a nested savepoint is appended at once, the batch's
+    # merged CREATE only when the batch ends, so the object's history reads UPDATE before CREATE.
+    @unittest.expectedFailure
+    def test_history_starts_with_the_create(self):
+        with actor_context(self.user, reason="review"), audit.batch():
+            tag = Tag.objects.create(name="order", slug="order")
+            with transaction.atomic():
+                tag.name = "order renamed"
+                tag.save()
+        self.assertEqual(self.records_for("order", tag.pk)[0], "create")
