@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from catalog.api.serializers import dataset_ref, department_ref, field_ref, system_ref
+from governance import redaction
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.models import (
     BusinessEntity,
@@ -155,13 +157,34 @@ class StateDefinitionVersionSerializer(AccordModelSerializer):
         approved = {a.department_id for a in obj.approvals.all()}
         return [d.slug for d in obj.definition.approving_departments() if d.pk not in approved]
 
-    def get_criteria_text(self, obj) -> str:
-        from governance import criteria
+    def note_references(self, instances: list) -> None:
+        super().note_references(instances)
+        redactor = redaction.for_context(self.context)
+        redactor.note_definitions(version.definition_id for version in instances)
 
-        return criteria.describe(obj.criteria) if obj.criteria else ""
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        redactor = redaction.for_context(self.context)
+        if redactor.restricted and "criteria" in data:
+            data["criteria"] = redactor.criteria(instance.criteria, dataset_id=self._dataset_of(instance))
+        return data
+
+    def _dataset_of(self, version) -> int | None:
+        return redaction.for_context(self.context).workflow_dataset(version.definition_id)
+
+    def get_criteria_text(self, obj) -> str:
+        if not obj.criteria:
+            return ""
+        return redaction.for_context(self.context).criteria_text(obj.criteria, dataset_id=self._dataset_of(obj))
 
     def validate(self, attrs):
         # Drafts are validated by the service (criteria against the dataset's fields).
+        if self.instance is not None and "criteria" in attrs:
+            redactor = redaction.for_context(self.context)
+            stored = self.instance.criteria
+            if redactor.criteria(stored, dataset_id=self._dataset_of(self.instance)) != stored:
+                raise PermissionDenied("These criteria have conditions on fields you cannot see; ask the "
+                                       "DataOps council to change them.")
         return attrs
 
 
@@ -229,8 +252,27 @@ class ContractVersionSerializer(AccordModelSerializer):
         signed = {s.department_id for s in obj.signatures.all()}
         return [p.slug for p in obj.contract.parties() if p.pk not in signed]
 
+    def note_references(self, instances: list) -> None:
+        super().note_references(instances)
+        redaction.for_context(self.context).note_terms(instances)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        redactor = redaction.for_context(self.context)
+        if redactor.restricted:
+            data["terms"] = redactor.terms(instance.terms, contract_id=instance.contract_id)
+            data["changes"] = redactor.changes(instance.changes, terms=instance.terms,
+                                               contract_id=instance.contract_id)
+        return data
+
     def validate(self, attrs):
-        return attrs  # the service validates terms, semver and classification
+        # The service validates terms, semver and classification.
+        if self.instance is not None and "terms" in attrs:
+            stored = self.instance.terms
+            if redaction.for_context(self.context).terms(stored, contract_id=self.instance.contract_id) != stored:
+                raise PermissionDenied("These terms describe datasets or fields you cannot see; ask the DataOps "
+                                       "council to change them.")
+        return attrs
 
 
 class OdcsImportSerializer(serializers.Serializer):
@@ -271,6 +313,15 @@ class ComplianceRunSerializer(AccordModelSerializer):
         contract = obj.contract_version.contract
         return {"id": contract.pk, "slug": contract.slug, "name": contract.name}
 
+    def note_references(self, instances: list) -> None:
+        super().note_references(instances)
+        redaction.for_context(self.context).note_runs(run.pk for run in instances)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["summary"] = redaction.for_context(self.context).run_summary(instance.summary, run_id=instance.pk)
+        return data
+
 
 class ComplianceRunDetailSerializer(ComplianceRunSerializer):
     results = serializers.SerializerMethodField()
@@ -281,7 +332,15 @@ class ComplianceRunDetailSerializer(ComplianceRunSerializer):
 
     def get_results(self, obj) -> list[dict]:
         # The viewset prefetches the results the reader may see (CheckResult.objects.visible_to).
-        return CheckResultSerializer(obj.results.all(), many=True).data
+        results = list(obj.results.all())
+        redactor = redaction.for_context(self.context)
+        redactor.note_datasets(result.dataset_id for result in results)
+        rendered = CheckResultSerializer(results, many=True, context=self.context).data
+        for result, data in zip(results, rendered, strict=True):
+            data["message"] = redactor.message(result.message, dataset_id=result.dataset_id,
+                                               contract_id=obj.contract_version.contract_id,
+                                               version_id=obj.contract_version_id)
+        return rendered
 
 
 class IncidentSerializer(AccordModelSerializer):
@@ -298,6 +357,16 @@ class IncidentSerializer(AccordModelSerializer):
 
     def get_contract(self, obj) -> dict:
         return {"id": obj.contract_id, "slug": obj.contract.slug, "name": obj.contract.name}
+
+    def note_references(self, instances: list) -> None:
+        super().note_references(instances)
+        redaction.for_context(self.context).note_runs(incident.opened_by_run_id for incident in instances)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["summary"] = redaction.for_context(self.context).incident_summary(
+            instance.summary, run_id=instance.opened_by_run_id)
+        return data
 
 
 class NoteSerializer(serializers.Serializer):

@@ -6,11 +6,16 @@ import copy
 from collections.abc import Mapping
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
+from django.db.models import Q, UniqueConstraint
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS, ManyRelatedField
 from rest_framework.settings import api_settings
+
+from permissions.access import spec_for
+from permissions.visibility import visibility_filter
 
 
 def request_user(serializer_field) -> object | None:
@@ -18,12 +23,114 @@ def request_user(serializer_field) -> object | None:
     return getattr(request, "user", None)
 
 
+def can_be_hidden(model: type[models.Model]) -> bool:
+    """Whether some deny rule (or the row's privacy) could hide rows of ``model`` from somebody."""
+    if getattr(model, "private_to", None):
+        return True
+    if not hasattr(model, "access"):
+        return False
+    spec = spec_for(model)
+    if spec.targetable or spec.classification or spec.tags:
+        return True
+    return any(can_be_hidden(model._meta.get_field(name).related_model) for name in spec.containers)
+
+
+class ReaderVisibility:
+    """Which of the rows a response refers to its reader may see: one query per model for
+    a whole response, however many objects it renders.
+
+    Serializers *note* the references of every object they are about to render
+    (``note``), then ask (``visible_ids``, ``is_visible``); the first question about a
+    model resolves everything noted for it in one query. Answers are kept for the rest
+    of the response. ``user`` None is a system component, which sees everything.
+    ``governance.redaction.Redactor`` extends it with the governance documents.
+    """
+
+    def __init__(self, user):
+        self.user = user
+        self._known: dict[type[models.Model], dict[int, bool]] = {}
+        self._pending: dict[type[models.Model], set[int]] = {}
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.user is None or bool(getattr(self.user, "is_superuser", False))
+
+    def note(self, model: type[models.Model], ids) -> None:
+        """Remember ids of ``model`` to resolve with the next question about ``model``."""
+        if self.sees_everything or not can_be_hidden(model):
+            return
+        known = self._known.get(model, {})
+        wanted = {pk for pk in ids if pk is not None and pk not in known}
+        if wanted:
+            self._pending.setdefault(model, set()).update(wanted)
+
+    def visible_ids(self, model: type[models.Model], ids) -> set[int]:
+        """The ids among ``ids`` naming rows of ``model`` the reader may see (a missing id is not visible)."""
+        ids = {pk for pk in ids if pk is not None}
+        if self.sees_everything or not can_be_hidden(model):
+            return ids
+        self.note(model, ids)
+        pending = self._pending.pop(model, set())
+        known = self._known.setdefault(model, {})
+        if pending:
+            condition = visibility_filter(model, self.user)
+            seen = set(model._base_manager.filter(Q(pk__in=pending) & condition).values_list("pk", flat=True))
+            known.update({pk: pk in seen for pk in pending})
+        return {pk for pk in ids if known.get(pk)}
+
+    def is_visible(self, model: type[models.Model], pk) -> bool:
+        return pk in self.visible_ids(model, {pk})
+
+
+def reader_visibility(context: dict) -> ReaderVisibility:
+    """The ``ReaderVisibility`` of the response a serializer context belongs to (made on first use)."""
+    found = context.get("reader_visibility")
+    if found is None:
+        request = context.get("request")
+        found = context["reader_visibility"] = ReaderVisibility(getattr(request, "user", None))
+    return found
+
+
+def note_brief_references(serializer: serializers.Serializer, instances) -> None:
+    """Note, for ``reader_visibility``, every catalog reference the serializer's brief related
+    fields will render for ``instances`` (foreign keys by their ``*_id``, many-to-many from the
+    prefetched rows): the batch behind a list's fixed number of queries."""
+    visibility = reader_visibility(serializer.context)
+    if visibility.sees_everything:
+        return
+    for field in serializer.fields.values():
+        many = isinstance(field, BriefManyRelatedField)
+        relation = field.child_relation if many else field
+        if not isinstance(relation, BriefRelatedField) or field.write_only or not field.source_attrs:
+            continue
+        model = relation.related_model()
+        if model is None or not can_be_hidden(model) or relation.renders_container():
+            continue
+        for instance in instances:
+            owner = instance
+            for attr in field.source_attrs[:-1]:
+                owner = getattr(owner, attr, None)
+            if owner is None:
+                continue
+            name = field.source_attrs[-1]
+            if many:
+                related = getattr(owner, name, None)
+                if related is not None and hasattr(related, "all"):
+                    visibility.note(model, (row.pk for row in related.all()))
+            else:
+                visibility.note(model, [getattr(owner, f"{name}_id", None)])
+
+
 class BriefRelatedField(serializers.RelatedField):
     """A related object shown briefly (``{"id": 3, "name": "Sales", …}``) and
     written by id (``3`` or ``{"id": 3}``).
 
     The choices are the objects the requesting user may view, and an id the user
-    may not view gets exactly the same error as an id that does not exist.
+    may not view gets exactly the same error as an id that does not exist. A related
+    object the reader may not see is never rendered: a single reference shows as
+    ``null``, a list leaves it out, and a write of the list keeps it
+    (``BriefManyRelatedField``). See docs/permissions.md, "What a partly restricted
+    reader sees".
     """
 
     default_error_messages = {
@@ -36,6 +143,12 @@ class BriefRelatedField(serializers.RelatedField):
         self.natural_key = natural_key
         super().__init__(**kwargs)
 
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs.update({key: value for key, value in kwargs.items() if key in MANY_RELATION_KWARGS})
+        return BriefManyRelatedField(**list_kwargs)
+
     def use_pk_only_optimization(self) -> bool:
         return False
 
@@ -45,7 +158,38 @@ class BriefRelatedField(serializers.RelatedField):
             queryset = queryset.visible_to(request_user(self))
         return queryset
 
-    def to_representation(self, value) -> dict:
+    def _declared_on(self) -> tuple[type[models.Model] | None, str | None]:
+        """The model of the serializer declaring this field, and the model field it renders."""
+        field = self.parent if isinstance(self.parent, ManyRelatedField) else self
+        model = getattr(getattr(field.parent, "Meta", None), "model", None)
+        if model is None or len(field.source_attrs) != 1:
+            return None, None
+        return model, field.source_attrs[0]
+
+    def related_model(self) -> type[models.Model] | None:
+        if self.queryset is not None:
+            return self.queryset.model
+        model, name = self._declared_on()
+        try:
+            return model._meta.get_field(name).related_model if model is not None else None
+        except FieldDoesNotExist:
+            return None
+
+    def renders_container(self) -> bool:
+        """Whether the reference is a container of the row rendered (``AccessSpec.containers``):
+        a row the reader sees has visible containers, so nothing needs checking."""
+        model, name = self._declared_on()
+        return model is not None and name in spec_for(model).containers
+
+    def shown(self, value) -> bool:
+        """Whether the reader may see ``value`` (always, for rows nobody can be opted out of)."""
+        if self.renders_container():
+            return True
+        return reader_visibility(self.context).is_visible(type(value), value.pk)
+
+    def to_representation(self, value) -> dict | None:
+        if not self.shown(value):
+            return None
         return {name: getattr(value, name) for name in self.brief_fields}
 
     def to_internal_value(self, data):
@@ -76,6 +220,34 @@ class BriefRelatedField(serializers.RelatedField):
         return {item.pk: self.display_value(item) for item in queryset}
 
 
+class BriefManyRelatedField(ManyRelatedField):
+    """A list of brief related objects: only those the reader may see are listed, and a
+    write of the list keeps the related objects the writer may not see (they cannot name
+    them, so leaving them out is not a request to remove them)."""
+
+    def to_representation(self, iterable) -> list:
+        rows = list(iterable)
+        if self.child_relation.renders_container():
+            return [self.child_relation.to_representation(row) for row in rows]
+        visible = reader_visibility(self.context).visible_ids(type(rows[0]), {row.pk for row in rows}) if rows \
+            else set()
+        return [self.child_relation.to_representation(row) for row in rows if row.pk in visible]
+
+    def to_internal_value(self, data) -> list:
+        chosen = super().to_internal_value(data)
+        instance = getattr(self.parent, "instance", None)
+        model = self.child_relation.related_model()
+        if instance is None or model is None or not can_be_hidden(model) or len(self.source_attrs) != 1:
+            return chosen
+        user = request_user(self)
+        if user is None or user.is_superuser:
+            return chosen
+        relation = type(instance)._meta.get_field(self.source_attrs[0])
+        kept = model._base_manager.filter(**{relation.related_query_name(): instance.pk}).exclude(
+            visibility_filter(model, user))
+        return [*chosen, *kept.exclude(pk__in=[row.pk for row in chosen])]
+
+
 class BriefUserField(BriefRelatedField):
     """A person, shown as ``{"id", "username", "display_name"}``, written by id."""
 
@@ -87,9 +259,22 @@ class BriefUserField(BriefRelatedField):
     def get_queryset(self):
         return self.queryset.all()
 
+    def shown(self, value) -> bool:
+        return True  # people are never hidden
+
     def to_representation(self, value) -> dict:
         full_name = f"{value.first_name} {value.last_name}".strip()
         return {"id": value.id, "username": value.username, "display_name": full_name or value.username}
+
+
+class AccordListSerializer(serializers.ListSerializer):
+    """A page of objects: their references are noted together before any is rendered, so
+    checking what the reader may see costs one query per referenced model, not per object."""
+
+    def to_representation(self, data) -> list:
+        rows = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
+        self.child.note_references(rows)
+        return super().to_representation(rows)
 
 
 class AccordModelSerializer(serializers.ModelSerializer):
@@ -99,7 +284,29 @@ class AccordModelSerializer(serializers.ModelSerializer):
     validators, ``clean()`` and every database constraint (unique, check), so a
     violation answers 400 with the constraint's own message instead of failing in
     the database. The database constraints still stand behind it for races.
+
+    A uniqueness violation on a model whose rows can be hidden from somebody answers
+    the same for a duplicate the writer sees and one they do not: "This <field> is not
+    available…", naming no object (docs/permissions.md).
+
+    Rendering notes the references of every object first (``note_references``; a list
+    does it for the whole page), so what the reader may see is decided in one query
+    per referenced model.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        meta = cls.__dict__.get("Meta")
+        if meta is not None and "list_serializer_class" not in vars(meta):
+            meta.list_serializer_class = AccordListSerializer
+
+    def note_references(self, instances: list) -> None:
+        """Note what the objects about to be rendered refer to (``reader_visibility``)."""
+        note_brief_references(self, instances)
+
+    def to_representation(self, instance):
+        self.note_references([instance])
+        return super().to_representation(instance)
 
     def to_internal_value(self, data):
         # A key that is no field of the object is refused rather than ignored: a misspelt
@@ -128,10 +335,52 @@ class AccordModelSerializer(serializers.ModelSerializer):
                 setattr(candidate, name, value)
         many_to_many = [field.name for field in model._meta.many_to_many]
         try:
-            candidate.full_clean(exclude=many_to_many, validate_unique=True, validate_constraints=True)
+            candidate.full_clean(exclude=many_to_many, validate_unique=False, validate_constraints=False)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(drf_errors(exc)) from exc
+        errors = unique_errors(candidate, exclude=many_to_many)
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
+
+
+def unique_errors(candidate: models.Model, *, exclude: list[str]) -> dict[str, list[str]]:
+    """The uniqueness and constraint violations of ``candidate`` as DRF errors.
+
+    For a model whose rows some deny rule could hide, a duplicate is refused in words that
+    name nothing and read the same whether the writer may see the duplicate or not."""
+    model = type(candidate)
+    try:
+        candidate.validate_unique(exclude=exclude)
+        candidate.validate_constraints(exclude=exclude)
+    except DjangoValidationError as exc:
+        if not can_be_hidden(model):
+            return drf_errors(exc)
+    else:
+        return {}
+    errors: dict[str, list[str]] = {}
+    for field in model._meta.concrete_fields:
+        if field.unique and not field.primary_key and field.name not in exclude:
+            value = getattr(candidate, field.attname)
+            if value is not None and model._base_manager.filter(**{field.attname: value}).exclude(
+                    pk=candidate.pk).exists():
+                errors.setdefault(field.name, []).append(f"This {field.verbose_name} is not available; choose another.")
+    for constraint in model._meta.constraints:
+        try:
+            constraint.validate(model, candidate, exclude=set(exclude))
+        except DjangoValidationError as exc:
+            if isinstance(constraint, UniqueConstraint) and constraint.fields:
+                names = [str(model._meta.get_field(name).verbose_name) for name in constraint.fields]
+                if len(names) == 1:
+                    message = f"This {names[0]} is not available; choose another."
+                elif len(names) == 2:
+                    message = f"This {names[1]} is not available in this {names[0]}; choose another."
+                else:
+                    message = f"This combination of {', '.join(names[:-1])} and {names[-1]} is not available."
+                errors.setdefault(api_settings.NON_FIELD_ERRORS_KEY, []).append(message)
+            else:
+                errors.update({key: errors.get(key, []) + value for key, value in drf_errors(exc).items()})
+    return errors
 
 
 def drf_errors(exc: DjangoValidationError) -> dict:
