@@ -155,3 +155,22 @@ class TokenThrottleTests(TestCase):
         victim = APIClient()
         victim.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
         self.assertEqual(victim.get("/api/v1/datasets/").status_code, 200)
+
+
+class ForwardedForTests(TestCase):
+    def ip(self, forwarded: str, remote: str = "10.0.0.5") -> str | None:
+        from django.test import RequestFactory
+
+        from permissions.clientip import client_ip
+
+        return client_ip(RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded))
+
+    def test_without_trusted_proxies_the_header_is_ignored(self):
+        with self.settings(ACCORD_TRUSTED_PROXIES=[]):
+            self.assertEqual(self.ip("203.0.113.9"), "10.0.0.5")
+
+    def test_behind_a_trusted_proxy_only_the_hop_it_saw_counts(self):
+        with self.settings(ACCORD_TRUSTED_PROXIES=["10.0.0.0/8"]):
+            self.assertEqual(self.ip("1.2.3.4, 198.51.100.7"), "198.51.100.7")  # left part is the client's
+            self.assertEqual(self.ip("1.2.3.4, garbage, 10.0.0.9"), "10.0.0.9")
+            self.assertEqual(self.ip("198.51.100.7", remote="192.0.2.1"), "192.0.2.1")  # untrusted sender
