@@ -13,6 +13,7 @@ fails for a filter on a related id that is not one.
 from __future__ import annotations
 
 import datetime
+import decimal
 
 import django_filters
 from django import forms
@@ -165,8 +166,9 @@ class StrictInputMixin:
 
     * a boolean that is neither ``true`` nor ``false`` (``1``/``0`` too) is a 400, not
       "no filter";
-    * a date-time with an offset is compared in UTC: PostgreSQL refuses offsets beyond
-      ±15:59, and one that leaves the calendar (``0001-01-01T00:00-01:00``) is a 400.
+    * a date-time's offset goes from -15:59 to +15:59 (PostgreSQL refuses larger ones), and
+      the value is compared in UTC; one that leaves the calendar in UTC
+      (``0001-01-01T00:00+01:00``) is a 400.
     """
 
     def is_valid(self):
@@ -179,13 +181,25 @@ class StrictInputMixin:
                 form.add_error(name, "Give true or false.")
                 valid = False
         for name, value in list(getattr(form, "cleaned_data", {}).items()):
-            if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+            if isinstance(value, decimal.Decimal) and _is_integer_filter(self.filters[name]) and not (
+                    value == value.to_integral_value() and abs(value) <= MAX_ID):
+                form.add_error(name, "Give a whole number.")
+                valid = False
+            elif isinstance(value, datetime.datetime) and value.tzinfo is not None:
+                if abs(value.utcoffset()) >= datetime.timedelta(hours=16):
+                    form.add_error(name, "Time zone offsets go from -15:59 to +15:59.")
+                    valid = False
+                    continue
                 try:
                     form.cleaned_data[name] = value.astimezone(datetime.UTC)
                 except OverflowError:
                     form.add_error(name, "This date and time is out of range.")
                     valid = False
         return valid
+
+
+def _is_integer_filter(filter_) -> bool:
+    return isinstance(get_model_field(filter_.model, filter_.field_name), models.IntegerField)
 
 
 class RestrictedFilterSet(StrictInputMixin, rest_framework.FilterSet):

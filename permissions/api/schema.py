@@ -67,7 +67,7 @@ class BriefRelatedFieldExtension(OpenApiSerializerFieldExtension):
              "additionalProperties": False},
         ]
         if natural:
-            shapes.insert(1, {"type": "string", "minLength": 1, "description": f"The {natural}."})
+            shapes.insert(1, {"type": "string", "description": f"The {natural} (an empty string is null)."})
         return {"oneOf": shapes}
 
 

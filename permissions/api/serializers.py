@@ -17,6 +17,8 @@ from rest_framework.settings import api_settings
 from permissions.access import spec_for
 from permissions.visibility import visibility_filter
 
+from permissions.api.strict import loose_json_errors
+
 
 def request_user(serializer_field) -> object | None:
     request = serializer_field.context.get("request")
@@ -318,6 +320,9 @@ class AccordModelSerializer(serializers.ModelSerializer):
                 takes = ", ".join(name for name, field in self.fields.items() if not field.read_only)
                 raise serializers.ValidationError(
                     {key: [f"Not a field of this object, which takes: {takes}."] for key in unknown})
+        loose = loose_json_errors(self, data)
+        if loose:
+            raise serializers.ValidationError(loose)
         return super().to_internal_value(data)
 
     def get_validators(self) -> list:

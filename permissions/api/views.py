@@ -174,7 +174,7 @@ def _containable_models():
     return [m for m in apps.get_models() if hasattr(m, "access") and not m.access.targetable]
 
 
-class AuditFilterSet(filters.FilterSet):
+class AuditFilterSet(RestrictedFilterSet):  # strict input (permissions.filtersets)
     actor = filters.CharFilter(field_name="actor_name")
     actor_id = filters.NumberFilter()
     action = filters.MultipleChoiceFilter(choices=AuditAction.choices)
