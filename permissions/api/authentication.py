@@ -19,8 +19,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <token>``: a named, expiring, revocable token.
 
     A bad, expired or revoked token is audited (by prefix, never the token) and
-    answers 401. A token prefix that failed too often from the client's address answers
-    429 from that address (``permissions.throttling``), whatever the token.
+    answers 401. Once a token prefix has failed too often from the client's address, a
+    failing token with that prefix answers 429 from that address
+    (``permissions.throttling``); a valid token is never refused for others' failures.
     """
 
     keyword = "Bearer"
@@ -36,11 +37,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("The token contains invalid characters.") from exc
         prefix = shown_prefix(raw)
-        if not throttling.token_allowed(request, prefix):
-            raise exceptions.Throttled(throttling.retry_after(),
-                                       "Too many failed authentication attempts with this token from your address.")
+        # The token is looked up first: a valid token is accepted whatever others sent with
+        # its prefix (which is not secret); only a failing one is throttled and counted.
         token = ApiToken.objects.usable().select_related("user").filter(key_hash=hash_token(raw)).first()
         if token is None or not token.user.is_active:
+            if not throttling.token_allowed(request, prefix):
+                raise exceptions.Throttled(throttling.retry_after(), "Too many failed authentication attempts "
+                                                                     "with this token from your address.")
             self._reject(request, prefix)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
