@@ -186,6 +186,7 @@ __all__ = [
     "from_terms",
     "join",
     "load_document",
+    "narrowed",
     "schema_version_for",
     "split",
     "validate",
@@ -1377,6 +1378,18 @@ def _join_custom_properties(records: list[dict], values: dict) -> list:
 
 # --------------------------------------------------------------------------------------------------------------------
 # A contract born in Accord
+
+
+def narrowed(parts: ContractParts, terms: dict) -> ContractParts:
+    """The same contract with ``terms`` in place of its own, where ``terms`` leaves parts of them out
+    (what a reader may see of it): an unedited imported contract stays unedited, so it is written in
+    the version it declared. `join` drops the records of the objects and fields left out, with what
+    they held; the residual's other content (servers, team, tags...) is the document's own and stays.
+    """
+    residual = dict(parts.residual or {})
+    if residual and residual.get("terms_digest") == _digest(_normalized_terms(parts.terms or {})):
+        residual["terms_digest"] = _digest(_normalized_terms(terms))
+    return ContractParts(meta=parts.meta, terms=terms, residual=residual)
 
 
 def from_terms(meta: dict, terms: dict) -> dict:

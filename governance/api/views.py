@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
@@ -10,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from governance import filtersets
+from governance import filtersets, redaction
 from governance.api import serializers as gs
 from governance.models import (
     BusinessEntity,
@@ -36,6 +38,7 @@ from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
 from permissions import audit
+from permissions.api.history import renders_audit_values
 from permissions.api.viewsets import AccordModelViewSet, AccordReadOnlyModelViewSet
 from permissions.edit import can_change, can_create
 
@@ -86,8 +89,12 @@ class BusinessEntityViewSet(AccordModelViewSet):
             if attribute is None:
                 raise ValidationError({"attribute": [f"{entity.name} has no attribute "
                                                      f"{request.query_params['attribute']!r}."]})
-        designation = entity_services.authoritative(entity, attribute)
         visible = SystemOfRecord.objects.visible_to(request.user)
+        designation = entity_services.authoritative(entity, attribute)
+        if designation is not None and attribute is not None and not visible.filter(pk=designation.pk).exists():
+            # The attribute's own designation is hidden from the reader: they get what they would
+            # get were it not there, the entity's.
+            designation = entity_services.authoritative(entity)
         if designation is None or not visible.filter(pk=designation.pk).exists():
             return Response({"detail": "No system of record is designated."}, status=status.HTTP_404_NOT_FOUND)
         return Response(gs.SystemOfRecordSerializer(designation, context=self.get_serializer_context()).data)
@@ -341,7 +348,7 @@ class ContractVersionViewSet(AccordModelViewSet):
         if fmt not in ("yaml", "json"):
             raise ValidationError({"as": ["Choose yaml or json."]})
         version = self.get_object()
-        text, content_type = odcs_io.render(odcs_io.export_document(version), fmt)
+        text, content_type = odcs_io.render(odcs_io.export_document(version, reader=request.user), fmt)
         filename = f"{version.contract.slug}-{version.version}.odcs.{fmt}"
         return HttpResponse(text, content_type=content_type,
                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -446,3 +453,113 @@ class DeliveryViewSet(AccordReadOnlyModelViewSet):
     def redeliver(self, request, pk=None):
         delivery = notifications.redeliver(self.get_object(), actor=request.user)
         return Response(gs.DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- audit history: governance values that name catalog objects, as the reader may see them ---------
+# (permissions.api.history renders relations by itself; these are the JSON values whose content names
+# datasets, fields, states or results. One Redactor per page of history, shared by the renderers.)
+
+
+def _redactor(user, shared: dict) -> redaction.Redactor:
+    if "redactor" not in shared:
+        shared["redactor"] = redaction.Redactor(user)
+    return shared["redactor"]
+
+
+def _int(value) -> int | None:
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+def _versions(items, shared: dict) -> dict[int, tuple]:
+    """The (terms, contract id) of the contract versions the records are about, read once per page."""
+    known = shared.setdefault("versions", {})
+    wanted = {_int(record["object_id"]) for record, _ in items} - set(known) - {None}
+    if wanted:
+        rows = ContractVersion._base_manager.filter(pk__in=wanted).values_list("pk", "terms", "contract_id")
+        known.update({pk: (terms, contract_id) for pk, terms, contract_id in rows})
+    return known
+
+
+def _terms_refs(items, versions: dict) -> list[SimpleNamespace]:
+    refs = [SimpleNamespace(terms=value, contract_id=_int(record["parent_id"])) for record, value in items]
+    refs += [SimpleNamespace(terms=terms, contract_id=contract_id) for terms, contract_id in versions.values()]
+    return refs
+
+
+@renders_audit_values("governance.contractversion", "terms")
+def _history_terms(items, user, shared) -> list:
+    redactor = _redactor(user, shared)
+    redactor.note_terms(_terms_refs(items, {}))
+    return [redactor.terms(value, contract_id=_int(record["parent_id"])) if value else value
+            for record, value in items]
+
+
+@renders_audit_values("governance.contractversion", "changes")
+def _history_changes(items, user, shared) -> list:
+    redactor = _redactor(user, shared)
+    versions = _versions(items, shared)
+    redactor.note_terms(_terms_refs([], versions))
+    shown = []
+    for record, value in items:
+        terms, contract_id = versions.get(_int(record["object_id"]), ({}, _int(record["parent_id"])))
+        shown.append(redactor.changes(value, terms=terms, contract_id=contract_id) if value else value)
+    return shown
+
+
+@renders_audit_values("governance.contractversion", "residual")
+def _history_residual(items, user, shared) -> list:
+    """An imported document's residual keeps the unmapped keys of every schema object and field:
+    those of objects and fields the reader may not see are left out."""
+    redactor = _redactor(user, shared)
+    versions = _versions(items, shared)
+    redactor.note_terms(_terms_refs([], versions))
+    shown = []
+    for record, value in items:
+        terms, contract_id = versions.get(_int(record["object_id"]), ({}, _int(record["parent_id"])))
+        objects, labels = redactor.hidden_terms_words(terms, contract_id=contract_id)
+        shown.append(_residual_without(value, objects, labels))
+    return shown
+
+
+def _residual_without(residual, objects: set[str], labels: set[str]):
+    if not isinstance(residual, dict) or not isinstance(residual.get("schema"), list) or not (objects or labels):
+        return residual
+    schema = []
+    for item in residual["schema"]:
+        if not isinstance(item, dict) or item.get("name") in objects:
+            continue
+        if isinstance(item.get("properties"), list):
+            item = {**item, "properties": [prop for prop in item["properties"] if not (
+                isinstance(prop, dict) and f"{item.get('name')}.{prop.get('name')}" in labels)]}
+        schema.append(item)
+    return {**residual, "schema": schema}
+
+
+@renders_audit_values("governance.statedefinitionversion", "criteria")
+def _history_criteria(items, user, shared) -> list:
+    redactor = _redactor(user, shared)
+    if not redactor.restricted:
+        return [value for _, value in items]
+    redactor.note_definitions({pk for record, _ in items if (pk := _int(record["parent_id"])) is not None})
+    return [redactor.criteria(value, dataset_id=redactor.workflow_dataset(_int(record["parent_id"])))
+            if value and _int(record["parent_id"]) is not None else value for record, value in items]
+
+
+@renders_audit_values("governance.compliancerun", "summary")
+def _history_run_summary(items, user, shared) -> list:
+    redactor = _redactor(user, shared)
+    redactor.note_runs(_int(record["object_id"]) for record, _ in items)
+    return [redactor.run_summary(value, run_id=_int(record["object_id"])) if value else value
+            for record, value in items]
+
+
+@renders_audit_values("governance.incident", "summary")
+def _history_incident_summary(items, user, shared) -> list:
+    redactor = _redactor(user, shared)
+    if not redactor.restricted:
+        return [value for _, value in items]
+    runs = dict(Incident._base_manager.filter(
+        pk__in={_int(record["object_id"]) for record, _ in items} - {None}).values_list("pk", "opened_by_run_id"))
+    redactor.note_runs(runs.values())
+    return [redactor.incident_summary(value, run_id=runs[_int(record["object_id"])])
+            if value and _int(record["object_id"]) in runs else value for record, value in items]

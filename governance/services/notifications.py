@@ -27,9 +27,9 @@ from django.db import transaction
 from django.db.models import Q
 from standardwebhooks import Webhook
 
-from catalog.models import Dataset
+from catalog.models import Dataset, Field
 from governance import outbound
-from governance.models import DataContract, Delivery, NotificationSubscription
+from governance.models import CheckResult, DataContract, Delivery, NotificationSubscription
 from governance.models.compliance import DeliveryStatus
 from governance.services.common import now
 
@@ -73,11 +73,11 @@ def _payload(event_type: str, event_id: str, owner, *, contract, run=None, incid
         "id": contract.pk, "slug": contract.slug, "name": contract.name, "producer": contract.producer.slug,
         "compliance_status": contract.compliance_status}}
     if run is not None:
-        visible = set(Dataset.objects.visible_to(owner).values_list("pk", flat=True))
+        # The results the owner may see: none on a hidden dataset or about a hidden field of a visible one.
         results = [
             {"key": r.key, "kind": r.kind, "rule": r.rule, "status": r.status, "violations": r.violations,
              "threshold": r.threshold, "dataset": r.dataset_id}
-            for r in run.results.all() if r.dataset_id is None or r.dataset_id in visible
+            for r in CheckResult.objects.visible_to(owner, inside=("run",)).filter(run=run).order_by("kind", "key")
         ]
         data["run"] = {"id": run.pk, "version": run.contract_version.version, "outcome": run.outcome,
                        "trigger": run.trigger, "scheduled_for": run.scheduled_for.isoformat(), "results": results}
@@ -86,10 +86,28 @@ def _payload(event_type: str, event_id: str, owner, *, contract, run=None, incid
                             "escalation_level": incident.escalation_level,
                             "assignee": incident.assignee.get_username() if incident.assignee else None}
     if details:
-        dataset_id = details.get("dataset")
-        if dataset_id is None or Dataset.objects.visible_to(owner).filter(pk=dataset_id).exists():
+        details = _visible_details(details, owner)
+        if details is not None:
             data["details"] = details
     return {"type": event_type, "id": event_id, "timestamp": now().isoformat(), "data": data}
+
+
+def _visible_details(details: dict, owner) -> dict | None:
+    """An event's details as ``owner`` may see them: None for a hidden dataset; of a visible one's
+    changed fields (schema drift: ``created``, ``updated``), only the names of those they see."""
+    dataset_id = details.get("dataset")
+    if dataset_id is None:
+        return details
+    if not Dataset.objects.visible_to(owner).filter(pk=dataset_id).exists():
+        return None
+    named = {key: value for key, value in details.items()
+             if key in ("created", "updated") and isinstance(value, list)}
+    if not named:
+        return details
+    names = {str(name) for value in named.values() for name in value}
+    seen = set(Field.objects.visible_to(owner, inside=("dataset",))
+               .filter(dataset_id=dataset_id, name__in=names).values_list("name", flat=True))
+    return {**details, **{key: [name for name in value if str(name) in seen] for key, value in named.items()}}
 
 
 def emit(event_type: str, *, contract: DataContract, run=None, incident=None, details: dict | None = None) -> list:

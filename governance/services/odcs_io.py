@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from catalog.models import Department
-from governance import odcs
+from governance import odcs, redaction
 from governance.choices import ContractStatus, VersionStatus
 from governance.models import ContractVersion, DataContract, StateDefinition
 from governance.services import contracts as contract_services
@@ -63,9 +63,40 @@ def parse_and_validate(text_or_document) -> tuple[dict, list[str]]:
     return document, []
 
 
-def _state_refs(version: ContractVersion) -> list[str]:
-    return [f"{s.workflow.slug}/{s.slug}" for s in version.state_definitions.select_related("workflow")
-            .order_by("workflow__slug", "slug")]
+def _state_refs(version: ContractVersion, reader) -> list[str]:
+    states = version.state_definitions.all() if reader is None else \
+        StateDefinition.objects.visible_to(reader).filter(contracts=version)
+    return [f"{s.workflow.slug}/{s.slug}" for s in states.select_related("workflow").order_by("workflow__slug", "slug")]
+
+
+def _without_placeholders(value):
+    """Terms without the ``{"hidden": n}`` placeholders of ``governance.redaction``: an ODCS document
+    has no place for them, so what the reader may not see is simply not in it."""
+    if isinstance(value, list):
+        return [_without_placeholders(item) for item in value if not redaction.is_placeholder(item)]
+    if isinstance(value, dict):
+        return {key: _without_placeholders(item) for key, item in value.items()}
+    return value
+
+
+def _terms_for(version: ContractVersion, reader) -> dict:
+    """The version's terms as ``reader`` may see them (all of them for None: a system component)."""
+    if reader is None:
+        return dict(version.terms)
+    terms = dict(_without_placeholders(redaction.terms_for(reader, version)))
+    refs = terms.get("state_definitions")
+    if version.residual and isinstance(refs, list) and refs:
+        # An imported document's references: those naming a state the reader may not see are left out.
+        hidden = set(_state_labels(StateDefinition.objects.all(), refs)) - set(
+            _state_labels(StateDefinition.objects.visible_to(reader), refs))
+        terms["state_definitions"] = [ref for ref in refs if ref not in hidden]
+    return terms
+
+
+def _state_labels(states, refs: list) -> list[str]:
+    slugs = {str(ref).partition("/")[2] for ref in refs}
+    return [f"{workflow}/{slug}" for workflow, slug in
+            states.filter(slug__in=slugs).values_list("workflow__slug", "slug")]
 
 
 def _states_for(refs: list) -> list[StateDefinition]:
@@ -107,11 +138,16 @@ def import_document(document_text, *, producer: Department | None, consumers: li
     return version, warnings
 
 
-def export_document(version: ContractVersion) -> dict:
-    """The version as an ODCS document: exactly what was imported, or a fresh v3.1 document."""
-    terms = dict(version.terms)
+def export_document(version: ContractVersion, *, reader=None) -> dict:
+    """The version as an ODCS document: exactly what was imported, or a fresh v3.1 document.
+
+    For a ``reader`` (a person), what they may see of it: schema objects describing datasets they
+    may not see, fields they may not see, the quality rules on those, and states they may not see
+    are left out (``governance.redaction``); an imported document is otherwise as imported.
+    """
+    terms = _terms_for(version, reader)
     if not version.residual:
-        terms["state_definitions"] = _state_refs(version)
+        terms["state_definitions"] = _state_refs(version, reader)
         contract = version.contract
         meta = {
             "id": str(version.meta.get("id") or f"accord-contract-{contract.slug}"),
@@ -121,7 +157,8 @@ def export_document(version: ContractVersion) -> dict:
         if contract.description:
             meta["description"] = {"purpose": contract.description}
         return odcs.from_terms(meta, terms)
-    return odcs.join(odcs.ContractParts(meta=version.meta, terms=terms, residual=version.residual))
+    parts = odcs.ContractParts(meta=version.meta, terms=version.terms, residual=version.residual)
+    return odcs.join(odcs.narrowed(parts, terms) if terms != version.terms else parts)
 
 
 def render(document: dict, fmt: str) -> tuple[str, str]:

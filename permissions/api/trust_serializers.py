@@ -9,8 +9,11 @@ from django.contrib.contenttypes.models import ContentType
 from rest_framework import serializers
 
 from permissions.access import targetable_models
-from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField
-from permissions.models import AccessRule, AccessRuleException, ApiToken
+from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, request_user
+from permissions.models import AccessRule, AccessRuleException, ApiToken, TargetKind
+
+#: A rule's target object the reader may not see (or that no longer exists): named by its kind only.
+_UNSEEN = object()
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
@@ -118,5 +121,44 @@ class AccessRuleSerializer(_SubjectFields):
                   "target_type", "target_id", "classification", "target_tag", "target", "reason", "expires_at",
                   "created_by", "exceptions", "created_at", "updated_at"]
 
+    def to_representation(self, rule):
+        data = super().to_representation(rule)
+        if self._target_of(rule) is _UNSEEN:
+            data["target_id"] = None  # the id of an object the reader may not see is not shown either
+        return data
+
     def get_target(self, rule) -> str:
-        return rule.target_label()
+        target = self._target_of(rule)
+        if target is None:
+            return rule.target_label()
+        if target is _UNSEEN:
+            return f"a {rule.target_type.name} you cannot see"
+        return f"{rule.target_type.name} {target}"
+
+    def _target_of(self, rule):
+        """The object a rule on one object targets, as the reader sees it: the object, ``_UNSEEN``
+        when it is hidden from them (or gone), None for other rules. The targets of a page of rules
+        are read with one statement per target type, through the reader's visibility."""
+        if rule.target_kind != TargetKind.OBJECT or not rule.target_type_id or rule.target_id is None:
+            return None
+        cache = self.context.setdefault("_accord_rule_targets", {})
+        key = (rule.target_type_id, rule.target_id)
+        if key not in cache:
+            rules = getattr(self.parent, "instance", None) if isinstance(self.parent, serializers.ListSerializer) \
+                else None
+            page = [r for r in (rules if rules is not None else [rule])
+                    if r.target_kind == TargetKind.OBJECT and r.target_type_id and r.target_id is not None]
+            if rule not in page:
+                page.append(rule)
+            wanted: dict[int, set] = {}
+            for item in page:
+                wanted.setdefault(item.target_type_id, set()).add(item.target_id)
+            reader = request_user(self)
+            for type_id, ids in wanted.items():
+                model = ContentType.objects.get_for_id(type_id).model_class()
+                manager = model._default_manager if model is not None else None
+                found = {} if manager is None or not hasattr(manager, "visible_to") else {
+                    obj.pk: obj for obj in manager.visible_to(reader).filter(pk__in=ids)}
+                for target_id in ids:
+                    cache[type_id, target_id] = found.get(target_id, _UNSEEN)
+        return cache[key]
