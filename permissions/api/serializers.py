@@ -15,9 +15,8 @@ from rest_framework.relations import MANY_RELATION_KWARGS, ManyRelatedField
 from rest_framework.settings import api_settings
 
 from permissions.access import spec_for
-from permissions.visibility import visibility_filter
-
 from permissions.api.strict import loose_json_errors
+from permissions.visibility import visibility_filter
 
 
 def request_user(serializer_field) -> object | None:
