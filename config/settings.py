@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "permissions.apps.PermissionsConfig",
     "catalog.apps.CatalogConfig",
     "governance.apps.GovernanceConfig",
+    "harvest.apps.HarvestConfig",
 ]
 
 MIDDLEWARE = [
