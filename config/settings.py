@@ -68,7 +68,6 @@ INSTALLED_APPS = [
     "permissions.apps.PermissionsConfig",
     "catalog.apps.CatalogConfig",
     "governance.apps.GovernanceConfig",
-    "harvest.apps.HarvestConfig",
 ]
 
 MIDDLEWARE = [
