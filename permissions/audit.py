@@ -20,6 +20,11 @@ the timestamp is taken just before the append, so concurrent writers' timestamps
 may differ from the chain's order by the duration of an append. SQLite appends with
 three plain statements inside the writer's transaction (``_append_serialised``).
 
+Denials (403s) and reads of restricted objects repeat: one actor's repeats of the same
+event on the same object within an hour (``ACCORD_AUDIT_REPEAT_WINDOW_SECONDS``) are counted,
+not chained one by one (``record_event``, ``close_event_windows``), so no user can grow the
+chain without bound. Every change record is still chained.
+
 Every record is written inside the transaction of the change it records, so a change
 that rolls back takes its records with it. ``batch()`` merges only the changes made
 directly in its own transaction or savepoint; a change made inside a savepoint opened
@@ -44,7 +49,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from permissions import context
-from permissions.models import AuditAction, AuditChainHead, AuditRecord
+from permissions.models import AuditAction, AuditChainHead, AuditEventWindow, AuditRecord
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
@@ -281,11 +286,17 @@ def describe(obj: models.Model) -> dict[str, str]:
 
 def record_event(action: str, obj: models.Model | None = None, *, details: dict | None = None,
                  reason: str | None = None, actor_name: str | None = None, actor_id: int | None = None,
-                 object_type: str = "", object_id: str = "", object_repr: str = "") -> AuditRecord:
-    """Write a semantic event (approval, token, login, denial…) now."""
-    return _append(**_event_values(action, obj, details=details, reason=reason, actor_name=actor_name,
-                                   actor_id=actor_id, object_type=object_type, object_id=object_id,
-                                   object_repr=object_repr))
+                 object_type: str = "", object_id: str = "", object_repr: str = "") -> AuditRecord | None:
+    """Write a semantic event (approval, token, login, denial…) now.
+
+    A denial or restricted read (``COUNTED_ACTIONS``) that repeats one already chained in its
+    window (same actor, same object) is only counted: the answer is then None.
+    """
+    values = _event_values(action, obj, details=details, reason=reason, actor_name=actor_name,
+                           actor_id=actor_id, object_type=object_type, object_id=object_id, object_repr=object_repr)
+    if action in COUNTED_ACTIONS and repeat_window() is not None:
+        return _record_counted(values)
+    return _append(**values)
 
 
 def _event_values(action: str, obj: models.Model | None, *, details: dict | None, object_type: str,
@@ -297,6 +308,122 @@ def _event_values(action: str, obj: models.Model | None, *, details: dict | None
     }
     return {"action": action, "changes": {}, "details": details or {}, "reason": reason, "actor_name": actor_name,
             "actor_id": actor_id, **target}
+
+
+# --- repeated denials and restricted reads, counted per (actor, object, window) ---------------
+
+#: Events anyone can cause at will, again and again: after the first in its window, one actor's
+#: repeats on one object only add to a counter outside the chain (``AuditEventWindow``), and
+#: ``close_event_windows`` chains that count once the window has ended.
+COUNTED_ACTIONS = frozenset({AuditAction.ACCESS_DENIED, AuditAction.READ_RESTRICTED})
+_WINDOWS = AuditEventWindow._meta.db_table
+
+
+def repeat_window() -> datetime.timedelta | None:
+    """The length of a counting window, or None when every event is chained (setting 0)."""
+    seconds = getattr(settings, "ACCORD_AUDIT_REPEAT_WINDOW_SECONDS", 3600)
+    return datetime.timedelta(seconds=seconds) if seconds and seconds > 0 else None
+
+
+def window_start(at: datetime.datetime, length: datetime.timedelta) -> datetime.datetime:
+    """The start of the window ``at`` falls in: windows are aligned on the epoch, in UTC."""
+    seconds = int(length.total_seconds())
+    epoch = int(at.timestamp())
+    return datetime.datetime.fromtimestamp(epoch - epoch % seconds, tz=datetime.UTC)
+
+
+def _db_time(value: datetime.datetime):
+    """A time as the window table's columns store it (SQLite keeps text in its own spelling)."""
+    return AuditEventWindow._meta.get_field("window_start").get_db_prep_value(value, connection)
+
+
+def _counted_objects(values: dict[str, Any]) -> list[str]:
+    """The objects an event is about, one key each: the ids a restricted list read showed, else
+    the object's id, else (a denial on a list or a custom route) the path."""
+    ids = values["details"].get("ids") if isinstance(values.get("details"), dict) else None
+    if isinstance(ids, list) and ids:
+        return [str(i) for i in ids]
+    if values.get("object_id"):
+        return [str(values["object_id"])]
+    return ["path:" + str((values.get("details") or {}).get("path", ""))]
+
+
+def _record_counted(values: dict[str, Any]) -> AuditRecord | None:
+    length = repeat_window()
+    ctx = context.current()
+    actor = ctx.resolved_actor() if ctx else None
+    if actor is None and values.get("actor_name") is None:
+        require_actor(f"{values['action']} of {values['object_type']}:{values['object_id']}")
+    actor_id = values["actor_id"] if values.get("actor_name") is not None else (actor.user_id if actor else None)
+    actor_name = values.get("actor_name") or (actor.name if actor else "anonymous")
+    # Without an account, the address tells callers apart (anonymous callers never share a window).
+    who = [actor_id, actor_name, None if actor_id else (ctx.client_ip if ctx else None)]
+    now = timezone.now()
+    start = window_start(now, length)
+    objects = _counted_objects(values)
+    keys = {obj: hashlib.sha256(_dumps([values["action"], *who, values["object_type"], obj]).encode()).hexdigest()
+            for obj in objects}
+    # A repeat is one statement, atomic on its own, that touches no chained row (no chain lock).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_WINDOWS} SET count = count + 1, last_at = %s WHERE window_start = %s "
+            f"AND event_key IN ({', '.join(['%s'] * len(keys))}) RETURNING event_key",
+            [_db_time(now), _db_time(start), *keys.values()])
+        counted = {row[0] for row in cursor.fetchall()}
+    new = [obj for obj in objects if keys[obj] not in counted]
+    if not new:
+        return None
+    if len(new) != len(objects):  # a list read: the record names the objects first read in this window
+        ids = [int(obj) if obj.isdigit() else obj for obj in new]
+        values = {**values, "details": {**values["details"], "ids": ids},
+                  "object_id": new[0] if len(new) == 1 else ""}
+    values["details"] = {**values["details"], "repeats_counted_until": (start + length).isoformat()}
+    with transaction.atomic(savepoint=False):
+        record = _append(**values)
+        # Two first events racing for one window may both be chained; the second's row is dropped.
+        AuditEventWindow.objects.bulk_create([
+            AuditEventWindow(event_key=keys[obj], window_start=start, action=values["action"], actor_id=actor_id,
+                             actor_name=actor_name[:150], object_type=values["object_type"][:100],
+                             object_id=obj[:64], first_seq=record.seq, count=1, last_at=now)
+            for obj in new], ignore_conflicts=True)
+    return record
+
+
+def close_event_windows(at: datetime.datetime | None = None) -> list[AuditRecord]:
+    """Chain the counts of the windows that have ended by ``at`` (now) and forget those windows.
+
+    One ``repeated`` record per first record whose objects recurred (a list read's objects share
+    one); a window whose event never recurred leaves nothing more. The windows' rows are locked
+    while this runs, so a repeat arriving meanwhile is counted before or, finding its row gone,
+    chained as the first of a window of its own."""
+    length = repeat_window() or datetime.timedelta(hours=1)  # windows left from before counting was switched off
+    at = at or timezone.now()
+    written = []
+    with transaction.atomic():
+        ended = list(AuditEventWindow.objects.select_for_update()
+                     .filter(window_start__lte=at - length).order_by("first_seq", "object_id"))
+        groups: dict[int, list[AuditEventWindow]] = {}
+        for window in ended:
+            groups.setdefault(window.first_seq, []).append(window)
+        for first_seq, windows in groups.items():
+            repeated = [w for w in windows if w.count > 1]
+            if not repeated:
+                continue
+            one = windows[0]
+            details = {"of": one.action, "first_seq": first_seq, "window_start": one.window_start.isoformat(),
+                       "window_end": (one.window_start + length).isoformat(),
+                       "last_at": max(w.last_at for w in repeated).isoformat(),
+                       "repeats": sum(w.count - 1 for w in repeated)}
+            if len(windows) > 1 or one.object_id.startswith("path:"):
+                details["repeats_by_object"] = {w.object_id: w.count - 1 for w in repeated}
+            single = len(repeated) == 1 and not repeated[0].object_id.startswith("path:")
+            written.append(_append(**_event_values(
+                AuditAction.REPEATED, None, details=details, object_type=one.object_type,
+                object_id=repeated[0].object_id if single else "",
+                reason=f"{details['repeats']} repeats of record #{first_seq} in its window",
+                actor_name=one.actor_name, actor_id=one.actor_id)))
+        AuditEventWindow.objects.filter(pk__in=[w.pk for w in ended]).delete()
+    return written
 
 
 # --- change records, batched per object ---------------------------------------------------------
@@ -393,14 +520,23 @@ class VerifyResult:
     head_hash: str
     broken_seq: int | None = None
     problem: str = ""
+    #: Where the walk started (0: the genesis; else a verified checkpoint's seq).
+    from_seq: int = 0
+    #: Signed checkpoints compared with the chain, and of them those whose signature was checked.
+    checkpoints_checked: int = 0
+    signatures_checked: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
-def verify_chain(chunk: int = 2000) -> VerifyResult:
-    """Walk the chain in order; report the first record that does not fit."""
-    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
-    last_seq: int | None = None
+def verify_chain(chunk: int = 2000, *, start_seq: int = 0, start_hash: str = GENESIS_HASH) -> VerifyResult:
+    """Walk the chain in order; report the first record that does not fit.
+
+    From the genesis, or from a point already verified (``start_seq`` and the hash its record
+    has: ``permissions.checkpoints.verify`` checks that first), walking only the records after it."""
+    expected_prev, expected_seq, checked = start_hash, start_seq + 1, 0
+    last_seq: int | None = start_seq or None
     queryset = AuditRecord.objects.order_by("seq")
-    start = 0
+    start = start_seq
     while True:
         rows = list(queryset.filter(seq__gt=start)[:chunk])
         if not rows:

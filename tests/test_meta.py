@@ -20,6 +20,9 @@ INTERNAL = {
     "catalog.FieldUserObjectPermission", "catalog.FieldGroupObjectPermission",
     "catalog.SystemUserObjectPermission", "catalog.SystemGroupObjectPermission",
     "permissions.AuditChainHead",  # the audit chain's tip, moved by every append; tests/permissions/test_audit.py
+    # Audit bookkeeping read through the audit endpoints (repeats/, verify/, checkpoint/);
+    # tests/permissions/test_audit_checkpoints.py
+    "permissions.AuditEventWindow", "permissions.AuditCheckpoint",
 }
 
 

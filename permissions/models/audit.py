@@ -24,6 +24,9 @@ class AuditAction(models.TextChoices):
     READ_RESTRICTED = "read_restricted", "Restricted object read"
     PERMISSION_GRANTED = "permission_granted", "Object permission granted"
     PERMISSION_REVOKED = "permission_revoked", "Object permission revoked"
+    #: How often a denial or restricted read recurred in its hour after its first record
+    #: (``permissions.audit``: repeated events are counted, not chained one by one).
+    REPEATED = "repeated", "Repeated events counted"
 
 
 class AuditRecord(models.Model):
@@ -101,3 +104,71 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head #{self.seq}"
+
+
+class AuditEventWindow(models.Model):
+    """An hour in which one actor's denials of, or restricted reads of, one object are counted
+    rather than chained one by one (bookkeeping, not audited; ``permissions.audit``).
+
+    The window's first event is an ordinary chained record (``first_seq``); later ones in the
+    same window only add to ``count`` here, in place (this table is not the chain). When the
+    window has ended, ``audit.close_event_windows`` appends one ``repeated`` record carrying
+    the count to the chain and removes the row, so the table only holds open windows.
+    """
+
+    #: sha256 of (action, actor, object type, object id or path): one row per key and window.
+    event_key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    action = models.CharField(max_length=32, choices=AuditAction.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    #: The chained record of the window's first event.
+    first_seq = models.BigIntegerField()
+    #: Events in the window, the first included.
+    count = models.PositiveIntegerField(default=1)
+    last_at = models.DateTimeField()
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["event_key", "window_start"], name="audit_window_one_per_key")]
+        indexes = [models.Index(fields=["window_start"], name="audit_window_start_idx")]
+
+    def __str__(self) -> str:
+        return (f"{self.action} {self.object_type}:{self.object_id} by {self.actor_name}: "
+                f"{self.count} since #{self.first_seq}")
+
+
+class CheckpointKind(models.TextChoices):
+    VERIFIED = "verified", "Verified up to here"
+    SIGNED = "signed", "Signed and published"
+
+
+class AuditCheckpoint(models.Model):
+    """A point of the chain (seq and record hash) known to be right at ``created_at``.
+
+    ``verified``: ``verify_chain`` walked the chain to here; the next verification starts here.
+    ``signed``: the head, signed with a key kept outside the database (``permissions.checkpoints``)
+    and published outside it too (a file, a webhook event); the same line as published is kept
+    in ``published``. The application's database role may only add rows (docs/operations.md).
+    """
+
+    kind = models.CharField(max_length=16, choices=CheckpointKind.choices)
+    seq = models.BigIntegerField()
+    record_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    #: For a verified checkpoint: whether that walk started at the genesis.
+    full = models.BooleanField(default=False)
+    published = models.JSONField(default=dict, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["kind", "seq"], name="audit_checkpoint_kind_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} checkpoint #{self.seq} {self.record_hash[:12]}"
