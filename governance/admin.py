@@ -3,16 +3,19 @@ pending approvals per department, version diffs, contract pages with parties and
 
 from __future__ import annotations
 
+import copy
 import json
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models import Exists, OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from catalog.models import Department
+from governance import redaction
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.models import (
     BusinessEntity,
@@ -42,28 +45,162 @@ from permissions.admin_base import AccordInline, AccordModelAdmin
 from permissions.errors import Refused
 
 
+class GovernanceAdmin(AccordModelAdmin):
+    """An admin for governance objects, which refer to catalog objects the reader may not see.
+
+    * ``reader_relations`` (foreign keys and many-to-manys to catalog objects) are read through
+      the reader's visibility (a ``Prefetch``), so change lists, read-only displays and the
+      chosen values of a form hold only what the reader sees.
+    * ``shown_to`` renders an object as the reader may see it (terms, criteria, counts through
+      ``governance.redaction``); change pages show that copy, never the stored values, and a
+      value the reader sees only partly is read-only for them (``partly_hidden``).
+    * Saving a form keeps the related objects the user cannot see: they were never offered, so
+      leaving them out is no decision to remove them (``keep_hidden_relations``).
+    """
+
+    reader_relations: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        lookups = [Prefetch(name, queryset=self.model._meta.get_field(name).related_model._default_manager
+                            .visible_to(request.user)) for name in self.reader_relations]
+        return super().get_queryset(request).prefetch_related(*lookups)
+
+    #: Fields whose values ``shown_to`` redacts.
+    redacted_fields: tuple[str, ...] = ()
+
+    def shown_to(self, user, obj):
+        """A copy of ``obj`` as ``user`` may see it, which read-only displays get; its
+        ``redactor`` (governance.redaction) answers for ``user``. Subclasses redact
+        ``redacted_fields`` on it."""
+        shown = copy.copy(obj)
+        shown.redactor = redaction.Redactor(user)
+        return shown
+
+    def note_page(self, redactor: redaction.Redactor, rows: list) -> None:
+        """Tell ``redactor`` what a change list page's columns will ask (one query per kind)."""
+
+    def get_changelist_instance(self, request):
+        # List columns get the page's rows only: give each the page's one redactor.
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        redactor = redaction.Redactor(request.user)
+        self.note_page(redactor, rows)
+        for row in rows:
+            row.redactor = redactor
+        return changelist
+
+    def partly_hidden(self, user, obj) -> list[str]:
+        """The ``redacted_fields`` of ``obj`` that ``user`` sees only in part: read-only for them."""
+        if obj is None or not self.redacted_fields:
+            return []
+        shown = self.shown_to(user, obj)
+        return [name for name in self.redacted_fields if getattr(shown, name) != getattr(obj, name)]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, *(name for name in self.partly_hidden(request.user, obj) if name not in readonly)]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Read-only fields are rendered from the form's instance: make it the reader's copy (the
+        # object itself is not touched, so nothing redacted can be saved).
+        if obj is not None:
+            context["adminform"].form.instance = self.shown_to(request.user, obj)
+        for inline in context.get("inline_admin_formsets", []):
+            if not isinstance(inline.opts, GovernanceInline):
+                continue
+            shown = inline.opts.shown_to(request.user, [form.instance for form in inline.formset.forms])
+            for form, instance in zip(inline.formset.forms, shown, strict=True):
+                form.instance = instance
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The object's audit records with their values as the reader may see them
+        (permissions.api.history.visible_changes, as the API's history)."""
+        from permissions.api.history import history_queryset, visible_changes
+        from permissions.api.serializers import AuditRecordSerializer
+
+        obj = self.get_object(request, admin.utils.unquote(object_id))
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            return super().history_view(request, object_id, extra_context)  # as for a missing object
+        records = list(history_queryset(obj, request.user).order_by("-seq")[:500])
+        shown = visible_changes(AuditRecordSerializer(records, many=True).data, request.user)
+        for record, view in zip(records, shown, strict=True):
+            record.changes = view["changes"]  # for this page only: records are never saved again
+        return super().history_view(request, object_id, {**(extra_context or {}), "records": records})
+
+    def save_form(self, request, form, change):
+        obj = super().save_form(request, form, change)
+        if change:
+            keep_hidden_relations(form, request.user)
+        return obj
+
+
+class GovernanceInline(AccordInline):
+    """An inline whose rows ``shown_to`` renders as the reader may see them (``GovernanceAdmin``)."""
+
+    def shown_to(self, user, objs: list) -> list:
+        return objs
+
+
+def keep_hidden_relations(form, user) -> None:
+    """Add back to ``form.cleaned_data`` what ``user`` cannot see: a many-to-many keeps its
+    hidden members, and a foreign key left empty keeps its hidden value."""
+    instance = form.instance
+    for name in list(form.cleaned_data):
+        try:
+            field = instance._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        related = field.related_model
+        if related is None or not hasattr(related._default_manager, "visible_to"):
+            continue
+        visible = related._default_manager.visible_to(user).values("pk")
+        if field.many_to_many:
+            through = field.remote_field.through._default_manager.filter(**{field.m2m_field_name(): instance.pk})
+            stored = through.values(field.m2m_reverse_field_name())
+            hidden = list(related._base_manager.filter(pk__in=stored).exclude(pk__in=visible))
+            if hidden:
+                form.cleaned_data[name] = [*form.cleaned_data[name], *hidden]
+        elif field.many_to_one and form.cleaned_data[name] is None and form.initial.get(name) is not None:
+            kept = related._base_manager.filter(pk=form.initial[name]).exclude(pk__in=visible).first()
+            if kept is not None:
+                form.cleaned_data[name] = kept
+                setattr(instance, name, kept)
+
+
 class AttributeInline(AccordInline):
     model = EntityAttribute
     fields = ["name", "is_identifier", "description"]
 
 
 @admin.register(BusinessEntity)
-class BusinessEntityAdmin(AccordModelAdmin):
+class BusinessEntityAdmin(GovernanceAdmin):
     list_display = ["name", "bounded_context", "owner_department", "authoritative_system"]
     list_filter = ["bounded_context", ("owner_department", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "slug", "bounded_context", "description"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["owner_department", "datasets"]
     inlines = [AttributeInline]
+    reader_relations = ("datasets",)
+
+    def get_queryset(self, request):
+        # The entity-level designation (entity_services.authoritative), in the page's one query.
+        active = SystemOfRecord.objects.filter(entity=OuterRef("pk"), status=DesignationStatus.ACTIVE,
+                                               attribute__isnull=True)
+        return super().get_queryset(request).annotate(
+            authoritative_name=Subquery(active.visible_to(request.user).values("system__name")[:1]),
+            has_authoritative=Exists(active))
 
     @admin.display(description="System of record")
     def authoritative_system(self, obj):
-        designation = entity_services.authoritative(obj)
-        return designation.system if designation else "—"
+        if obj.authoritative_name:
+            return obj.authoritative_name
+        # There is one, but not one the reader may see: "—" would say there is none.
+        return redaction.hidden_phrase(1, "system") if obj.has_authoritative else "—"
 
 
 @admin.register(EntityAttribute)
-class EntityAttributeAdmin(AccordModelAdmin):
+class EntityAttributeAdmin(GovernanceAdmin):
     list_display = ["name", "entity", "is_identifier"]
     search_fields = ["name", "entity__name"]
     autocomplete_fields = ["entity"]
@@ -71,7 +208,7 @@ class EntityAttributeAdmin(AccordModelAdmin):
 
 
 @admin.register(SystemOfRecord)
-class SystemOfRecordAdmin(AccordModelAdmin):
+class SystemOfRecordAdmin(GovernanceAdmin):
     list_display = ["entity", "attribute", "system", "dataset", "field", "status", "decided_at"]
     list_filter = ["status", ("system", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["entity__name", "attribute__name", "system__name", "rationale"]
@@ -155,12 +292,13 @@ class TransitionInline(AccordInline):
 
 
 @admin.register(StateWorkflow)
-class StateWorkflowAdmin(AccordModelAdmin):
+class StateWorkflowAdmin(GovernanceAdmin):
     list_display = ["name", "owner_department", "dataset", "state_field"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["owner_department", "dataset", "state_field"]
     inlines = [StateInline, TransitionInline]
+    reader_relations = ("state_field",)  # a hidden state field reads as none (the dataset hides the workflow)
 
 
 class VersionInline(AccordInline):
@@ -174,7 +312,7 @@ class VersionInline(AccordInline):
 
 
 @admin.register(StateDefinition)
-class StateDefinitionAdmin(AccordModelAdmin):
+class StateDefinitionAdmin(GovernanceAdmin):
     list_display = ["name", "workflow", "scope", "owner_department", "approved"]
     list_filter = ["scope", ("workflow", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "slug", "workflow__name"]
@@ -199,7 +337,7 @@ class ApprovalInline(AccordInline):
 
 
 @admin.register(StateDefinitionVersion)
-class StateDefinitionVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
+class StateDefinitionVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
     """Drafts are written here; "Propose" and "Approve" act through the services."""
 
     list_display = ["definition", "number", "status", "proposed_at", "approved_at", "waiting_for"]
@@ -215,18 +353,24 @@ class StateDefinitionVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
     def get_fields(self, request, obj=None):
         return ["definition", "definition_text", "criteria", *self.readonly_fields]
 
+    redacted_fields = ("criteria",)
+
     def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)  # with criteria the user sees only in part
         if obj is not None and obj.status != VersionStatus.DRAFT:
-            return ["definition", "definition_text", "criteria", *self.readonly_fields]
+            return list(dict.fromkeys(["definition", "definition_text", "criteria", *readonly]))
         if obj is not None:
-            return ["definition", *self.readonly_fields]
-        return self.readonly_fields
+            return list(dict.fromkeys(["definition", *readonly]))
+        return readonly
+
+    def shown_to(self, user, obj):
+        shown = super().shown_to(user, obj)
+        shown.criteria = redaction.criteria_for(user, obj)
+        return shown
 
     @admin.display(description="Criteria in words")
     def criteria_text(self, obj):
-        from governance import criteria
-
-        return criteria.describe(obj.criteria) if obj and obj.criteria else "—"
+        return redaction.describe_redacted(obj.criteria) if obj and obj.criteria else "—"  # obj: shown_to
 
     @admin.display(description="Waiting for")
     def waiting_for(self, obj):
@@ -301,11 +445,15 @@ class StateDefinitionVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
         })
 
     def diff_view(self, request, pk):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         version = get_object_or_404(self.get_queryset(request), pk=pk)
         others = self.get_queryset(request).filter(definition=version.definition).exclude(pk=pk).order_by("-number")
         against = others.filter(pk=request.GET.get("against")).first() if request.GET.get("against") else None
         against = against or others.filter(number__lt=version.number).first()
         result = state_services.diff(*sorted([against, version], key=lambda v: v.number)) if against else None
+        if result is not None:
+            result = redaction.state_diff_for(request.user, result, version.definition)
         return TemplateResponse(request, "admin/governance/diff.html", {
             **self.admin_site.each_context(request), "title": f"Compare {version}", "version": version,
             "others": others, "against": against, "diff": result, "opts": self.opts,
@@ -324,7 +472,7 @@ class SignatureInline(AccordInline):
 
 
 @admin.register(ContractVersion)
-class ContractVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
+class ContractVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
     list_display = ["contract", "version", "status", "change_class", "effective_from", "missing"]
     list_filter = ["status", "change_class"]
     search_fields = ["contract__name", "version"]
@@ -334,18 +482,29 @@ class ContractVersionAdmin(DraftOnlyMixin, AccordModelAdmin):
                        "activated_at", "ended_at", "created_by", "created_at", "updated_at"]
     inlines = [SignatureInline]
     actions = ["propose_selected", "sign_selected"]
+    reader_relations = ("state_definitions",)
+    redacted_fields = ("terms", "changes")
 
     def get_fields(self, request, obj=None):
         return ["contract", "version", "terms", "state_definitions", *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)  # with terms the user sees only in part
         if obj is not None and obj.status != ContractStatus.DRAFT:
-            return ["contract", "version", "terms", "state_definitions", *self.readonly_fields]
-        return self.readonly_fields
+            return list(dict.fromkeys(["contract", "version", "terms", "state_definitions", *readonly]))
+        return readonly
+
+    def shown_to(self, user, obj):
+        shown = super().shown_to(user, obj)
+        shown.terms = shown.redactor.terms(obj.terms, contract_id=obj.contract_id)
+        shown.changes = shown.redactor.changes(obj.changes, terms=obj.terms, contract_id=obj.contract_id)
+        return shown
 
     @admin.display(description="Changes against the previous version")
     def changes_text(self, obj):
-        return format_html_join("", "<div>{}: {}</div>", ((c["class"], c["change"]) for c in obj.changes or []))
+        return format_html_join("", "<div>{}</div>", (
+            (redaction.hidden_phrase(c[redaction.PLACEHOLDER_KEY], "change") if redaction.is_placeholder(c)
+             else f"{c['class']}: {c['change']}",) for c in obj.changes or []))
 
     @admin.display(description="Missing signatures")
     def missing(self, obj):
@@ -400,7 +559,7 @@ class ContractVersionInline(AccordInline):
 
 
 @admin.register(DataContract)
-class DataContractAdmin(AccordModelAdmin):
+class DataContractAdmin(GovernanceAdmin):
     list_display = ["name", "producer", "consumer_list", "status", "compliance_status", "last_checked_at"]
     list_filter = [("producer", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "slug", "description"]
@@ -409,6 +568,7 @@ class DataContractAdmin(AccordModelAdmin):
     readonly_fields = ["overview", "compliance_status", "last_checked_at", "created_at", "updated_at"]
     inlines = [ContractVersionInline]
     actions = ["run_checks_now"]
+    reader_relations = ("datasets",)
 
     @admin.action(description="Run the checks of the selected contracts now")
     def run_checks_now(self, request, queryset):
@@ -443,15 +603,20 @@ class DataContractAdmin(AccordModelAdmin):
             (party.name, "producer" if party.pk == obj.producer_id else "consumer",
              f"signed by {signed[party.pk].signed_by} on {signed[party.pk].created_at:%Y-%m-%d}"
              if party.pk in signed else "not signed") for party in obj.parties()))
-        terms = version.terms or {}
-        fields = sum(len(o.get("fields", [])) for o in terms.get("schema", []))
+        terms = obj.redactor.terms(version.terms, contract_id=obj.pk) or {}  # obj: the reader's copy
+
+        def shown(items):  # what the reader sees of a list: its placeholders counted nowhere
+            return [item for item in items or [] if not redaction.is_placeholder(item)]
+
+        schema = shown(terms.get("schema"))
+        fields = sum(len(shown(o.get("fields"))) for o in schema)
         url = reverse("admin:governance_contractversion_change", args=[version.pk])
         return format_html(
             '<p>Version <a href="{}">{}</a> — {}</p><ul>{}</ul><p>Terms: {} schema object(s), {} field(s), {} '
             "quality rule(s); freshness {} h; checks {}; notice {} days.</p><p>Compliance: {} (last checked {})."
             "</p><p>Incidents: {}</p>",
-            url, version.version, version.get_status_display(), parties, len(terms.get("schema", [])), fields,
-            len(terms.get("quality", [])), (terms.get("sla") or {}).get("freshness_hours", "—"),
+            url, version.version, version.get_status_display(), parties, len(schema), fields,
+            len(shown(terms.get("quality"))), (terms.get("sla") or {}).get("freshness_hours", "—"),
             terms.get("schedule") or "not scheduled", terms.get("notice_period_days", 0),
             obj.get_compliance_status_display(), obj.last_checked_at or "never", self._incidents(obj))
 
@@ -465,7 +630,7 @@ class DataContractAdmin(AccordModelAdmin):
 
 
 @admin.register(StateTransition)
-class StateTransitionAdmin(AccordModelAdmin):
+class StateTransitionAdmin(GovernanceAdmin):
     list_display = ["workflow", "from_state", "to_state"]
     search_fields = ["workflow__name", "from_state__name", "to_state__name", "description"]
     autocomplete_fields = ["workflow", "from_state", "to_state"]
@@ -477,7 +642,7 @@ class StateTransitionAdmin(AccordModelAdmin):
 # --- compliance ----------------------------------------------------------------------------------
 
 
-class CheckResultInline(AccordInline):
+class CheckResultInline(GovernanceInline):
     """Read-only; lists the results the reader may see (CheckResult.objects.visible_to)."""
 
     model = CheckResult
@@ -489,15 +654,31 @@ class CheckResultInline(AccordInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def shown_to(self, user, objs):
+        messages = redaction.messages_for(user, objs)
+        shown = [copy.copy(result) for result in objs]
+        for result, message in zip(shown, messages, strict=True):
+            result.message = message
+        return shown
+
 
 @admin.register(ComplianceRun)
-class ComplianceRunAdmin(AccordModelAdmin):
+class ComplianceRunAdmin(GovernanceAdmin):
     list_display = ["contract_version", "scheduled_for", "trigger", "status", "outcome", "summary_text"]
     list_filter = ["outcome", "status", "trigger", ("contract_version__contract", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["contract_version__contract__name"]
     date_hierarchy = "scheduled_for"
     list_select_related = ["contract_version__contract"]
     inlines = [CheckResultInline]
+    redacted_fields = ("summary",)
+
+    def note_page(self, redactor, rows):
+        redactor.note_runs(run.pk for run in rows)
+
+    def shown_to(self, user, obj):
+        shown = super().shown_to(user, obj)
+        shown.summary = shown.redactor.run_summary(obj.summary, run_id=obj.pk)
+        return shown
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ComplianceRun._meta.fields]
@@ -510,19 +691,27 @@ class ComplianceRunAdmin(AccordModelAdmin):
 
     @admin.display(description="Results")
     def summary_text(self, obj):
-        return ", ".join(f"{n} {k}" for k, n in (obj.summary or {}).items() if n)
+        summary = obj.redactor.run_summary(obj.summary, run_id=obj.pk) or {}
+        return ", ".join(redaction.hidden_phrase(n, "result") if k == redaction.PLACEHOLDER_KEY else f"{n} {k}"
+                         for k, n in summary.items() if n)
 
 
 @admin.register(Incident)
-class IncidentAdmin(AccordModelAdmin):
+class IncidentAdmin(GovernanceAdmin):
     list_display = ["__str__", "contract", "status", "assignee", "ack_due_at", "escalation_level", "created_at"]
     list_filter = ["status", ("contract", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["title", "contract__name", "resolution_note"]
     list_select_related = ["contract", "assignee"]
     actions = ["acknowledge_selected", "resolve_selected"]
+    redacted_fields = ("summary",)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Incident._meta.fields]
+
+    def shown_to(self, user, obj):
+        shown = super().shown_to(user, obj)
+        shown.summary = shown.redactor.incident_summary(obj.summary, run_id=obj.opened_by_run_id)
+        return shown
 
     def has_add_permission(self, request):
         return False
@@ -557,7 +746,7 @@ class DeliveryInline(AccordInline):
 
 
 @admin.register(NotificationSubscription)
-class NotificationSubscriptionAdmin(AccordModelAdmin):
+class NotificationSubscriptionAdmin(GovernanceAdmin):
     list_display = ["name", "owner", "kind", "url", "is_active"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "url", "owner__username"]
@@ -581,7 +770,7 @@ class NotificationSubscriptionAdmin(AccordModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(AccordModelAdmin):
+class DeliveryAdmin(GovernanceAdmin):
     list_display = ["event_type", "event_id", "subscription", "status", "attempts", "last_status_code",
                     "next_attempt_at", "delivered_at"]
     list_filter = ["status", "event_type"]

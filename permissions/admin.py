@@ -9,7 +9,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Value
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,9 +22,37 @@ from django.utils.html import format_html
 from permissions import audit
 from permissions.access import explain, targetable_models
 from permissions.admin_base import AccordInline, AccordModelAdmin
-from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditRecord
+from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditRecord, TargetKind
 from permissions.models.tokens import token_expiry
 from permissions.services import create_token, may_manage_tokens_of, revoke_token
+
+
+def hidden_target(user, prefix: str = "") -> Q:
+    """The rules (reached through ``prefix``, e.g. ``"rule__"``) whose target object ``user``
+    may not see: for them the admin shows the kind of object, never its name or id."""
+    condition = Q(pk__in=[])
+    for model in targetable_models():
+        visible = model._default_manager.visible_to(user).filter(pk=OuterRef(f"{prefix}target_id"))
+        condition |= Q(**{f"{prefix}target_type": ContentType.objects.get_for_model(model)}) & ~Exists(visible)
+    return Q(**{f"{prefix}target_kind": TargetKind.OBJECT}) & condition
+
+
+def with_target_hidden(queryset, user, prefix: str = ""):
+    """``queryset`` annotated with ``target_hidden`` (see ``hidden_target``)."""
+    if user.is_superuser:
+        return queryset.annotate(target_hidden=Value(False, output_field=BooleanField()))
+    return queryset.annotate(target_hidden=ExpressionWrapper(hidden_target(user, prefix), BooleanField()))
+
+
+def rule_label(rule: AccessRule, target_hidden: bool) -> str:
+    """A rule's label for a reader: its target by name if they see it (``str(rule)`` never names it)."""
+    if target_hidden:
+        return f"Deny {rule.subject_label()} → 1 {rule.target_type.name} you cannot see"
+    return f"Deny {rule.subject_label()} → {rule.target_label()}"
+
+
+def _is_autocomplete(request) -> bool:
+    return request.path == reverse("admin:autocomplete")
 
 
 class ExceptionInline(AccordInline):
@@ -46,7 +76,7 @@ class ExplainForm(forms.Form):
 
 @admin.register(AccessRule)
 class AccessRuleAdmin(AccordModelAdmin):
-    list_display = ["id", "__str__", "reason", "expires_at", "created_by"]
+    list_display = ["id", "rule_for_reader", "reason", "expires_at", "created_by"]
     list_filter = ["subject_kind", "target_kind", "classification"]
     search_fields = ["reason", "subject_user__username", "subject_group__name", "subject_department__name"]
     autocomplete_fields = ["subject_department", "subject_user", "target_tag"]
@@ -57,6 +87,37 @@ class AccessRuleAdmin(AccordModelAdmin):
         ("Of what", {"fields": ["target_kind", "target_type", "target_id", "classification", "target_tag"]}),
         ("Why and until when", {"fields": ["reason", "expires_at", "created_by", "created_at", "updated_at"]}),
     ]
+
+    def get_queryset(self, request):
+        return with_target_hidden(super().get_queryset(request), request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if _is_autocomplete(request):  # an autocomplete answers with labels: none for a hidden target
+            queryset = queryset.filter(target_hidden=False)
+        return queryset, may_have_duplicates
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not obj.target_hidden:
+            return fieldsets
+        # Neither the object's name nor its id: the target is shown (and kept) as it is.
+        return [(title, {**options, "fields": [name for name in options["fields"]
+                                               if name not in ("target_type", "target_id")]
+                         + (["target_for_reader"] if "target_id" in options["fields"] else [])})
+                for title, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "target_for_reader"] if obj is not None and obj.target_hidden else readonly
+
+    @admin.display(description="Rule")
+    def rule_for_reader(self, obj):
+        return rule_label(obj, obj.target_hidden)
+
+    @admin.display(description="Target")
+    def target_for_reader(self, obj):
+        return f"1 {obj.target_type.name} you cannot see"
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -95,11 +156,36 @@ class AccessRuleAdmin(AccordModelAdmin):
 
 @admin.register(AccessRuleException)
 class AccessRuleExceptionAdmin(AccordModelAdmin):
-    list_display = ["id", "rule", "subject_kind", "reason", "expires_at"]
+    list_display = ["id", "rule_for_reader", "subject_kind", "reason", "expires_at"]
     list_filter = ["subject_kind"]
     search_fields = ["reason", "rule__reason", "subject_user__username"]
     autocomplete_fields = ["rule", "subject_department", "subject_user"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
+    list_select_related = ["rule__target_type", "rule__subject_department", "rule__subject_group",
+                           "rule__subject_user"]
+
+    def get_queryset(self, request):
+        return with_target_hidden(super().get_queryset(request), request.user, prefix="rule__")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            return ["rule_for_reader" if name == "rule" else name for name in fields]  # read-only page
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "rule":
+            # The chosen rule's label (the autocomplete offers only rules with a visible target).
+            user = request.user
+            formfield.label_from_instance = lambda rule: rule_label(
+                rule, with_target_hidden(AccessRule.objects.filter(pk=rule.pk), user)
+                .values_list("target_hidden", flat=True).first())
+        return formfield
+
+    @admin.display(description="Rule")
+    def rule_for_reader(self, obj):
+        return rule_label(obj.rule, obj.target_hidden)
 
     def save_model(self, request, obj, form, change):
         if not change:

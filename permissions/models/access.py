@@ -129,6 +129,9 @@ class AccessRule(SubjectMixin, AccordModel):
         ]
 
     def __str__(self) -> str:
+        # Titles, messages, autocomplete and audit records do not know their reader: no object's name.
+        if self.target_kind == TargetKind.OBJECT and self.target_type_id:
+            return f"Deny {self.subject_label()} → a {self.target_type.name}"
         return f"Deny {self.subject_label()} → {self.target_label()}"
 
     def target_label(self) -> str:
