@@ -320,6 +320,9 @@ TABLE: list[Case] = [
     Case("GET", "audit/head/", council_only(200)),
     Case("GET", "audit/verify/", council_only(200)),
     Case("GET", "audit/export/?as=json", council_only(200)),
+    Case("GET", "audit/repeats/", council_only(200)),
+    # The test settings configure no signing key: auditors get 409 (nothing is signed), others 403.
+    Case("POST", "audit/checkpoint/", council_only(409)),
 
     # === governance ================================================================================
     # Governance objects are read by every employee like the catalog (opt-out). Deny rules do not
