@@ -26,10 +26,9 @@ not chained one by one (``record_event``, ``close_event_windows``), so no user c
 chain without bound. Every change record is still chained.
 
 Every record is written inside the transaction of the change it records, so a change
-that rolls back takes its records with it. ``batch()`` merges only the changes made
-directly in its own transaction or savepoint; a change made inside a savepoint opened
-within the batch is recorded at once, inside that savepoint, so it follows the
-savepoint's release or rollback exactly.
+that rolls back takes its records with it. ``batch()`` merges the changes made in it
+into one record per object; when savepoints were made inside it, each merged record is
+checked against the stored row when the batch ends, so records follow savepoints exactly.
 """
 
 from __future__ import annotations
@@ -433,27 +432,23 @@ def close_event_windows(at: datetime.datetime | None = None) -> list[AuditRecord
 class _Pending:
     action: str
     target: dict[str, str]
+    model: type[models.Model]
+    pk: Any
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The object was created in this batch (a later delete does not forget that: the delete
+    #: may be rolled back to a savepoint while the create stays).
+    created: bool = False
 
 
 @dataclass
 class _Batch:
-    #: The savepoints open when the batch began: changes made under exactly these are merged.
-    scope: tuple[str, ...]
+    #: ``connection.savepoint_state`` when the batch began: it counts every savepoint made
+    #: on the connection (atomic blocks' and ``transaction.savepoint()``'s alike).
+    savepoints_at_start: int
     pending: dict[tuple[str, str], _Pending] = field(default_factory=dict)
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("accord_audit_batch", default=None)
-
-
-def _savepoint_scope() -> tuple[str, ...]:
-    """The savepoints open on the connection, outermost first.
-
-    Read from ``savepoint_ids``, the list Django keeps of its atomic blocks' savepoints
-    (``None`` for a block that made none); it only reads the list, and only to decide which
-    changes ``batch()`` may merge. Savepoint names are never reused on a connection, so an
-    equal scope means the same savepoints."""
-    return tuple(sid for sid in connection.savepoint_ids if sid) if connection.in_atomic_block else ()
 
 
 @contextlib.contextmanager
@@ -461,31 +456,84 @@ def batch() -> Iterator[None]:
     """Merge the change records of each object made inside the block into one.
 
     The block is one transaction (it starts one when none is open; inside one it adds no
-    savepoint). Only changes made directly in the block's own transaction or savepoint are
-    merged; they are appended when the block ends, still inside that transaction. A change
-    made inside a savepoint opened within the block is appended at once, inside that
-    savepoint, so a rollback to the savepoint removes its record with it. (Its record then
-    comes before the block's merged records in the chain.)"""
+    savepoint). Every change made in it, in savepoints opened within it too, is merged
+    into one record per object, appended when the block ends, still inside the transaction.
+    When a savepoint was made during the block (``transaction.atomic()`` nested in it, or
+    ``transaction.savepoint()``), some of those changes may have been rolled back: each
+    merged record is then checked against the row as stored at the end, so a record never
+    names a change that did not stay (a create rolled back leaves none, a delete rolled back
+    leaves none, an update rolled back leaves only what remains changed)."""
     if _batch.get() is not None:
         yield
         return
     with transaction.atomic(savepoint=False):
-        current = _Batch(scope=_savepoint_scope())
+        current = _Batch(savepoints_at_start=connection.savepoint_state)
         token = _batch.set(current)
         try:
             yield
         finally:
             _batch.reset(token)
-        for item in current.pending.values():
+        items = list(current.pending.values())
+        if connection.savepoint_state != current.savepoints_at_start:
+            items = [settled for item in items if (settled := _settle(item)) is not None]
+        for item in items:
             if item.action == AuditAction.UPDATE and not item.changes:
                 continue
+            if item.created and item.action == AuditAction.DELETE:
+                continue  # created and deleted in one go: nothing remains
             _append_now({"action": item.action, "changes": item.changes, "details": {}, **item.target})
+
+
+def _stored(item: _Pending) -> models.Model | None:
+    return item.model._base_manager.filter(pk=item.pk).first()
+
+
+def _stored_value(obj: models.Model, name: str) -> Any:
+    from permissions.signals import _snapshot
+
+    model_field = obj._meta.get_field(name)
+    if model_field.many_to_many:
+        return sorted(getattr(obj, name).values_list("pk", flat=True))
+    return _snapshot(obj).get(name)
+
+
+def _settle(item: _Pending) -> _Pending | None:
+    """What of a merged change stayed, read from the row as it is stored now (None: nothing)."""
+    from permissions.signals import SECRET_FIELDS, _snapshot
+
+    stored = _stored(item)
+    if stored is None:
+        if item.created:
+            return None  # created, then deleted or rolled back: nothing remains
+        if item.action == AuditAction.DELETE:
+            return item
+        return None  # updated, and the row is gone by a path that records its own delete
+    if item.created:
+        values = _snapshot(stored)
+        values.update({name: _stored_value(stored, name) for name in item.changes if name not in values})
+        changes = {name: {"before": None, "after": value} for name, value in sorted(values.items())
+                   if value not in (None, "", [], {})}
+        for name in SECRET_FIELDS & set(changes):
+            changes[name] = {"before": None, "after": "(hidden)"}
+        item.action, item.changes = AuditAction.CREATE, changes
+        return item
+    # Updated (or deleted, and the delete rolled back): what differs from the row before the batch.
+    changes = {}
+    for name, change in item.changes.items():
+        if name in SECRET_FIELDS:
+            changes[name] = change
+            continue
+        after = _stored_value(stored, name)
+        if jsonable(after) != jsonable(change["before"]):
+            changes[name] = {"before": change["before"], "after": after}
+    item.action, item.changes, item.target = AuditAction.UPDATE, changes, describe(stored)
+    return item
 
 
 def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, Any]]) -> None:
     target = describe(obj)
     current = _batch.get()
-    if current is None or current.scope != _savepoint_scope():
+    if current is None:
         if action == AuditAction.UPDATE and not changes:
             return
         _append_now({"action": action, "changes": changes, "details": {}, **target})
@@ -494,13 +542,13 @@ def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, A
     key = (target["object_type"], target["object_id"])
     item = pending.get(key)
     if item is None:
-        pending[key] = _Pending(action, target, dict(changes))
+        pending[key] = _Pending(action, target, type(obj), obj.pk, dict(changes),
+                                created=action == AuditAction.CREATE)
         return
     if action == AuditAction.DELETE:
-        if item.action == AuditAction.CREATE:
-            del pending[key]  # created and deleted in one go: nothing remains
-            return
         item.action = AuditAction.DELETE
+    elif action == AuditAction.CREATE:  # created again after a delete or a rollback
+        item.action = AuditAction.CREATE if item.created else AuditAction.UPDATE
     for name, change in changes.items():
         if name in item.changes:
             item.changes[name]["after"] = change["after"]

@@ -3,8 +3,6 @@ nothing and is validated, and audit records follow the savepoints of the change 
 
 from __future__ import annotations
 
-import unittest
-
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import TestCase
@@ -109,10 +107,6 @@ class BatchSavepointTests(TestCase):
         self.assertFalse(Tag.objects.filter(slug="gone").exists())
         self.assertEqual(self.records_for("gone", tag.pk), [])
 
-    # permissions/audit.py is another helper's: batch() decides what to merge from
-    # connection.savepoint_ids, which transaction.savepoint() does not touch, so a change rolled
-    # back with transaction.savepoint_rollback() is still appended at the end of the batch.
-    @unittest.expectedFailure
     def test_a_manual_savepoint_rolled_back_leaves_no_record(self):
         with actor_context(self.user, reason="review"), audit.batch():
             sid = transaction.savepoint()
@@ -121,16 +115,82 @@ class BatchSavepointTests(TestCase):
         self.assertFalse(Tag.objects.filter(slug="manual").exists())
         self.assertEqual(self.records_for("manual", tag.pk), [])
 
-    # permissions/audit.py: a change inside a nested savepoint is appended at once, the batch's
-    # merged CREATE only when the batch ends, so the object's history reads UPDATE before CREATE.
-    @unittest.expectedFailure
     def test_history_starts_with_the_create(self):
         with actor_context(self.user, reason="review"), audit.batch():
             tag = Tag.objects.create(name="order", slug="order")
             with transaction.atomic():
                 tag.name = "order renamed"
                 tag.save()
-        self.assertEqual(self.records_for("order", tag.pk)[0], "create")
+        self.assertEqual(self.records_for("order", tag.pk), ["create"])
+        record = AuditRecord.objects.get(object_type="catalog.tag", object_id=str(tag.pk))
+        self.assertEqual(record.changes["name"], {"before": None, "after": "order renamed"})
+
+    def existing_tag(self, slug: str) -> Tag:
+        with actor_context(self.user, reason="setup"):
+            return Tag.objects.create(name=slug, slug=slug)
+
+    def test_an_update_rolled_back_to_a_savepoint_is_not_recorded(self):
+        tag = self.existing_tag("kept")
+        with actor_context(self.user, reason="review"), audit.batch():
+            sid = transaction.savepoint()
+            tag.name = "never"
+            tag.save()
+            transaction.savepoint_rollback(sid)
+        self.assertEqual(Tag.objects.get(pk=tag.pk).name, "kept")
+        self.assertEqual(self.records_for("kept", tag.pk), ["create"])
+
+    def test_only_what_stayed_changed_is_recorded(self):
+        tag = self.existing_tag("part")
+        with actor_context(self.user, reason="review"), audit.batch():
+            tag.description = "stays"
+            tag.save()
+            try:
+                with transaction.atomic():
+                    tag.name = "rolled back"
+                    tag.save()
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+        self.assertEqual(self.records_for("part", tag.pk), ["create", "update"])
+        record = AuditRecord.objects.filter(object_type="catalog.tag", object_id=str(tag.pk)).latest("seq")
+        self.assertEqual(set(record.changes), {"description"})
+        self.assertEqual(record.changes["description"]["after"], "stays")
+
+    def test_a_delete_rolled_back_is_not_recorded(self):
+        tag = self.existing_tag("survivor")
+        with actor_context(self.user, reason="review"), audit.batch():
+            sid = transaction.savepoint()
+            Tag.objects.get(pk=tag.pk).delete()
+            transaction.savepoint_rollback(sid)
+        self.assertTrue(Tag.objects.filter(pk=tag.pk).exists())
+        self.assertEqual(self.records_for("survivor", tag.pk), ["create"])
+
+    def test_a_create_whose_delete_rolled_back_is_recorded(self):
+        with actor_context(self.user, reason="review"), audit.batch():
+            tag = Tag.objects.create(name="phoenix", slug="phoenix")
+            sid = transaction.savepoint()
+            tag.delete()
+            transaction.savepoint_rollback(sid)
+        self.assertTrue(Tag.objects.filter(slug="phoenix").exists())
+        pk = Tag.objects.get(slug="phoenix").pk
+        self.assertEqual(self.records_for("phoenix", pk), ["create"])
+
+    def test_created_and_deleted_in_one_batch_leaves_nothing(self):
+        with actor_context(self.user, reason="review"), audit.batch():
+            tag = Tag.objects.create(name="brief", slug="brief")
+            pk = tag.pk
+            with transaction.atomic():
+                tag.delete()
+        self.assertEqual(self.records_for("brief", pk), [])
+
+    def test_a_deleted_object_is_recorded_once_as_deleted(self):
+        tag = self.existing_tag("doomed")
+        with actor_context(self.user, reason="review"), audit.batch():
+            with transaction.atomic():
+                tag.name = "doomed soon"
+                tag.save()
+            Tag.objects.get(pk=tag.pk).delete()
+        self.assertEqual(self.records_for("doomed", tag.pk), ["create", "delete"])
 
 
 class TokenThrottleTests(TestCase):
