@@ -12,7 +12,7 @@ from django.conf import settings
 from governance.checks import data as data_checks
 from governance.models import ComplianceRun, DataContract
 from governance.models.compliance import RunTrigger
-from governance.services import compliance, notifications
+from governance.services import compliance, notifications, schedules
 from governance.services.common import now
 from permissions.context import system_actor
 
@@ -21,7 +21,9 @@ def _retry_countdown(retries: int) -> int:
     return settings.ACCORD_CHECK_RETRY_BASE_SECONDS * 2 ** retries
 
 
-def _execute(task, run_id: int, actor) -> str:
+def _execute(task, run_id: int, actor, *, retry_kwargs: dict | None = None) -> str:
+    """Execute the run; while its source is down, retry (``retry_kwargs``: what the retry must carry, e.g. the
+    tick) until the last retry, which ends the run as an error: a run never stays "retrying"."""
     run = ComplianceRun.objects.get(pk=run_id)
     try:
         run = compliance.execute(run, actor=actor)
@@ -29,7 +31,8 @@ def _execute(task, run_id: int, actor) -> str:
         if task.request.retries >= settings.ACCORD_CHECK_MAX_RETRIES:
             compliance.record_unavailable(run, str(exc), actor=actor, final=True)
             return "error"
-        raise task.retry(exc=exc, countdown=_retry_countdown(task.request.retries)) from exc
+        kwargs = {**(task.request.kwargs or {}), **(retry_kwargs or {})}
+        raise task.retry(exc=exc, countdown=_retry_countdown(task.request.retries), kwargs=kwargs) from exc
     except SoftTimeLimitExceeded:
         compliance.record_unavailable(run, "The checks ran past their time limit.", actor=actor, final=True)
         return "error"
@@ -49,17 +52,25 @@ def run_compliance_checks(self, run_id: int) -> str:
              soft_time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS,
              time_limit=settings.ACCORD_CHECK_TIME_LIMIT_SECONDS + 60)
 def run_scheduled_contract_checks(self, contract_id: int, tick: str | None = None) -> str:
-    """Beat's entry point: one run per contract and schedule tick (the minute it fired)."""
+    """Beat's entry point (the periodic task's args: the contract id): one run per contract and schedule tick.
+
+    Beat names no tick, so the first delivery takes the last time the contract's schedule fired
+    (``schedules.tick_for``): a redelivery of the same tick finds the same time, hence the same run (unique per
+    version and time). Retries carry that tick (``tick``), so a retry minutes later resumes the same run too."""
     with system_actor("scheduler", reason=f"Scheduled checks of contract {contract_id}") as audit_context:
         contract = DataContract.objects.filter(pk=contract_id).first()
-        version = contract.active_version() if contract else None
-        if version is None:
-            return "no active version"
-        scheduled_for = (datetime.datetime.fromisoformat(tick) if tick else
-                         now().replace(second=0, microsecond=0))
-        run, _ = compliance.get_or_create_run(version, scheduled_for=scheduled_for, trigger=RunTrigger.SCHEDULED,
-                                              actor=audit_context.actor)
-        return _execute(self, run.pk, audit_context.actor)
+        if contract is None:
+            return "no contract"
+        scheduled_for = datetime.datetime.fromisoformat(tick) if tick else schedules.tick_for(contract, now())
+        # A retry resumes the tick's run even when another version became active meanwhile.
+        run = ComplianceRun.objects.filter(contract_version__contract=contract, scheduled_for=scheduled_for).first()
+        if run is None:
+            version = contract.active_version()
+            if version is None:
+                return "no active version"
+            run, _ = compliance.get_or_create_run(version, scheduled_for=scheduled_for,
+                                                  trigger=RunTrigger.SCHEDULED, actor=audit_context.actor)
+        return _execute(self, run.pk, audit_context.actor, retry_kwargs={"tick": scheduled_for.isoformat()})
 
 
 @shared_task(acks_late=True)

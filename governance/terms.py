@@ -27,7 +27,9 @@ from governance.choices import ChangeClass
 QUALITY_RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "row_count", "freshness",
                  "custom_sql")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-CRON_FIELD = re.compile(r"^[\d*/,\-]+$|^[A-Za-z]{3}([,-][A-Za-z]{3})*$")
+#: The five fields of a cron schedule, in order: (name in messages, celery's crontab keyword).
+CRON_FIELDS = (("minute", "minute"), ("hour", "hour"), ("day of month", "day_of_month"),
+               ("month", "month_of_year"), ("day of week", "day_of_week"))
 
 
 class TermsError(ValueError):
@@ -118,9 +120,7 @@ def validate(terms: dict) -> None:
         errors.append(("notice_period_days", "Give the notice period as a whole number of days (0 or more)."))
     schedule = terms.get("schedule")
     if schedule:
-        parts = str(schedule).split()
-        if len(parts) != 5 or not all(CRON_FIELD.match(part) for part in parts):
-            errors.append(("schedule", "Give a five-field cron expression, e.g. '0 6 * * *'."))
+        errors.extend(("schedule", message) for message in cron_problems(schedule))
     if not errors:
         # The parameter shapes of each rule are ODCS's (governance.odcs), so a contract
         # written in Accord always exports, and an imported one always validates here.
@@ -129,6 +129,48 @@ def validate(terms: dict) -> None:
         errors.extend(_odcs_problem(problem) for problem in odcs.check_terms(terms))
     if errors:
         raise TermsError(errors)
+
+
+def cron_problems(expression: Any) -> list[str]:
+    """Why ``expression`` is not a schedule beat can run, one message per wrong field (empty when it is).
+
+    Each field goes through django-celery-beat's validator for it (the one its admin uses for a crontab), then the
+    whole expression through celery's ``crontab`` (what beat runs), which also refuses a day that never comes
+    (the 30th of February) and a day of week 7."""
+    from celery.schedules import crontab
+    from django.core.exceptions import ValidationError
+    from django_celery_beat import validators
+
+    example = "Give a five-field cron expression (minute hour day-of-month month day-of-week), e.g. '0 6 * * *'."
+    if not isinstance(expression, str):
+        return [f"A schedule is text. {example}"]
+    parts = expression.split()
+    if len(parts) != len(CRON_FIELDS):
+        return [f"{expression!r} has {len(parts)} field{'s' if len(parts) != 1 else ''}, not 5. {example}"]
+    problems = []
+    for position, ((label, keyword), part) in enumerate(zip(CRON_FIELDS, parts, strict=True), start=1):
+        try:
+            getattr(validators, f"{keyword}_validator")(part)
+            crontab(**{keyword: part})
+        except ValidationError as exc:
+            problems.append(f"{label} (field {position}): {part!r} is not valid: {'; '.join(exc.messages)}.")
+        except ValueError as exc:
+            problems.append(f"{label} (field {position}): {part!r} is not valid: {exc}")
+    if not problems:
+        try:
+            parse_cron(expression)
+        except ValueError as exc:
+            problems.append(f"{expression!r}: {exc}")
+    return problems
+
+
+def parse_cron(expression: str):
+    """Celery's ``crontab`` for a five-field expression (minute hour day-of-month month day-of-week)."""
+    from celery.schedules import crontab
+
+    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                   day_of_week=day_of_week)
 
 
 def _odcs_problem(problem: str) -> tuple[str, str]:

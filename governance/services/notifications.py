@@ -31,7 +31,10 @@ from catalog.models import Dataset, Field
 from governance import outbound
 from governance.models import CheckResult, DataContract, Delivery, NotificationSubscription
 from governance.models.compliance import DeliveryStatus
-from governance.services.common import now
+from governance.services.common import acting_as, now, user_of
+from permissions import audit
+from permissions.errors import NotAllowed
+from permissions.models import AuditAction
 
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
@@ -250,12 +253,21 @@ def retry_due(at: datetime.datetime | None = None, limit: int = 500) -> list[Del
 
 
 def redeliver(delivery: Delivery, *, actor) -> Delivery:
-    """Send a delivery again (the admin's re-send): same event id, so receivers can de-duplicate."""
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    """Send a delivery again (the admin's re-send, the API's ``redeliver``): same event id, so receivers can
+    de-duplicate. A person may re-send only a delivery they may see (their subscription's; a superuser's, any).
+    The re-send is audited, naming who asked, in the transaction that queues it."""
+    user = user_of(actor)
+    with acting_as(actor), transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("subscription").get(pk=delivery.pk)
+        if user is not None and not Delivery.objects.visible_to(user).filter(pk=delivery.pk).exists():
+            raise NotAllowed("Only the subscription's owner may re-send its deliveries.")
+        before = {"status": delivery.status, "attempts": delivery.attempts}
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now()
         delivery.save()
+        audit.record_event(AuditAction.UPDATE, delivery, reason="Re-send requested",
+                           details={"resent": True, "event_id": delivery.event_id,
+                                    "subscription": delivery.subscription_id, "before": before})
     from governance import tasks
 
     transaction.on_commit(lambda: tasks.deliver_notification.delay(delivery.pk))

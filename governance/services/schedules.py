@@ -4,11 +4,14 @@ version and a cron schedule, plus Accord's own housekeeping tasks."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import zoneinfo
 
 from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from governance import terms as contract_terms
 from governance.models import DataContract
 from governance.services.common import acting_as
 
@@ -66,3 +69,56 @@ def ensure_housekeeping_tasks(*, actor) -> None:
             interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
             if not PeriodicTask.objects.filter(name=name).exists():
                 PeriodicTask.objects.create(name=name, task=task, interval=interval)
+
+
+# --- the tick a scheduled check belongs to ------------------------------------------------------------------------
+
+
+def tick_for(contract: DataContract, at: datetime.datetime) -> datetime.datetime:
+    """The schedule tick ``at`` belongs to: the last time at or before ``at`` that the contract's schedule fires.
+
+    Beat sends the contract's task with its periodic task's args, nothing that names the tick; the task keys its
+    run on this instead, so every delivery of one tick (a redelivery after a worker died, a second beat, a
+    backlog drained late) finds the same run. The schedule is the periodic task's crontab (what beat runs, as
+    edited in the admin), else the active version's ``schedule``; without either, the minute of ``at``.
+    """
+    periodic = PeriodicTask.objects.filter(name=task_name(contract)).select_related("crontab").first()
+    if periodic is not None and periodic.crontab is not None:
+        crontab = periodic.crontab
+        schedule = crontab.schedule  # celery's crontab, parsed as beat parses it
+        zone = zoneinfo.ZoneInfo(str(crontab.timezone))
+    else:
+        version = contract.active_version()
+        expression = (version.terms.get("schedule") if version else None) or ""
+        if not expression or contract_terms.cron_problems(expression):
+            return at.replace(second=0, microsecond=0)
+        schedule = contract_terms.parse_cron(expression)
+        zone = zoneinfo.ZoneInfo(settings.CELERY_TIMEZONE)
+    return previous_fire(schedule, at, zone)
+
+
+def previous_fire(schedule, at: datetime.datetime, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
+    """The last minute at or before ``at`` that celery's ``schedule`` (a crontab) matches, on the wall clock of
+    ``zone``, as an aware UTC time.
+
+    celery offers only the next run after a time; this walks back over the sets of minutes, hours, days and
+    months it parsed (its public attributes), with celery's rule that a day matches when both its day of month
+    and its day of week do. Whole months, days and hours that cannot match are skipped at once.
+    """
+    minutes, hours = sorted(schedule.minute), sorted(schedule.hour)
+    wall = at.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+    one_minute = datetime.timedelta(minutes=1)
+    for _ in range(20_000):  # a crontab that parses fires at least once in 8 years: a few hundred steps
+        if wall.month not in schedule.month_of_year:
+            wall = wall.replace(day=1, hour=0, minute=0) - one_minute
+        elif wall.day not in schedule.day_of_month or (wall.isoweekday() % 7) not in schedule.day_of_week:
+            wall = wall.replace(hour=0, minute=0) - one_minute
+        elif wall.hour not in schedule.hour:
+            earlier = [hour for hour in hours if hour < wall.hour]
+            wall = wall.replace(hour=earlier[-1], minute=59) if earlier else wall.replace(hour=0, minute=0) - one_minute
+        elif wall.minute not in schedule.minute:
+            earlier = [minute for minute in minutes if minute < wall.minute]
+            wall = wall.replace(minute=earlier[-1]) if earlier else wall.replace(minute=0) - one_minute
+        else:
+            return wall.replace(tzinfo=zone).astimezone(datetime.UTC)
+    return at.replace(second=0, microsecond=0)
