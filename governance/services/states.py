@@ -8,7 +8,7 @@ from django.db import transaction
 
 from governance.choices import StateScope, VersionStatus
 from governance.models import StateApproval, StateDefinition, StateDefinitionVersion
-from governance.services.common import acting_as, acts_for, now, person
+from governance.services.common import acting_as, acts_for, now, person, user_of
 from governance.terms import content_hash
 from permissions import audit
 from permissions.edit import can_change
@@ -16,17 +16,26 @@ from permissions.errors import Conflict, Invalid, NotAllowed
 from permissions.models import AuditAction
 
 
-def dataset_fields(definition: StateDefinition) -> dict[str, str]:
-    return dict(definition.workflow.dataset.fields.values_list("name", "data_type"))
+def dataset_fields(definition: StateDefinition, actor=None) -> dict[str, str]:
+    """The fields criteria may name: the workflow's dataset's, those ``actor`` may see when a person acts
+    (so an error never lists, and a criterion never confirms, a field the writer may not see)."""
+    from catalog.models import Field
+    from permissions.visibility import visibility_filter
+
+    fields = definition.workflow.dataset.fields.all()
+    user = user_of(actor) if actor is not None else None
+    if user is not None:
+        fields = fields.filter(visibility_filter(Field, user))
+    return dict(fields.values_list("name", "data_type"))
 
 
-def validate_criteria(definition: StateDefinition, tree: dict) -> None:
+def validate_criteria(definition: StateDefinition, tree: dict, actor=None) -> None:
     from governance import criteria as criteria_language
 
     if not tree:
         return
     try:
-        criteria_language.validate(tree, dataset_fields(definition))
+        criteria_language.validate(tree, dataset_fields(definition, actor))
     except criteria_language.CriteriaError as exc:
         errors: dict[str, list[str]] = {}
         for path, message in exc.errors:
@@ -40,7 +49,7 @@ def _hash(version: StateDefinitionVersion) -> str:
 
 def create_draft(*, definition: StateDefinition, definition_text: str, criteria: dict, actor
                  ) -> StateDefinitionVersion:
-    validate_criteria(definition, criteria)
+    validate_criteria(definition, criteria, actor)
     with acting_as(actor), transaction.atomic(), audit.batch():
         last = definition.versions.select_for_update().order_by("-number").first()
         version = StateDefinitionVersion(definition=definition, number=(last.number + 1) if last else 1,
@@ -58,7 +67,7 @@ def update_draft(version: StateDefinitionVersion, *, definition_text: str | None
             raise Conflict(f"Version {version.number} is {version.status}; only a draft can be edited. "
                            "Create a new draft instead.")
         if criteria is not None:
-            validate_criteria(version.definition, criteria)
+            validate_criteria(version.definition, criteria, actor)
             version.criteria = criteria
         if definition_text is not None:
             version.definition_text = definition_text
