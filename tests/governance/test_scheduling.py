@@ -355,3 +355,87 @@ def test_a_designation_approval_that_fails_rolls_back_its_event_and_its_change(s
     assert failing_after_event and _records_now() == before
     designation.refresh_from_db()
     assert designation.status == "proposed"
+
+
+def test_a_termination_that_fails_rolls_back_its_event_and_its_change(setup, failing_after_event):
+    from governance.services import contracts as contract_services
+
+    before = _records_now()
+    with pytest.raises(EventThenFailure):
+        contract_services.terminate(setup["version"], actor=setup["maria"], reason="Marketing stops the feed")
+    assert failing_after_event and _records_now() == before
+    setup["version"].refresh_from_db()
+    assert setup["version"].status == "active"
+    assert PeriodicTask.objects.get(name=schedules.task_name(setup["contract"])).enabled
+
+
+class _Module:
+    """One parsed service module: whether a node runs inside ``transaction.atomic()``."""
+
+    def __init__(self, source: str):
+        import ast
+
+        self.ast = ast
+        self.tree = ast.parse(source)
+        self.parents = {child: parent for parent in ast.walk(self.tree) for child in ast.iter_child_nodes(parent)}
+        self.functions = {node.name: node for node in self.tree.body if isinstance(node, ast.FunctionDef)}
+        self.calls = [node for node in ast.walk(self.tree) if isinstance(node, ast.Call)]
+
+    def is_atomic(self, node) -> bool:
+        target = node.func if isinstance(node, self.ast.Call) else node
+        return isinstance(target, self.ast.Attribute) and target.attr == "atomic"
+
+    def inside_atomic(self, node, seen: frozenset = frozenset()) -> bool:
+        """In a ``with transaction.atomic()`` block or an atomic function, or in a private helper of the module
+        every call of which is itself inside atomic."""
+        ast = self.ast
+        ancestor = self.parents.get(node)
+        while ancestor is not None:
+            if isinstance(ancestor, ast.With) and any(self.is_atomic(item.context_expr) for item in ancestor.items):
+                return True
+            if isinstance(ancestor, ast.FunctionDef):
+                if any(self.is_atomic(decorator) for decorator in ancestor.decorator_list):
+                    return True
+                name = ancestor.name
+                callers = [call for call in self.calls if isinstance(call.func, ast.Name) and call.func.id == name]
+                return (name.startswith("_") and self.functions.get(name) is ancestor and name not in seen
+                        and bool(callers) and all(self.inside_atomic(call, seen | {name}) for call in callers))
+            ancestor = self.parents.get(ancestor)
+        return False
+
+    def events_outside_atomic(self) -> list[int]:
+        return [call.lineno for call in self.calls
+                if isinstance(call.func, self.ast.Attribute) and call.func.attr == "record_event"
+                and not self.inside_atomic(call)]
+
+
+def test_every_service_event_is_written_inside_the_transaction_of_its_change():
+    """A static sweep of governance/services: each ``record_event`` call sits inside a ``transaction.atomic()``
+    block, or in a private helper of the module only ever called inside one, so the event commits or rolls
+    back with the change it records."""
+    from pathlib import Path
+
+    outside = [f"{path.name}:{line}"
+               for path in sorted((Path(settings.BASE_DIR) / "governance" / "services").glob("*.py"))
+               for line in _Module(path.read_text()).events_outside_atomic()]
+    assert outside == [], f"record_event outside transaction.atomic(): {outside}"
+
+
+def test_the_sweep_finds_an_event_written_after_commit():
+    source = """
+from django.db import transaction
+def terminate(version):
+    with transaction.atomic():
+        version.save()
+    audit.record_event("update", version)
+def _helper(version):
+    audit.record_event("approve", version)
+def approve(version):
+    with transaction.atomic():
+        _helper(version)
+def _loose(version):
+    audit.record_event("sign", version)
+def sign(version):
+    _loose(version)
+"""
+    assert _Module(source).events_outside_atomic() == [6, 13]
