@@ -20,7 +20,10 @@ Caches. Two kinds, both safe under threaded workers:
   (``_GENERATIONS``) and, in each, the rules of up to ``MAX_READERS`` readers: bounded
   ``cachetools.LRUCache``s, read and written under ``_LOCK``. A rule set is compiled
   outside the lock (two threads may compile the same one; the first stored wins), so the
-  lock is never held across a query.
+  lock is never held across a query. What is compiled is kept only under the token read just
+  before (a request's remembered token is read again first): inside a transaction that has
+  changed rules or memberships, that is the transaction's own token, so nothing it saw before
+  it committed or rolled back is kept under the generation everybody else reads.
 """
 
 from __future__ import annotations
@@ -269,7 +272,7 @@ def visible_condition(model: type[Model], user, visible_containers: tuple[str, .
     dataset — so their conditions are left out; only for rows reached that way."""
     if not hasattr(model, "access") or user.is_superuser:
         return Q()
-    ruleset = _reader_rules(user, _compiled())
+    ruleset = _reader_rules(user)
     if ruleset is None:
         return Q()
     key = (connection.vendor, model, visible_containers)
@@ -302,12 +305,15 @@ def _every_rule(compiled: _Compiled | None) -> _RuleSet:
     return compiled.everything if compiled is not None else _RuleSet(active_rules())
 
 
-def _reader_rules(user, compiled: _Compiled | None) -> _RuleSet | None:
+def _reader_rules(user) -> _RuleSet | None:
     """The compiled rules that apply to ``user``; ``None`` when no rule is active at all
     (then nothing about the user needs looking up)."""
+    compiled, token_checked = _compiled_and_checked()
     if _every_rule(compiled).empty:
         return None
-    return compiled.reader(user) if compiled is not None else _RuleSet(rules_applying_to(user))
+    if compiled is None:
+        return _RuleSet(rules_applying_to(user))
+    return compiled.reader(user, token_checked=token_checked)
 
 
 # --- compiled rules, kept per access generation -------------------------------------------------
@@ -324,18 +330,26 @@ class _Compiled:
 
     MAX_READERS = 10_000
 
-    def __init__(self, at):
+    def __init__(self, token: str, at):
+        self.token = token
         self.at = at
         self.valid_until = _next_expiry(at)
         self.everything = _RuleSet(active_rules(at))
         self.readers: LRUCache[int, tuple[Subjects, _RuleSet]] = LRUCache(maxsize=self.MAX_READERS)
 
-    def reader(self, user) -> _RuleSet:
+    def reader(self, user, *, token_checked: bool) -> _RuleSet:
+        """The user's rules, compiled once per generation. ``token_checked``: the token was read
+        in this very call, not remembered from earlier in the request (see ``_compiled``)."""
         with _LOCK:
             cached = self.readers.get(user.pk)
         if cached is None:
             subjects = _read_subjects(user)
             built = (subjects, _RuleSet(rules_applying_to(user, self.at, subjects)))
+            if not token_checked and generation.current_token() != self.token:
+                # A write earlier in this request's transaction (or another's commit) changed
+                # who sees what since the request read the token: what was read now is not
+                # this generation's, so it is used for this read only and not kept.
+                return built[1]
             with _LOCK:
                 cached = self.readers.setdefault(user.pk, built)
         return cached[1]
@@ -370,20 +384,44 @@ _GENERATIONS: LRUCache[tuple[str, str], _Compiled] = LRUCache(maxsize=8)
 def _compiled() -> _Compiled | None:
     """The rule sets of the current access generation (``None`` if it is unknown: then
     nothing is kept and every call compiles afresh)."""
+    return _compiled_and_checked()[0]
+
+
+def _compiled_and_checked() -> tuple[_Compiled | None, bool]:
+    """The current generation's rule sets, and whether its token was read in this call.
+
+    A web request reads the token once and remembers it. Anything compiled later is read from
+    what the connection sees then: inside a transaction that has since changed a rule, an
+    exception or a membership, that is the transaction's own state (uncommitted, perhaps
+    rolled back), which the token the rest of the process uses does not stand for. So before
+    anything is compiled and kept, a remembered token is read again, and the rule sets are
+    kept under the token read: the transaction's own (random, never seen by anybody else, and
+    never current again after a rollback) or a newer one another writer committed."""
+    cache = context.request_cache()
+    remembered = cache is not None and ("generation", None) in cache
     token = request_scoped(None, "generation", generation.current_token)
     if token is None:
-        return None
-    key = (connection.settings_dict["NAME"], token)
+        return None, True
     now = timezone.now()
+    name = connection.settings_dict["NAME"]
     with _LOCK:
-        compiled = _GENERATIONS.get(key)
-    if compiled is None or not compiled.fresh(now):
-        built = _Compiled(now)
+        compiled = _GENERATIONS.get((name, token))
+    if compiled is not None and compiled.fresh(now):
+        return compiled, not remembered
+    if remembered:
+        token = generation.current_token()
+        if token is None:
+            return None, True
         with _LOCK:
-            compiled = _GENERATIONS.get(key)
-            if compiled is None or not compiled.fresh(now):
-                compiled = _GENERATIONS[key] = built
-    return compiled
+            compiled = _GENERATIONS.get((name, token))
+        if compiled is not None and compiled.fresh(now):
+            return compiled, True
+    built = _Compiled(token, now)
+    with _LOCK:
+        compiled = _GENERATIONS.get((name, token))
+        if compiled is None or not compiled.fresh(now):
+            compiled = _GENERATIONS[name, token] = built
+    return compiled, True
 
 
 def forget_compiled_rules() -> None:
