@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 import zoneinfo
 
 import pytest
@@ -33,7 +34,9 @@ from permissions import audit
 from permissions.context import Actor, system_actor
 from permissions.models import AuditRecord
 from tests import factories
+from tests.governance import test_reliability as real
 from tests.governance.compliance_fixtures import TERMS, build_contract
+from tests.governance.test_reliability import redis_url, source_table, workers  # noqa: F401 (fixtures)
 from tests.mixins import make_user
 
 pytestmark = pytest.mark.django_db
@@ -439,3 +442,45 @@ def sign(version):
     _loose(version)
 """
     assert _Module(source).events_outside_atomic() == [6, 13]
+
+
+# --- with a real worker on a real broker (PostgreSQL and redis-server only) --------------------------------------
+
+
+@THROUGH_BEAT
+@pytest.mark.skipif(not real.ON_POSTGRES, reason="needs PostgreSQL (scripts/pg.sh): the worker is another process")
+@pytest.mark.skipif(not real.os.access(real.REDIS_SERVER, real.os.X_OK), reason=f"{real.REDIS_SERVER} is missing")
+def test_a_tick_sent_twice_to_a_real_worker_with_the_source_down_is_one_run(tmp_path, redis_url, workers,  # noqa: F811
+                                                                            source_table):  # noqa: F811
+    """Beat's scheduler sends the tick over Redis, twice (a duplicate, as after a beat restart); the worker
+    (production settings: real countdowns of 1 s, 2 s, 4 s…) finds the source down, retries, and once the
+    source is back completes the tick's one run with its real results."""
+    real.fill_source(source_table, tmp_path)
+    contract, version = real.build_contract(source_table, sleep_seconds=0)
+    every_minute(contract)
+    db = real.connection.settings_dict
+    proxy = real.TcpProxy(real.free_port(), (db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)))
+    periodic = PeriodicTask.objects.get(name=schedules.task_name(contract))
+    try:
+        with workers.dump_on_failure():
+            workers.start(real.database_dsn(port=proxy.port))
+            with real.real_broker(redis_url) as producer, system_actor("beat", reason="Celery beat scheduler"):
+                scheduler = AccordScheduler(app=celery_app, lazy=True)
+                for _ in range(2):
+                    scheduler.apply_async(ModelEntry(periodic, app=celery_app), producer=producer, advance=False)
+
+            def retrying(attempts: int):
+                runs = list(ComplianceRun.objects.filter(trigger="scheduled"))
+                return len(runs) == 1 and runs[0].status == "retrying" and runs[0].attempts >= attempts
+
+            real.wait_for(lambda: retrying(3), timeout=60, what="three failed attempts on one run")
+            proxy.start()  # the source is back
+            real.wait_for(lambda: ComplianceRun.objects.filter(status="completed").exists(), timeout=60,
+                          what="the tick's run to complete")
+            time.sleep(3)  # the other delivery's pending retry, if any, runs and finds the run completed
+            [run] = ComplianceRun.objects.all()
+            assert (run.status, run.outcome, run.trigger) == ("completed", "fail", "scheduled")
+            assert "source:unavailable" not in set(run.results.values_list("key", flat=True))
+            assert run.results.get(key="data:leads:email:not_null:0").violations == 3
+    finally:
+        proxy.stop()
