@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from catalog.models import Department
 from governance import redaction
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
+from governance.forms import contract_form_for
 from governance.models import (
     BusinessEntity,
     CheckResult,
@@ -569,6 +570,14 @@ class DataContractAdmin(GovernanceAdmin):
     inlines = [ContractVersionInline]
     actions = ["run_checks_now"]
     reader_relations = ("datasets",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Parties and datasets are fixed once a version is proposed: refused next to the field (issue 15).
+        return contract_form_for(super().get_form(request, obj, change, **kwargs), request.user)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        contract_services.follow_contract(form.instance, actor=request.user)  # a draft binds the new parties
 
     @admin.action(description="Run the checks of the selected contracts now")
     def run_checks_now(self, request, queryset):

@@ -235,13 +235,21 @@ class ContractVersionSerializer(AccordModelSerializer):
     contract = _ref(DataContract, ("id", "name", "slug"), natural_key="slug")
     signatures = ContractSignatureSerializer(many=True, read_only=True)
     state_definitions = _ref(StateDefinition, ("id", "name", "slug"), many=True, required=False)
+    producer = department_ref(required=False, help_text="The producing party; by default the contract's.")
+    consumers = department_ref(many=True, required=False, help_text="The consuming parties; by default the "
+                                                                    "contract's.")
+    datasets = dataset_ref(many=True, required=False, help_text="The covered datasets; by default the contract's.")
+    state_definition_versions = BriefRelatedField(
+        brief_fields=("id", "definition_id", "number", "content_hash"), many=True, read_only=True,
+        help_text="The approved state-definition versions pinned when proposed.")
     missing_signatures = serializers.SerializerMethodField()
     created_by = BriefUserField(read_only=True)
 
     class Meta:
         model = ContractVersion
         fields = ["id", "contract", "version", "status", "terms", "change_class", "changes", "content_hash",
-                  "state_definitions", "proposed_at", "effective_from", "activated_at", "ended_at", "signatures",
+                  "producer", "consumers", "datasets", "state_definitions", "state_definition_versions",
+                  "proposed_at", "effective_from", "activated_at", "ended_at", "signatures",
                   "missing_signatures", "created_by", "created_at", "updated_at"]
         read_only_fields = ["status", "change_class", "changes", "content_hash", "proposed_at", "effective_from",
                             "activated_at", "ended_at"]
@@ -250,7 +258,7 @@ class ContractVersionSerializer(AccordModelSerializer):
         if obj.status != ContractStatus.PROPOSED:
             return []
         signed = {s.department_id for s in obj.signatures.all()}
-        return [p.slug for p in obj.contract.parties() if p.pk not in signed]
+        return [p.slug for p in obj.parties() if p.pk not in signed]
 
     def note_references(self, instances: list) -> None:
         super().note_references(instances)
@@ -273,6 +281,31 @@ class ContractVersionSerializer(AccordModelSerializer):
                 raise PermissionDenied("These terms describe datasets or fields you cannot see; ask the DataOps "
                                        "council to change them.")
         return attrs
+
+
+class SignatureCheckSerializer(serializers.Serializer):
+    department = serializers.CharField(help_text="The signing party's slug.")
+    signed_by = serializers.CharField(help_text="Who signed (username).")
+    signed_at = serializers.DateTimeField()
+    content_hash = serializers.CharField(help_text="The hash the signature was given over.")
+    matches = serializers.BooleanField(help_text="Whether it equals the hash recomputed now.")
+
+
+class VerificationSerializer(serializers.Serializer):
+    """A contract version's hash recomputed from its stored rows, compared with what each signature covers."""
+
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    hash_scheme = serializers.IntegerField()
+    stored_hash = serializers.CharField(help_text="The content hash stored when the version was proposed.")
+    recomputed_hash = serializers.CharField(help_text="The hash recomputed now from the stored rows.")
+    content_matches = serializers.BooleanField()
+    pinned_definitions_match = serializers.BooleanField(
+        help_text="Whether every pinned state-definition version still has the content it was approved with.")
+    missing_signatures = serializers.ListField(child=serializers.CharField())
+    signatures = SignatureCheckSerializer(many=True)
+    ok = serializers.BooleanField(help_text="Content and every signature match, and no party's signature is "
+                                            "missing (an active version).")
 
 
 class OdcsImportSerializer(serializers.Serializer):

@@ -259,6 +259,14 @@ class DataContractViewSet(AccordModelViewSet):
     ordering_fields = ["name", *TIMESTAMPS]
     ordering = ["id"]
 
+    def perform_update(self, serializer):
+        # Parties and datasets are fixed once a version is proposed (409); a draft follows the contract.
+        contract_services.check_contract_change(serializer.instance, **{
+            name: value for name, value in serializer.validated_data.items()
+            if name in ("producer", "consumers", "datasets")})
+        super().perform_update(serializer)
+        contract_services.follow_contract(serializer.instance, actor=self.request.user)
+
     @extend_schema(summary="Run the contract's checks now (against its active version)", request=None,
                    responses={202: gs.ComplianceRunSerializer}, filters=False)
     @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
@@ -295,8 +303,8 @@ class DataContractViewSet(AccordModelViewSet):
 class ContractVersionViewSet(AccordModelViewSet):
     """Versions of a contract: drafts created and edited here; propose, sign and terminate as actions."""
 
-    queryset = ContractVersion.objects.select_related("contract__producer", "created_by").prefetch_related(
-        "contract__consumers", "state_definitions",
+    queryset = ContractVersion.objects.select_related("contract__producer", "producer", "created_by").prefetch_related(
+        "contract__consumers", "state_definitions", "consumers", "datasets", "state_definition_versions",
         Prefetch("signatures", queryset=ContractSignature.objects.select_related("department", "signed_by")))
     serializer_class = gs.ContractVersionSerializer
     filterset_class = filtersets.ContractVersionFilterSet
@@ -307,13 +315,16 @@ class ContractVersionViewSet(AccordModelViewSet):
         data = serializer.validated_data
         serializer.instance = contract_services.create_version(
             contract=data["contract"], version=data.get("version", ""), terms=data.get("terms") or {},
-            state_definitions=data.get("state_definitions", []), actor=self.request.user)
+            state_definitions=data.get("state_definitions", []), producer=data.get("producer"),
+            consumers=data.get("consumers"), datasets=data.get("datasets"), actor=self.request.user)
 
     def perform_update(self, serializer):
         data = serializer.validated_data
         contract_services.update_draft(serializer.instance, actor=self.request.user,
                                        version_label=data.get("version"), terms=data.get("terms"),
-                                       state_definitions=data.get("state_definitions"))
+                                       state_definitions=data.get("state_definitions"),
+                                       producer=data.get("producer"), consumers=data.get("consumers"),
+                                       datasets=data.get("datasets"))
         serializer.instance.refresh_from_db()
 
     def perform_destroy(self, instance):
@@ -352,6 +363,13 @@ class ContractVersionViewSet(AccordModelViewSet):
         filename = f"{version.contract.slug}-{version.version}.odcs.{fmt}"
         return HttpResponse(text, content_type=content_type,
                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+    @extend_schema(summary="Verify a version: recompute its hash from the stored rows and check each signature",
+                   responses=gs.VerificationSerializer, filters=False)
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def verify(self, request, pk=None):
+        report = contract_services.verify(self.get_object())
+        return Response(gs.VerificationSerializer(report).data)
 
     @extend_schema(summary="Terminate an active or proposed version", request=gs.ReasonSerializer,
                    responses=gs.ContractVersionSerializer, filters=False)

@@ -25,10 +25,15 @@ class MetadataResult:
     duration_ms: float = 0.0
 
 
+def covered_datasets(version: ContractVersion):
+    """The datasets the version covers (those of the contract for a version migrated without its own)."""
+    return version.datasets.all() if version.producer_id else version.contract.datasets.all()
+
+
 def datasets_by_schema_object(version: ContractVersion) -> dict[str, Dataset | None]:
     """Which registered dataset each schema object of the terms describes: by physical
     name (the qualified name), else by name."""
-    datasets = list(version.contract.datasets.select_related("system"))
+    datasets = list(covered_datasets(version).select_related("system"))
     found: dict[str, Dataset | None] = {}
     for obj in version.terms.get("schema", []) or []:
         names = [n for n in (obj.get("physical_name"), obj.get("name")) if n]
@@ -82,7 +87,7 @@ def run_metadata_checks(version: ContractVersion) -> list[MetadataResult]:
             f"{base}:fields_owned", "fields_owned", "fail" if unowned else "pass",
             f"No owner (person and department): {', '.join(unowned)}." if unowned else "Every field has an owner.",
             dataset=dataset, violations=len(unowned)))
-    entities = BusinessEntity.objects.filter(datasets__in=version.contract.datasets.all()).distinct()
+    entities = BusinessEntity.objects.filter(datasets__in=covered_datasets(version)).distinct()
     without = [e for e in entities if not SystemOfRecord.objects.filter(entity=e, status=DesignationStatus.ACTIVE)
                .exists()]
     results.append(MetadataResult(
@@ -90,8 +95,9 @@ def run_metadata_checks(version: ContractVersion) -> list[MetadataResult]:
         f"No system of record for: {', '.join(map(str, without))}." if without
         else f"Every entity the contract covers has a system of record ({entities.count()}).",
         violations=len(without)))
+    pinned = set(version.state_definition_versions.values_list("definition_id", flat=True))
     unapproved = [s for s in version.state_definitions.all()
-                  if not s.versions.filter(status=VersionStatus.APPROVED).exists()]
+                  if s.pk not in pinned and not s.versions.filter(status=VersionStatus.APPROVED).exists()]
     results.append(MetadataResult(
         "metadata:state_definitions", "state_definitions_approved", "fail" if unapproved else "pass",
         f"Not approved: {', '.join(map(str, unapproved))}." if unapproved else "Referenced states are approved.",

@@ -174,6 +174,8 @@ class EventType(models.TextChoices):
     INCIDENT_ESCALATED = "incident.escalated", "Incident escalated"
     INCIDENT_RESOLVED = "incident.resolved", "Incident resolved"
     DEFINITION_APPROVED = "definition.approved", "State definition approved"
+    DEFINITION_CHANGED_UNDER_CONTRACT = ("definition.changed_under_contract",
+                                         "A state definition a contract pinned has a newer approved version")
     SCHEMA_DRIFT = "schema.drift", "Schema drift"
 
 

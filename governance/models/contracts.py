@@ -9,7 +9,12 @@ from django.db.models import Q
 from governance.choices import ChangeClass, ContractStatus
 from governance.models.base import FrozenContentMixin
 from permissions.access import AccessSpec
+from permissions.errors import Conflict
 from permissions.models import AccordModel
+
+#: Versions whose parties and datasets are agreed or being signed: the contract's own then change
+#: only through a new version.
+BOUND_STATUSES = (ContractStatus.PROPOSED, ContractStatus.ACTIVE)
 
 
 class DataContract(AccordModel):
@@ -38,6 +43,15 @@ class DataContract(AccordModel):
     def parties(self) -> list:
         return [self.producer, *self.consumers.exclude(pk=self.producer_id).order_by("name")]
 
+    def save(self, *args, **kwargs):
+        # Backstop for paths other than governance.services.contracts.update_contract, which refuses first.
+        stored = self.loaded_values()
+        if (self.pk and stored and stored.get("producer_id") != self.producer_id
+                and self.versions.filter(status__in=BOUND_STATUSES).exclude(producer_id=self.producer_id).exists()):
+            raise Conflict(f"{self} has a proposed or active version: its producer changes only through a new "
+                           "version that the parties sign.")
+        super().save(*args, **kwargs)
+
     def active_version(self):
         return self.versions.filter(status=ContractStatus.ACTIVE).first()
 
@@ -61,6 +75,23 @@ class ContractVersion(FrozenContentMixin, AccordModel):
     changes = models.JSONField(default=list, blank=True, help_text="What changed against the previous version.")
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
     state_definitions = models.ManyToManyField("governance.StateDefinition", blank=True, related_name="contracts")
+    # What the parties sign besides the terms (issue 15): copied from the contract while the version is a
+    # draft, fixed once it is proposed, and part of its content hash.
+    producer = models.ForeignKey("catalog.Department", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="produced_contract_versions",
+                                 help_text="The producing party this version binds.")
+    consumers = models.ManyToManyField("catalog.Department", blank=True, related_name="consumed_contract_versions",
+                                       help_text="The consuming parties this version binds.")
+    datasets = models.ManyToManyField("catalog.Dataset", blank=True, related_name="contract_versions",
+                                      help_text="The datasets this version covers.")
+    state_definition_versions = models.ManyToManyField(
+        "governance.StateDefinitionVersion", blank=True, related_name="pinned_by",
+        help_text="The approved versions of the referenced states, pinned when the version is proposed: "
+                  "its checks use these, not later approvals.")
+    hash_scheme = models.PositiveSmallIntegerField(
+        default=2, editable=False,
+        help_text="1: hash over terms and state definitions (versions proposed before parties were signed); "
+                  "2: also the parties, the datasets and the pinned state-definition versions.")
     proposed_at = models.DateTimeField(null=True, blank=True)
     effective_from = models.DateTimeField(null=True, blank=True,
                                           help_text="Not active before this (end of the notice period).")
@@ -72,7 +103,7 @@ class ContractVersion(FrozenContentMixin, AccordModel):
     access = AccessSpec(targetable=False, containers=("contract",))
     audit_parent = "contract"
     edit_container = "contract"
-    frozen_fields = ("version", "terms", "meta", "residual", "contract_id")
+    frozen_fields = ("version", "terms", "meta", "residual", "contract_id", "producer_id", "hash_scheme")
     frozen_statuses = (ContractStatus.PROPOSED, ContractStatus.ACTIVE, ContractStatus.SUPERSEDED,
                        ContractStatus.TERMINATED)
 
@@ -89,6 +120,12 @@ class ContractVersion(FrozenContentMixin, AccordModel):
 
     def __str__(self) -> str:
         return f"{self.contract} {self.version} ({self.status})" if self.contract_id else self.version
+
+    def parties(self) -> list:
+        """Who signs this version: its producer, then its consumers by name."""
+        if self.producer_id is None:  # not copied yet (a draft being created)
+            return self.contract.parties()
+        return [self.producer, *self.consumers.exclude(pk=self.producer_id).order_by("name")]
 
 
 class ContractSignature(AccordModel):

@@ -90,9 +90,11 @@ def _data_results(version: ContractVersion, at: datetime.datetime) -> list[dict]
     results: list[dict] = []
     mapping = datasets_by_schema_object(version)
     quality = version.terms.get("quality", []) or []
+    # The definition versions pinned when the contract version was proposed, not later approvals (issue 15).
+    pinned = {pin.definition_id: pin for pin in version.state_definition_versions.all()}
     approved_states = {
         state.pk: state for state in version.state_definitions.select_related("workflow")
-        if state.versions.filter(status=VersionStatus.APPROVED).exists()
+        if state.pk in pinned or state.versions.filter(status=VersionStatus.APPROVED).exists()
     }
     for obj in version.terms.get("schema", []) or []:
         dataset = mapping.get(obj.get("name"))
@@ -109,7 +111,7 @@ def _data_results(version: ContractVersion, at: datetime.datetime) -> list[dict]
                 field=columns_by_name.get(field, field) if field else None, params=rule.get("params") or {},
                 severity=rule.get("severity")))
         workflows = StateWorkflow.objects.filter(dataset=dataset, state_field__isnull=False)
-        states = {s.state_value: s.approved_version().criteria for s in approved_states.values()
+        states = {s.state_value: (pinned.get(s.pk) or s.approved_version()).criteria for s in approved_states.values()
                   if s.workflow.dataset_id == dataset.pk and s.state_value}
         if not rules and not states:
             continue

@@ -60,8 +60,9 @@ def http_client() -> httpx.Client:
                         trust_env=False, headers={"User-Agent": USER_AGENT}, transport=outbound.PinnedTransport())
 
 
-def _subscriptions_for(event_type: str, contract: DataContract):
-    parties = [contract.producer_id, *contract.consumers.values_list("pk", flat=True)]
+def _subscriptions_for(event_type: str, contract: DataContract, parties: list[int] | None = None):
+    if parties is None:
+        parties = [contract.producer_id, *contract.consumers.values_list("pk", flat=True)]
     return (NotificationSubscription.objects.filter(is_active=True)
             .filter(Q(departments__isnull=True) | Q(departments__in=parties)).distinct()
             .select_related("owner"))
@@ -113,11 +114,15 @@ def _visible_details(details: dict, owner) -> dict | None:
     return {**details, **{key: [name for name in value if str(name) in seen] for key, value in named.items()}}
 
 
-def emit(event_type: str, *, contract: DataContract, run=None, incident=None, details: dict | None = None) -> list:
-    """Record a delivery of the event for every matching subscription; send them after commit."""
+def emit(event_type: str, *, contract: DataContract, run=None, incident=None, details: dict | None = None,
+         parties: list[int] | None = None) -> list:
+    """Record a delivery of the event for every matching subscription; send them after commit.
+
+    ``parties`` (department ids) are whom the event concerns, when not the contract's current parties
+    (a proposed version that binds others)."""
     event_id = "evt_" + uuid.uuid4().hex
     created = []
-    for subscription in _subscriptions_for(event_type, contract):
+    for subscription in _subscriptions_for(event_type, contract, parties):
         if subscription.event_types and event_type not in subscription.event_types:
             continue
         payload = _payload(event_type, event_id, subscription.owner, contract=contract, run=run, incident=incident,

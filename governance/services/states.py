@@ -43,8 +43,12 @@ def validate_criteria(definition: StateDefinition, tree: dict, actor=None) -> No
         raise Invalid("The entry criteria are not valid for the workflow's dataset.", errors=errors) from exc
 
 
-def _hash(version: StateDefinitionVersion) -> str:
+def definition_version_hash(version: StateDefinitionVersion) -> str:
+    """The hash of a version's meaning (its text and criteria), recomputed from the row."""
     return content_hash({"definition_text": version.definition_text, "criteria": version.criteria})
+
+
+_hash = definition_version_hash
 
 
 def create_draft(*, definition: StateDefinition, definition_text: str, criteria: dict, actor
@@ -150,6 +154,34 @@ def _make_approved(version: StateDefinitionVersion) -> None:
         version.status = VersionStatus.APPROVED
         version.approved_at = at
         version.save()
+    _notify_contracts(version)
+
+
+def _notify_contracts(version: StateDefinitionVersion) -> None:
+    """Tell the parties of every proposed or active contract version that pinned an earlier version of
+    this definition: their checks keep the pinned one until they sign a new contract version.
+
+    Runs inside the approval's transaction: the audit events with it, the webhooks after commit."""
+    from governance.models import ContractVersion, EventType
+    from governance.models.contracts import BOUND_STATUSES
+    from governance.services import notifications
+
+    affected = (ContractVersion.objects.filter(status__in=BOUND_STATUSES,
+                                               state_definition_versions__definition=version.definition_id)
+                .exclude(state_definition_versions=version).select_related("contract", "producer").distinct())
+    for contract_version in affected:
+        pinned = contract_version.state_definition_versions.get(definition=version.definition_id)
+        details = {"event": EventType.DEFINITION_CHANGED_UNDER_CONTRACT.value, "definition": version.definition_id,
+                   "definition_version": version.pk, "approved_number": version.number,
+                   "pinned_version": pinned.pk, "pinned_number": pinned.number,
+                   "contract_version": contract_version.pk, "version": contract_version.version}
+        audit.record_event(AuditAction.UPDATE, contract_version, details=details,
+                           reason=f"A newer approved version (v{version.number}) of a state definition this "
+                                  f"contract version pinned at v{pinned.number}; it changes only through a new "
+                                  "contract version that the parties sign.")
+        parties = [party.pk for party in contract_version.parties()]
+        notifications.emit(EventType.DEFINITION_CHANGED_UNDER_CONTRACT, contract=contract_version.contract,
+                           details={key: value for key, value in details.items() if key != "event"}, parties=parties)
 
 
 def diff(old: StateDefinitionVersion, new: StateDefinitionVersion) -> dict:

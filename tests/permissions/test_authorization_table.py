@@ -471,6 +471,8 @@ TABLE: list[Case] = [
     Case("POST", "contract-versions/{contract_proposed}/sign/", outcome(403, lead=200, superuser=200),
          {"department": Ref("sales")}),
     Case("GET", "contract-versions/{contract_proposed}/odcs/?as=json", READ),
+    # Verifying recomputes the hash from the stored rows: for whoever reads the version (issue 15).
+    Case("GET", "contract-versions/{contract_proposed}/verify/", READ),
     Case("POST", "contract-versions/{contract_proposed}/terminate/", lead_or_council(200),
          {"reason": "Replaced by the spend feed"}),
 
