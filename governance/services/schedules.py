@@ -22,6 +22,8 @@ HOUSEKEEPING = [
     ("Accord: retry notification deliveries", "governance.tasks.retry_due_notifications", 60),
     ("Accord: activate contract versions after their notice period", "governance.tasks.activate_due_contract_versions",
      3600),
+    # Closes ended repeat windows, verifies the chain from its last checkpoint and, with a signing key, signs its head.
+    ("Accord: audit checkpoint", "permissions.tasks.audit_checkpoint", 3600),
 ]
 
 
