@@ -44,7 +44,7 @@ class DataContract(AccordModel):
         return [self.producer, *self.consumers.exclude(pk=self.producer_id).order_by("name")]
 
     def save(self, *args, **kwargs):
-        # Backstop for paths other than governance.services.contracts.update_contract, which refuses first.
+        # Backstop for paths other than the API and the admin (contract_services.check_contract_change refuses first).
         stored = self.loaded_values()
         if (self.pk and stored and stored.get("producer_id") != self.producer_id
                 and self.versions.filter(status__in=BOUND_STATUSES).exclude(producer_id=self.producer_id).exists()):

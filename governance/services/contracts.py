@@ -258,24 +258,6 @@ def check_contract_change(contract: DataContract, *, producer: Department | None
     return changed
 
 
-def update_contract(contract: DataContract, *, actor, **values) -> DataContract:
-    """Change a contract's name, description, parties or datasets (``check_contract_change`` refuses the
-    latter while a version is proposed or active); a draft follows the new parties and datasets."""
-    coverage = {name: values.pop(name) for name in ("producer", "consumers", "datasets") if name in values}
-    with acting_as(actor), transaction.atomic(), audit.batch():
-        check_contract_change(contract, **coverage)
-        contract = DataContract.objects.select_for_update().get(pk=contract.pk)
-        for name, value in {**values, **({"producer": coverage["producer"]} if "producer" in coverage else {})
-                            }.items():
-            setattr(contract, name, value)
-        contract.save()
-        for name in ("consumers", "datasets"):
-            if name in coverage:
-                getattr(contract, name).set(coverage[name])
-        follow_contract(contract, actor=actor)
-    return contract
-
-
 def follow_contract(contract: DataContract, *, actor) -> None:
     """A draft of a contract with no proposed or active version binds the contract's parties and datasets
     (for writers that changed the contract itself, e.g. the admin's form)."""
