@@ -14,6 +14,17 @@ class GovernanceConfig(AppConfig):
 
         schema_changed.connect(_schema_drift, dispatch_uid="accord_schema_drift_checks")
 
+        from permissions.checkpoints import checkpoint_signed
+
+        checkpoint_signed.connect(_checkpoint_signed, dispatch_uid="accord_audit_checkpoint_event")
+
+
+def _checkpoint_signed(sender, line, **kwargs) -> None:
+    """A signed audit checkpoint was stored: send it to its subscribers (the ``audit.checkpoint`` event)."""
+    from governance.services.notifications import emit_audit_checkpoint
+
+    emit_audit_checkpoint(line)
+
 
 def _schema_drift(sender, dataset, changes, **kwargs) -> None:
     """A covered dataset's fields changed: check the contracts that cover it."""

@@ -177,6 +177,7 @@ class EventType(models.TextChoices):
     DEFINITION_CHANGED_UNDER_CONTRACT = ("definition.changed_under_contract",
                                          "A state definition a contract pinned has a newer approved version")
     SCHEMA_DRIFT = "schema.drift", "Schema drift"
+    AUDIT_CHECKPOINT = "audit.checkpoint", "Signed audit checkpoint"
 
 
 def _new_secret() -> str:

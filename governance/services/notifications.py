@@ -15,6 +15,7 @@ resolving the host on every attempt and connected to as checked. Signatures come
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import random
 import uuid
@@ -30,7 +31,7 @@ from standardwebhooks import Webhook
 from catalog.models import Dataset, Field
 from governance import outbound
 from governance.models import CheckResult, DataContract, Delivery, NotificationSubscription
-from governance.models.compliance import DeliveryStatus
+from governance.models.compliance import DeliveryStatus, EventType
 from governance.services.common import acting_as, now, user_of
 from permissions import audit
 from permissions.errors import NotAllowed
@@ -139,11 +140,43 @@ def emit(event_type: str, *, contract: DataContract, run=None, incident=None, de
     return created
 
 
+def emit_audit_checkpoint(line: dict) -> list:
+    """Send a signed audit checkpoint (the published line) to every active subscription that names
+    ``audit.checkpoint`` among its event types and whose owner may read the audit log.
+
+    A checkpoint is about no contract and no department: only an explicit subscription gets it (one
+    with no event types, "all events", is about contracts), and departments do not filter it."""
+    event_type = EventType.AUDIT_CHECKPOINT
+    event_id = "evt_" + hashlib.sha256(f"{line.get('seq')}:{line.get('signature')}".encode()).hexdigest()[:32]
+    created = []
+    with transaction.atomic():
+        # Subscriptions are few, and SQLite cannot look inside a JSON list: the event types are compared here.
+        for subscription in NotificationSubscription.objects.filter(is_active=True).select_related("owner"):
+            if event_type not in (subscription.event_types or []):
+                continue
+            if not (subscription.owner.is_active and subscription.owner.has_perm("permissions.view_auditrecord")):
+                continue
+            payload = {"type": event_type, "id": event_id, "timestamp": now().isoformat(), "data": dict(line)}
+            delivery, made = Delivery.objects.get_or_create(
+                subscription=subscription, event_id=event_id,
+                defaults={"event_type": event_type, "payload": payload, "next_attempt_at": now()})
+            if made:
+                created.append(delivery)
+        if created:
+            from governance import tasks
+
+            ids = [delivery.pk for delivery in created]
+            transaction.on_commit(lambda: [tasks.deliver_notification.delay(pk) for pk in ids])
+    return created
+
+
 def _body(delivery: Delivery) -> bytes:
     if delivery.subscription.kind == "slack":
         data = delivery.payload.get("data", {})
         contract = data.get("contract", {})
         text = f"*{delivery.get_event_type_display()}*: {contract.get('name', '')}"
+        if delivery.event_type == EventType.AUDIT_CHECKPOINT:
+            text = f"*{delivery.get_event_type_display()}*: record #{data.get('seq')}, hash {data.get('hash')}"
         if "incident" in data:
             text += f" — incident #{data['incident']['id']} ({data['incident']['status']})"
         if "run" in data:
