@@ -6,9 +6,11 @@ from __future__ import annotations
 import copy
 import json
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Prefetch, Subquery
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -36,7 +38,7 @@ from governance.models import (
     StateWorkflow,
     SystemOfRecord,
 )
-from governance.services import compliance, notifications
+from governance.services import compliance, history, notifications
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
@@ -60,6 +62,26 @@ class GovernanceAdmin(AccordModelAdmin):
     """
 
     reader_relations: tuple[str, ...] = ()
+    #: Whether the change list offers "Delete selected"; its confirmation refuses a selection whose
+    #: deletion would delete history (``get_deleted_objects``). Off where most rows hold history.
+    bulk_delete = True
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and history.kept_history([obj]):
+            return False  # history is never deleted (governance.services.history), as the API refuses
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        reason = history.kept_history(objs)
+        if reason:
+            return [], {}, set(), [reason]  # the confirmation page shows the refusal and deletes nothing
+        return super().get_deleted_objects(objs, request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.bulk_delete:
+            actions.pop("delete_selected", None)
+        return actions
 
     def get_queryset(self, request):
         lookups = [Prefetch(name, queryset=self.model._meta.get_field(name).related_model._default_manager
@@ -169,8 +191,21 @@ def keep_hidden_relations(form, user) -> None:
                 setattr(instance, name, kept)
 
 
+class HistoryKeepingFormSet(BaseInlineFormSet):
+    """An inline's "Delete" box is refused, above the rows, for a row whose deletion would delete
+    history (an attribute with approved designations, a state with approved versions)."""
+
+    def clean(self):
+        super().clean()
+        refused = [f"{form.instance}: {reason}" for form in self.deleted_forms
+                   if form.instance.pk and (reason := history.kept_history([form.instance]))]
+        if refused:
+            raise ValidationError(refused)
+
+
 class AttributeInline(AccordInline):
     model = EntityAttribute
+    formset = HistoryKeepingFormSet
     fields = ["name", "is_identifier", "description"]
 
 
@@ -217,6 +252,7 @@ class SystemOfRecordAdmin(GovernanceAdmin):
     list_select_related = ["entity", "attribute", "system", "dataset", "field"]
     readonly_fields = ["status", "proposed_by", "decided_by", "decided_at", "superseded_by", "superseded_at",
                        "created_at", "updated_at"]
+    bulk_delete = False  # approved designations are history (the API refuses their DELETE)
     actions = ["approve_selected"]
 
     def save_model(self, request, obj, form, change):
@@ -282,6 +318,7 @@ def _run(request, steps, verb: str) -> None:
 
 class StateInline(AccordInline):
     model = StateDefinition
+    formset = HistoryKeepingFormSet
     fields = ["position", "name", "slug", "state_value", "owner_department", "scope"]
     autocomplete_fields = ["owner_department"]
 
@@ -299,6 +336,7 @@ class StateWorkflowAdmin(GovernanceAdmin):
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["owner_department", "dataset", "state_field"]
     inlines = [StateInline, TransitionInline]
+    bulk_delete = False  # a workflow's states hold approved versions (history)
     reader_relations = ("state_field",)  # a hidden state field reads as none (the dataset hides the workflow)
 
 
@@ -318,6 +356,7 @@ class StateDefinitionAdmin(GovernanceAdmin):
     list_filter = ["scope", ("workflow", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "slug", "workflow__name"]
     autocomplete_fields = ["workflow", "owner_department", "stakeholders"]
+    bulk_delete = False  # a state's versions past the draft are history
     inlines = [VersionInline]
 
     @admin.display(description="Approved version")
@@ -461,6 +500,28 @@ class StateDefinitionVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
         })
 
 
+class SignForm(forms.Form):
+    """One party to sign for: a select of the unsigned parties the signer may sign for, none preselected
+    for someone who may sign for several (a superuser chooses explicitly)."""
+
+    department = forms.ModelChoiceField(queryset=Department.objects.none(), label="Sign for",
+                                        empty_label="— choose the party you sign for —")
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+    def __init__(self, *args, parties: list, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.led = Department.led_ids_for(user)
+        field = self.fields["department"]
+        field.queryset = Department.objects.filter(pk__in=[party.pk for party in parties]).order_by("name")
+        field.label_from_instance = lambda party: (
+            party.name if party.pk in self.led else f"{party.name} — on its behalf (you do not lead it)")
+        if len(parties) == 1 and parties[0].pk in self.led:
+            field.initial = parties[0].pk  # a lead of one party: theirs, still shown before they sign
+
+    def on_behalf(self, department) -> bool:
+        return department.pk not in self.led
+
+
 class SignatureInline(AccordInline):
     model = ContractSignature
     fields = ["department", "signed_by", "content_hash", "created_at"]
@@ -482,7 +543,7 @@ class ContractVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
     readonly_fields = ["status", "change_class", "changes_text", "content_hash", "proposed_at", "effective_from",
                        "activated_at", "ended_at", "created_by", "created_at", "updated_at"]
     inlines = [SignatureInline]
-    actions = ["propose_selected", "sign_selected"]
+    actions = ["propose_selected", "sign_one"]
     reader_relations = ("state_definitions",)
     redacted_fields = ("terms", "changes")
 
@@ -532,21 +593,59 @@ class ContractVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
     def propose_selected(self, request, queryset):
         _run(request, [lambda v=v: contract_services.propose(v, actor=request.user) for v in queryset], "proposed")
 
-    @admin.action(description="Sign the selected versions for the departments you lead")
-    def sign_selected(self, request, queryset):
-        proposed = queryset.filter(status=ContractStatus.PROPOSED)
-        if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(request, "admin/governance/confirm_action.html", {
-                **self.admin_site.each_context(request), "title": "Sign contract versions?",
-                "objects": proposed, "action": "sign_selected", "opts": self.opts,
-                "explanation": "Your signature covers exactly the content of each version (by its hash), for every "
-                               "party department you lead that has not signed yet.",
-            })
-        steps = [lambda v=v, d=d: contract_services.sign(v, department=d, actor=request.user)
-                 for v in proposed for d in contract_services.missing_signatures(v) if acts_for(request.user, d)]
-        if not steps:
-            messages.warning(request, "Nothing to sign that you may sign.")
-        _run(request, steps, "signature(s) recorded")
+    @admin.action(description="Sign the selected version for one party…")
+    def sign_one(self, request, queryset):
+        """A signature is one person's, for one party: the action opens the signing form of one version."""
+        versions = list(queryset[:2])
+        if len(versions) != 1:
+            messages.warning(request, "Select one version: you sign one version for one party at a time.")
+            return None
+        return redirect("admin:governance_contractversion_sign", versions[0].pk)
+
+    @staticmethod
+    def signable_parties(user, version: ContractVersion) -> list:
+        """The parties that have not signed ``version`` and that ``user`` may sign for (the service's rule)."""
+        if version.status != ContractStatus.PROPOSED:
+            return []
+        return [party for party in contract_services.missing_signatures(version) if acts_for(user, party)]
+
+    def get_urls(self):
+        return [path("<int:pk>/sign/", self.admin_site.admin_view(self.sign_view),
+                     name="governance_contractversion_sign"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, admin.utils.unquote(object_id))
+        if version is not None and self.signable_parties(request.user, version):
+            extra_context = {**(extra_context or {}),
+                             "sign_url": reverse("admin:governance_contractversion_sign", args=[version.pk])}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def sign_view(self, request, pk):
+        """Sign one proposed version for one party, chosen explicitly; someone who does not lead the party
+        (a superuser) signs on its behalf, and the form and the audit record say so."""
+        version = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
+        change_url = reverse("admin:governance_contractversion_change", args=[version.pk])
+        parties = self.signable_parties(request.user, version)
+        form = SignForm(request.POST or None, parties=parties, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            department = form.cleaned_data["department"]
+            try:
+                contract_services.sign(version, department=department, actor=request.user,
+                                       comment=form.cleaned_data["comment"])
+            except Refused as exc:
+                form.add_error("department", exc.message)
+            else:
+                behalf = " on its behalf" if form.on_behalf(department) else ""
+                messages.success(request, f"You signed version {version.version} of {version.contract} for "
+                                          f"{department}{behalf}.")
+                return redirect(change_url)
+        return TemplateResponse(request, "admin/governance/sign.html", {
+            **self.admin_site.each_context(request), "title": f"Sign {version}", "version": version,
+            "form": form, "parties": parties, "missing": contract_services.missing_signatures(version),
+            "change_url": change_url, "opts": self.opts, "original": version,
+        })
 
 
 class ContractVersionInline(AccordInline):
@@ -569,6 +668,7 @@ class DataContractAdmin(GovernanceAdmin):
     readonly_fields = ["overview", "compliance_status", "last_checked_at", "created_at", "updated_at"]
     inlines = [ContractVersionInline]
     actions = ["run_checks_now"]
+    bulk_delete = False  # a contract's signed versions are history
     reader_relations = ("datasets",)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -695,8 +795,11 @@ class ComplianceRunAdmin(GovernanceAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # written by the checks only
+
     def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # history
 
     @admin.display(description="Results")
     def summary_text(self, obj):
@@ -724,6 +827,12 @@ class IncidentAdmin(GovernanceAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # changed only by acknowledging and resolving (the actions), as through the API
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # history: resolved, never deleted
 
     @admin.action(description="Acknowledge the selected incidents")
     def acknowledge_selected(self, request, queryset):
@@ -793,6 +902,12 @@ class DeliveryAdmin(GovernanceAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # written by the sender only; "Re-send" asks for another attempt
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the API keeps deliveries too (read-only)
 
     @admin.action(description="Re-send the selected deliveries (same event id)")
     def resend_selected(self, request, queryset):

@@ -33,7 +33,7 @@ from governance.models import (
     SystemOfRecord,
 )
 from governance.models.compliance import RunTrigger
-from governance.services import compliance, notifications, odcs_io
+from governance.services import compliance, history, notifications, odcs_io
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
@@ -43,6 +43,15 @@ from permissions.api.viewsets import AccordModelViewSet, AccordReadOnlyModelView
 from permissions.edit import can_change, can_create
 
 TIMESTAMPS = ["created_at", "updated_at", "id"]
+
+
+class GovernanceModelViewSet(AccordModelViewSet):
+    """Governance history is never deleted, whatever a deletion would cascade to
+    (``governance.services.history``): a DELETE that would remove some answers 409."""
+
+    def perform_destroy(self, instance):
+        history.ensure_no_history([instance])
+        super().perform_destroy(instance)
 
 
 def _ensure_draft(version) -> None:
@@ -67,7 +76,7 @@ def visible_datasets_prefetch(user) -> Prefetch:
     return Prefetch("datasets", queryset=Dataset.objects.visible_to(user))
 
 
-class BusinessEntityViewSet(AccordModelViewSet):
+class BusinessEntityViewSet(GovernanceModelViewSet):
     queryset = BusinessEntity.objects.select_related("owner_department")
 
     def get_queryset(self):
@@ -106,7 +115,7 @@ class BusinessEntityViewSet(AccordModelViewSet):
         return Response({"conflicts": entity_services.conflicts(request.user)})
 
 
-class EntityAttributeViewSet(AccordModelViewSet):
+class EntityAttributeViewSet(GovernanceModelViewSet):
     queryset = EntityAttribute.objects.select_related("entity")
     serializer_class = gs.EntityAttributeSerializer
     filterset_class = filtersets.EntityAttributeFilterSet
@@ -114,7 +123,7 @@ class EntityAttributeViewSet(AccordModelViewSet):
     ordering = ["id"]
 
 
-class SystemOfRecordViewSet(AccordModelViewSet):
+class SystemOfRecordViewSet(GovernanceModelViewSet):
     """Designations. Creating one proposes it; the council approves (superseding the active one)."""
 
     queryset = SystemOfRecord.objects.select_related(
@@ -159,7 +168,7 @@ class SystemOfRecordViewSet(AccordModelViewSet):
         return _action_response(self, designation, gs.SystemOfRecordSerializer)
 
 
-class StateWorkflowViewSet(AccordModelViewSet):
+class StateWorkflowViewSet(GovernanceModelViewSet):
     queryset = StateWorkflow.objects.select_related("owner_department", "dataset", "state_field")
     serializer_class = gs.StateWorkflowSerializer
     filterset_class = filtersets.StateWorkflowFilterSet
@@ -167,7 +176,7 @@ class StateWorkflowViewSet(AccordModelViewSet):
     ordering = ["id"]
 
 
-class StateDefinitionViewSet(AccordModelViewSet):
+class StateDefinitionViewSet(GovernanceModelViewSet):
     queryset = StateDefinition.objects.select_related("workflow", "owner_department").prefetch_related(
         "stakeholders", "versions")
     serializer_class = gs.StateDefinitionSerializer
@@ -176,7 +185,7 @@ class StateDefinitionViewSet(AccordModelViewSet):
     ordering = ["id"]
 
 
-class StateTransitionViewSet(AccordModelViewSet):
+class StateTransitionViewSet(GovernanceModelViewSet):
     queryset = StateTransition.objects.select_related("workflow", "from_state", "to_state")
     serializer_class = gs.StateTransitionSerializer
     filterset_class = filtersets.StateTransitionFilterSet
@@ -184,7 +193,7 @@ class StateTransitionViewSet(AccordModelViewSet):
     ordering = ["id"]
 
 
-class StateDefinitionVersionViewSet(AccordModelViewSet):
+class StateDefinitionVersionViewSet(GovernanceModelViewSet):
     """Versions of a state's definition: drafts are created and edited here, then
     proposed and approved through the actions. ``?awaiting=<department id>`` lists
     the proposed versions waiting for that department's approval."""
@@ -249,7 +258,7 @@ class StateDefinitionVersionViewSet(AccordModelViewSet):
         return Response(state_services.diff(older, newer))
 
 
-class DataContractViewSet(AccordModelViewSet):
+class DataContractViewSet(GovernanceModelViewSet):
     queryset = DataContract.objects.select_related("producer").prefetch_related("consumers", "versions")
 
     def get_queryset(self):
@@ -300,7 +309,7 @@ class DataContractViewSet(AccordModelViewSet):
         return Response({**body, "warnings": warnings}, status=status.HTTP_201_CREATED)
 
 
-class ContractVersionViewSet(AccordModelViewSet):
+class ContractVersionViewSet(GovernanceModelViewSet):
     """Versions of a contract: drafts created and edited here; propose, sign and terminate as actions."""
 
     queryset = ContractVersion.objects.select_related("contract__producer", "producer", "created_by").prefetch_related(
@@ -428,7 +437,7 @@ class IncidentViewSet(AccordReadOnlyModelViewSet):
         return Response(gs.IncidentSerializer(incident, context=self.get_serializer_context()).data)
 
 
-class SubscriptionViewSet(AccordModelViewSet):
+class SubscriptionViewSet(GovernanceModelViewSet):
     """Your notification subscriptions (superusers: everyone's; ``NotificationSubscription.private_to``).
     The signing secret is shown once, at creation."""
 

@@ -317,8 +317,10 @@ def sign(version: ContractVersion, *, department, actor, comment: str = "") -> C
         with audit.batch():
             ContractSignature.objects.create(version=version, department=department, signed_by=user,
                                              content_hash=current, comment=comment)
+        # Someone who acts for a department without leading it (a superuser) signs on its behalf.
+        on_behalf = department.pk not in type(department).led_ids_for(user)
         audit.record_event(AuditAction.SIGN, version, details={"department": department.slug,
-                                                               "content_hash": current})
+                                                               "content_hash": current, "on_behalf": on_behalf})
         activate_if_ready(version, actor=actor)
     return version
 

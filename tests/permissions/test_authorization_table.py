@@ -340,8 +340,9 @@ TABLE: list[Case] = [
     Case("PUT", "business-entities/{entity}/", lead_or_council(200), CURRENT),
     # The steward curates the dataset that holds campaigns, not the business entity itself.
     Case("PATCH", "business-entities/{entity}/", lead_or_council(200), {"description": "A paid marketing push"}),
-    # Deleting the entity deletes its attributes and designations (all visible to those allowed).
-    Case("DELETE", "business-entities/{entity}/", lead_or_council(204)),
+    # Deleting the entity would delete its active designation, which is history: refused (409) for
+    # those who may otherwise delete it (governance.services.history).
+    Case("DELETE", "business-entities/{entity}/", lead_or_council(409)),
     Case("GET", "business-entities/{entity}/history/", READ),
     # The active designation points into the governed dataset: for opted_out there is none they
     # may see, answered like an entity without a designation (404).
@@ -394,7 +395,8 @@ TABLE: list[Case] = [
     Case("PUT", "state-workflows/{workflow}/", lead_or_council(200, opted_out=404), CURRENT),
     Case("PATCH", "state-workflows/{workflow}/", lead_or_council(200, opted_out=404),
          {"description": "From submission to sign-off"}),
-    Case("DELETE", "state-workflows/{workflow}/", lead_or_council(204, opted_out=404)),
+    # Deleting the workflow would delete its states' proposed version (past the draft: history).
+    Case("DELETE", "state-workflows/{workflow}/", lead_or_council(409, opted_out=404)),
     Case("GET", "state-workflows/{workflow}/history/", READ_GOVERNED),
 
     Case("GET", "state-definitions/", READ),
@@ -404,7 +406,8 @@ TABLE: list[Case] = [
     Case("GET", "state-definitions/{state}/", READ_GOVERNED),
     Case("PUT", "state-definitions/{state}/", lead_or_council(200, opted_out=404), CURRENT),
     Case("PATCH", "state-definitions/{state}/", lead_or_council(200, opted_out=404), {"state_value": "approved"}),
-    Case("DELETE", "state-definitions/{state}/", lead_or_council(204, opted_out=404)),
+    # The state has a proposed version (past the draft: history, as for DELETE of the version itself).
+    Case("DELETE", "state-definitions/{state}/", lead_or_council(409, opted_out=404)),
     Case("GET", "state-definitions/{state}/history/", READ_GOVERNED),
 
     # Transitions are changed by whoever may change their workflow (edit_container).
