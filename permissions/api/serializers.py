@@ -244,9 +244,12 @@ class BriefManyRelatedField(ManyRelatedField):
         if user is None or user.is_superuser:
             return chosen
         relation = type(instance)._meta.get_field(self.source_attrs[0])
-        kept = model._base_manager.filter(**{relation.related_query_name(): instance.pk}).exclude(
-            visibility_filter(model, user))
-        return [*chosen, *kept.exclude(pk__in=[row.pk for row in chosen])]
+        related = model._base_manager.filter(**{relation.related_query_name(): instance.pk})
+        # Not ``exclude(visibility_filter(...))``: for a writer no rule applies to, the filter is an
+        # empty Q, and excluding an empty Q excludes nothing (every related row would be kept).
+        visible = related.filter(visibility_filter(model, user)).values("pk")
+        kept = related.exclude(pk__in=visible).exclude(pk__in=[row.pk for row in chosen])
+        return [*chosen, *kept]
 
 
 class BriefUserField(BriefRelatedField):

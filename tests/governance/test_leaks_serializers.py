@@ -83,6 +83,14 @@ class GovernanceSerializerLeakTests(GovernanceLeakWorld):
                                  {self.accounts.pk, self.targets.pk})
                 self.assertMentionsNone(response.content.decode(), HIDDEN_WORDS)
 
+    def test_a_writer_who_sees_every_dataset_can_remove_one(self):
+        # Keeping what the writer cannot see must not keep what they can: with no deny rule
+        # applying to them, nothing is kept that the list leaves out.
+        response = self.client_for(self.staff_colleague).patch(
+            f"{API}business-entities/{self.entity.pk}/", {"datasets": [self.accounts.pk]}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(set(self.entity.datasets.values_list("pk", flat=True)), {self.accounts.pk})
+
     def test_a_hidden_duplicate_answers_like_a_visible_one(self):
         client = self.client_for(self.staff_opted_out)
         hidden = client.post(f"{API}fields/", {"dataset": self.accounts.pk, "name": "tax_id", "data_type": "text"},
