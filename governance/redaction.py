@@ -140,7 +140,9 @@ class Redactor(ReaderVisibility):
             self.note_datasets([dataset_id])
             pending, self._pending_field_datasets = self._pending_field_datasets, set()
             found: dict[int, set[str]] = defaultdict(set)
-            hidden = Field._base_manager.filter(dataset_id__in=pending).exclude(visibility_filter(Field, self.user))
+            fields = Field._base_manager.filter(dataset_id__in=pending)
+            # Not ``exclude(visibility_filter(...))``, which excludes nothing when the filter is empty.
+            hidden = fields.exclude(pk__in=fields.filter(visibility_filter(Field, self.user)).values("pk"))
             for pk, name in hidden.values_list("dataset_id", "name"):
                 found[pk].add(name)
             self._hidden_fields.update({pk: frozenset(found[pk]) for pk in pending})
