@@ -22,11 +22,12 @@ $BIN/python manage.py makemigrations --check --dry-run
 echo "== OpenAPI schema (warnings are errors)"
 $BIN/python manage.py spectacular --validate --fail-on-warn --file "$WORK/openapi.yaml"
 
-echo "== pytest on PostgreSQL 15"
+echo "== pytest on PostgreSQL 15 (schemathesis: at least ${ST_MIN_CASES:-5000} cases per token)"
 pg_start
-$BIN/python -m pytest -p no:cacheprovider "$@"
+ST_EXAMPLES=${ST_EXAMPLES:-10} ST_STATEFUL=${ST_STATEFUL:-20} ST_MIN_CASES=${ST_MIN_CASES:-5000} \
+    $BIN/python -m pytest -p no:cacheprovider "$@"
 pg_stop
 unset DATABASE_URL
 
-echo "== pytest on SQLite"
-$BIN/python -m pytest -p no:cacheprovider "$@"
+echo "== pytest on SQLite (schemathesis: a few cases per operation)"
+ST_EXAMPLES=3 ST_STATEFUL=3 ST_MIN_CASES=0 $BIN/python -m pytest -p no:cacheprovider "$@"
