@@ -438,6 +438,9 @@ class _Pending:
     #: The object was created in this batch (a later delete does not forget that: the delete
     #: may be rolled back to a savepoint while the create stays).
     created: bool = False
+    #: Secret fields' stored values before their first change in the batch (the record shows
+    #: only "(hidden)"), so a change rolled back to a savepoint can be told from one that stayed.
+    secrets_before: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -521,13 +524,31 @@ def _settle(item: _Pending) -> _Pending | None:
     changes = {}
     for name, change in item.changes.items():
         if name in SECRET_FIELDS:
-            changes[name] = change
+            if name not in item.secrets_before or _stored_value(stored, name) != item.secrets_before[name]:
+                changes[name] = change
             continue
         after = _stored_value(stored, name)
         if jsonable(after) != jsonable(change["before"]):
             changes[name] = {"before": change["before"], "after": after}
     item.action, item.changes, item.target = AuditAction.UPDATE, changes, describe(stored)
     return item
+
+
+def _note_secrets_before(item: _Pending, action: str, obj: models.Model, changes: dict) -> None:
+    """Remember the stored value of each secret field a change first touches in the batch: for an
+    update, the row as read before the save (``permissions.signals.on_pre_save``); for a delete,
+    the deleted instance's own."""
+    from permissions.signals import SECRET_FIELDS
+
+    for name in SECRET_FIELDS & set(changes):
+        if name in item.secrets_before or item.created:
+            continue
+        if action == AuditAction.UPDATE:
+            before = getattr(obj, "_audit_before", None)
+            if before is not None and name in before:
+                item.secrets_before[name] = before[name]
+        elif action == AuditAction.DELETE:
+            item.secrets_before[name] = getattr(obj, obj._meta.get_field(name).attname)
 
 
 def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, Any]]) -> None:
@@ -542,9 +563,11 @@ def record_change(action: str, obj: models.Model, changes: dict[str, dict[str, A
     key = (target["object_type"], target["object_id"])
     item = pending.get(key)
     if item is None:
-        pending[key] = _Pending(action, target, type(obj), obj.pk, dict(changes),
-                                created=action == AuditAction.CREATE)
+        item = pending[key] = _Pending(action, target, type(obj), obj.pk, dict(changes),
+                                       created=action == AuditAction.CREATE)
+        _note_secrets_before(item, action, obj, changes)
         return
+    _note_secrets_before(item, action, obj, changes)
     if action == AuditAction.DELETE:
         item.action = AuditAction.DELETE
     elif action == AuditAction.CREATE:  # created again after a delete or a rollback
