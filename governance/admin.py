@@ -265,7 +265,10 @@ class SystemOfRecordAdmin(GovernanceAdmin):
             return False  # superseded, never overwritten: propose a new designation instead
         return super().has_change_permission(request, obj)
 
-    @admin.action(description="Approve the selected proposed designations")
+    def has_approve_permission(self, request) -> bool:
+        return entity_services.can_approve_designation(request.user)  # the council, as the service decides
+
+    @admin.action(description="Approve the selected proposed designations", permissions=["approve"])
     def approve_selected(self, request, queryset):
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(request, "admin/governance/confirm_action.html", {

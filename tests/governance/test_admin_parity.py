@@ -471,3 +471,11 @@ def _form_data(form) -> dict:
             continue
         data[bound.html_name] = [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
     return data
+
+
+class ActionsForWhoMayAct(ParityWorld):
+    def test_only_the_council_is_offered_to_approve_designations(self):
+        model_admin = admin.site._registry[SystemOfRecord]
+        offered = {role for role, user in self.roles.items()
+                   if "approve_selected" in model_admin.get_actions(self.request_for(user))}
+        self.assertEqual(offered, {"superuser", "council"})
