@@ -18,6 +18,11 @@ class GovernanceConfig(AppConfig):
 
         checkpoint_signed.connect(_checkpoint_signed, dispatch_uid="accord_audit_checkpoint_event")
 
+        from governance.services.history import kept_history
+        from permissions.deletion import register_guard
+
+        register_guard(kept_history)  # deleting a catalog object never deletes governance history
+
 
 def _checkpoint_signed(sender, line, **kwargs) -> None:
     """A signed audit checkpoint was stored: send it to its subscribers (the ``audit.checkpoint`` event)."""

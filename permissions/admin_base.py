@@ -34,12 +34,14 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     readonly_fields: tuple[str, ...] = ("created_at", "updated_at")
 
     def get_deleted_objects(self, objs, request):
-        """The delete confirmation lists what would go; when some of it is hidden from
-        the user, nothing is listed and the deletion is refused (see permissions.deletion)."""
-        from permissions.deletion import HIDDEN_DEPENDENTS, hidden_dependents
+        """The delete confirmation lists what would go; when some of it is hidden from the
+        user, or another app refuses the deletion (governance history), nothing is listed and
+        the deletion is refused, as through the API (see permissions.deletion)."""
+        from permissions.deletion import refusal
 
-        if hidden_dependents(list(objs), request.user):
-            return [], {}, set(), [HIDDEN_DEPENDENTS]
+        reason = refusal(list(objs), request.user)
+        if reason:
+            return [], {}, set(), [reason]
         return super().get_deleted_objects(objs, request)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -8,6 +8,8 @@ error, or the cascade itself would reveal or destroy what deny rules hide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import router
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
@@ -44,6 +46,31 @@ def hidden_dependents(objs, user) -> bool:
     return False
 
 
-def ensure_deletable_by(objs, user) -> None:
+#: Other apps' reasons a deletion must not happen, whatever path asks (``register_guard``).
+_GUARDS: list[Callable[[list], str | None]] = []
+
+
+def register_guard(guard: Callable[[list], str | None]) -> None:
+    """Add a check every deletion through the API and the admin asks: ``guard(objs)`` returns why
+    deleting ``objs`` (and what would go with them) is refused, or ``None``. Governance registers
+    one, so deleting a catalog object never deletes history that refers to it."""
+    if guard not in _GUARDS:
+        _GUARDS.append(guard)
+
+
+def refusal(objs, user) -> str | None:
+    """Why ``user`` may not delete ``objs``, or ``None``."""
+    objs = list(objs)
     if hidden_dependents(objs, user):
-        raise Conflict(HIDDEN_DEPENDENTS)
+        return HIDDEN_DEPENDENTS
+    for guard in _GUARDS:
+        reason = guard(objs)
+        if reason:
+            return reason
+    return None
+
+
+def ensure_deletable_by(objs, user) -> None:
+    reason = refusal(objs, user)
+    if reason:
+        raise Conflict(reason)

@@ -39,6 +39,10 @@ def _history_rules() -> dict:
         # A contract version's reference to a state definition: deleting the definition would
         # change what the version covers without a new version or signature.
         ContractVersion.state_definitions.through: Q(),
+        # What a proposed or signed version covers and who its parties are: deleting a dataset
+        # or a department would change what was signed underneath the signatures.
+        ContractVersion.datasets.through: ~Q(contractversion__status=ContractStatus.DRAFT),
+        ContractVersion.consumers.through: ~Q(contractversion__status=ContractStatus.DRAFT),
         ComplianceRun: Q(),
         CheckResult: Q(),
         Incident: Q(),
@@ -82,6 +86,8 @@ def kept_history(objs) -> str | None:
         rule = rules.get(model)
         if rule is not None and queryset.filter(rule).exists():
             what = MESSAGES.get(model, "a contract version's reference to a state definition")
+            if model in (ContractVersion.datasets.through, ContractVersion.consumers.through):
+                what = "what a proposed or signed contract version covers (its datasets and parties)"
             return (f"Deleting this would delete {what}, which is history and is never deleted; "
                     "retire or supersede it instead (a new version, a new designation).")
     return None
