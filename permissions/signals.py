@@ -99,7 +99,10 @@ def on_post_delete(sender, instance, **kwargs) -> None:
 
 
 def on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
-    if reverse or not _is_audited(instance):
+    if reverse:
+        _on_reverse_m2m_changed(sender, instance, action, model, pk_set)
+        return
+    if not _is_audited(instance):
         return
     field_name = next(
         (f.name for f in instance._meta.many_to_many if f.remote_field.through is sender), None
@@ -118,6 +121,45 @@ def on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -
     after = sorted(manager.values_list("pk", flat=True))
     if before != after:
         audit.record_change(AuditAction.UPDATE, instance, {field_name: {"before": before, "after": after}})
+
+
+def _related_ids(field, ids: list) -> dict[Any, list]:
+    """For each object (by pk) of the model holding the many-to-many ``field``: its related pks."""
+    through = field.remote_field.through
+    source = through._meta.get_field(field.m2m_field_name()).attname
+    target = through._meta.get_field(field.m2m_reverse_field_name()).attname
+    found: dict[Any, list] = {pk: [] for pk in ids}
+    for source_id, target_id in through._base_manager.filter(**{f"{source}__in": ids}).values_list(source, target):
+        found[source_id].append(target_id)
+    return {pk: sorted(values) for pk, values in found.items()}
+
+
+def _on_reverse_m2m_changed(sender, instance, action, model, pk_set) -> None:
+    """A change made from the other side (``group.user_set.add(user)``): recorded, like one made
+    from the field's side, on each object of ``model`` (which holds the field) whose set changed."""
+    field = next((f for f in model._meta.many_to_many if f.remote_field.through is sender), None)
+    if field is None:
+        return
+    pending = instance.__dict__.setdefault("_audit_m2m_reverse_before", {})
+    if action in ("pre_add", "pre_remove", "pre_clear"):
+        if action == "pre_clear":
+            through = field.remote_field.through
+            target = through._meta.get_field(field.m2m_reverse_field_name()).attname
+            source = through._meta.get_field(field.m2m_field_name()).attname
+            ids = list(through._base_manager.filter(**{target: instance.pk}).values_list(source, flat=True))
+        else:
+            ids = list(pk_set or ())
+        pending[field.name] = _related_ids(field, ids)
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    before = pending.pop(field.name, {})
+    after = _related_ids(field, list(before))
+    changed = [pk for pk in before if before[pk] != after[pk]]
+    for obj in model._base_manager.filter(pk__in=changed).order_by("pk"):
+        if _is_audited(obj):
+            audit.record_change(AuditAction.UPDATE, obj,
+                                {field.name: {"before": before[obj.pk], "after": after[obj.pk]}})
 
 
 def connect() -> None:

@@ -428,3 +428,36 @@ class BatchSavepointEdgeTests(TestCase):
         self.assertEqual(records(after), ["create"])
         self.assertEqual(AuditRecord.objects.get(object_type="catalog.tag", object_id=str(after.pk)).actor_name,
                          "review2-batcher")
+
+
+class ReverseManyToManyTests(TestCase):
+    """A many-to-many change made from the other side (``group.user_set.add(user)``,
+    ``tag.datasets.add(dataset)``) changes the same rows as one made from the field's side: it
+    is recorded the same way, on the object that holds the field."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.person = make_user("review2-member")
+        cls.group = Group.objects.create(name="review2-members")
+
+    def field_changes(self, obj, name) -> list:
+        from permissions.models import AuditRecord
+
+        return [r.changes[name] for r in AuditRecord.objects.filter(
+            object_type=obj._meta.label_lower, object_id=str(obj.pk)).order_by("seq") if name in r.changes]
+
+    def test_a_membership_added_and_removed_from_the_group(self):
+        self.group.user_set.add(self.person)
+        self.group.user_set.remove(self.person)
+        self.assertEqual(self.field_changes(self.person, "groups"), [
+            {"before": [], "after": [self.group.pk]}, {"before": [self.group.pk], "after": []}])
+
+    def test_a_group_cleared(self):
+        self.person.groups.add(self.group)
+        self.group.user_set.clear()
+        self.assertEqual(self.field_changes(self.person, "groups")[-1], {"before": [self.group.pk], "after": []})
+
+    def test_a_tag_given_to_a_dataset_from_the_tag(self):
+        dataset, tag = factories.dataset(), factories.tag()
+        tag.datasets.add(dataset)
+        self.assertEqual(self.field_changes(dataset, "tags"), [{"before": [], "after": [tag.pk]}])
