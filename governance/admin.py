@@ -42,7 +42,7 @@ from governance.services import compliance, history, notifications
 from governance.services import contracts as contract_services
 from governance.services import entities as entity_services
 from governance.services import states as state_services
-from governance.services.common import acts_for
+from governance.services.common import acts_for, signs_for
 from permissions.admin import secret_shown_once
 from permissions.admin_base import AccordInline, AccordModelAdmin
 from permissions.errors import Refused
@@ -610,7 +610,7 @@ class ContractVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
         """The parties that have not signed ``version`` and that ``user`` may sign for (the service's rule)."""
         if version.status != ContractStatus.PROPOSED:
             return []
-        return [party for party in contract_services.missing_signatures(version) if acts_for(user, party)]
+        return [party for party in contract_services.missing_signatures(version) if signs_for(user, party)]
 
     def get_urls(self):
         return [path("<int:pk>/sign/", self.admin_site.admin_view(self.sign_view),

@@ -40,5 +40,13 @@ def acts_for(user, department: Department) -> bool:
     return bool(user.is_superuser or department.pk in Department.led_ids_for(user))
 
 
+def signs_for(user, department: Department) -> bool:
+    """Whether ``user`` may sign for ``department``: who acts for it, or a member of the DataOps
+    council signing on its behalf (the signature's audit record says ``on_behalf``)."""
+    from permissions.council import is_council
+
+    return acts_for(user, department) or is_council(user)
+
+
 def now():
     return timezone.now()

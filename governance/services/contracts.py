@@ -12,7 +12,7 @@ from governance import terms as contract_terms
 from governance.choices import ChangeClass, ContractStatus, VersionStatus
 from governance.models import ContractSignature, ContractVersion, DataContract, StateDefinitionVersion
 from governance.models.contracts import BOUND_STATUSES
-from governance.services.common import acting_as, acts_for, now, person, user_of
+from governance.services.common import acting_as, acts_for, now, person, signs_for, user_of
 from governance.services.schedules import sync_contract_schedule
 from governance.services.states import definition_version_hash
 from permissions import audit
@@ -307,8 +307,8 @@ def sign(version: ContractVersion, *, department, actor, comment: str = "") -> C
             names = ", ".join(p.name for p in parties)
             raise Invalid(f"{department} is not a party to this contract (parties: {names}).",
                           errors={"department": [f"Choose one of: {names}."]})
-        if not acts_for(user, department):
-            raise NotAllowed(f"Only a lead of {department} may sign for it.")
+        if not signs_for(user, department):
+            raise NotAllowed(f"Only a lead of {department} (or the DataOps council, on its behalf) may sign for it.")
         if version.signatures.filter(department=department).exists():
             raise Conflict(f"{department} has already signed version {version.version}.")
         current = version_hash(version)

@@ -1,6 +1,6 @@
 """Signing in the admin: one person signs one version for one party at a time.
 
-A lead signs for the party they lead; a superuser, who may sign for every party, chooses the
+A lead signs for the party they lead; a superuser or council member, who may sign for every party, chooses the
 party explicitly on the signing form, and the signature's audit record says it was signed on the
 party's behalf. The form offers exactly the parties the service lets the signer sign for.
 """
@@ -86,6 +86,21 @@ class TestSuperuserChoosesTheParty(AdminSigningCase):
         self.assertEqual(response.status_code, 200)
         self.assertIn("department", response.context["form"].errors)
         self.assertEqual(self.signatures(), set())
+
+
+class TestCouncilSignsOnBehalf(AdminSigningCase):
+    def test_a_council_member_chooses_the_party_and_signs_on_its_behalf(self):
+        from django.conf import settings
+        from django.contrib.auth.models import Group
+
+        council = make_user("cora-council", is_staff=True, perms=VIEW_VERSIONS)
+        council.groups.add(Group.objects.get(name=settings.ACCORD_COUNCIL_GROUP))
+        page = self.admin(council).get(self.sign_url)
+        self.assertEqual(set(self.choices(page)), {str(self.marketing.pk), str(self.sales.pk)})
+        self.assertIsNone(page.context["form"]["department"].value())
+        self.client.post(self.sign_url, {"department": self.sales.pk})
+        self.assertEqual(self.signatures(), {"sales"})
+        self.assertEqual([(r["department"], r["on_behalf"]) for r in self.sign_records()], [("sales", True)])
 
 
 class TestLeadSignsForTheirParty(AdminSigningCase):
