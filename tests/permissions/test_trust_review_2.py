@@ -12,6 +12,7 @@ import contextlib
 import datetime
 from unittest import mock
 
+import pytest
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -461,3 +462,159 @@ class ReverseManyToManyTests(TestCase):
         dataset, tag = factories.dataset(), factories.tag()
         tag.datasets.add(dataset)
         self.assertEqual(self.field_changes(dataset, "tags"), [{"before": [], "after": [tag.pk]}])
+
+
+# --- concurrency on PostgreSQL: threads with connections of their own -------------------------
+
+
+def _threads(count: int, work) -> list[BaseException]:
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            work(index)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_that_roll_back_and_events_outside_transactions_keep_one_chain():
+    """Eight writers on PostgreSQL, each mixing committed writes, writes rolled back after their
+    record was appended, batches with a savepoint rolled back, and events appended outside any
+    transaction: the chain has no gap and verifies, and exactly the writes that stayed are in it."""
+    from django.db import connection
+
+    from permissions import audit
+    from permissions.models import AuditAction, AuditRecord
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    rounds = 12
+    before = AuditRecord.objects.count()
+
+    def work(index: int) -> None:
+        with context.system_actor(f"review2-writer-{index}", reason="concurrency review"):
+            for item in range(rounds):
+                slug = f"rv2-{index}-{item}"
+                Tag.objects.create(name=f"kept {slug}", slug=f"kept-{slug}")  # 1 record
+                with contextlib.suppress(RuntimeError), transaction.atomic():
+                    Tag.objects.create(name=f"gone {slug}", slug=f"gone-{slug}")
+                    raise RuntimeError  # appended, then rolled back: no record, no gap
+                with audit.batch():  # 1 record (the kept one)
+                    Tag.objects.create(name=f"batch {slug}", slug=f"batch-{slug}")
+                    sid = transaction.savepoint()
+                    Tag.objects.create(name=f"undone {slug}", slug=f"undone-{slug}")
+                    transaction.savepoint_rollback(sid)
+                audit.record_event(AuditAction.LOGIN, object_type="review2", object_id=slug)  # 1 record, alone
+
+    assert _threads(8, work) == []
+    result = audit.verify_chain()
+    assert result.ok, result
+    seqs = list(AuditRecord.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) == before + 8 * rounds * 3
+    assert not Tag.objects.filter(slug__startswith="gone-").exists()
+    assert not Tag.objects.filter(slug__startswith="undone-").exists()
+    kept = AuditRecord.objects.filter(actor_name__startswith="system:review2-writer-")
+    assert kept.filter(action="create").count() == 8 * rounds * 2
+    assert not kept.filter(object_repr__startswith="gone ").exists()
+    assert not kept.filter(object_repr__startswith="undone ").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_readers_agree_with_the_uncached_path_while_rules_change():
+    """Eight readers on PostgreSQL read through the kept rules while a writer changes rules and
+    memberships, some in requests that roll back: whenever the generation did not move during a
+    reader's read, what it saw equals the plain, uncached computation."""
+    import random
+
+    from django.db import connection
+
+    from permissions import generation
+
+    if connection.vendor != "postgresql":
+        pytest.skip("threads need PostgreSQL's shared test database")
+    with context.system_actor("tests", reason="setup"):
+        readers = [make_user(f"rv2-thread-reader-{i}") for i in range(8)]
+        groups = [Group.objects.create(name=f"rv2-thread-group-{i}") for i in range(3)]
+        datasets = [factories.dataset() for _ in range(12)]
+    ids = [d.pk for d in datasets]
+    stop = []
+    compared, wrong = [], []
+
+    def plain(user) -> set[int]:
+        rules = access.rules_applying_to(user, subjects=access._read_subjects(user))
+        return set(Dataset.objects.filter(pk__in=ids).exclude(access.hidden_condition(Dataset, rules))
+                   .values_list("pk", flat=True))
+
+    def read(index: int) -> None:
+        user = readers[index]
+        while not stop:
+            with web_request(user):
+                token = generation.current_token()
+                seen = set(Dataset.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+                seen_again = set(Dataset.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+            expected = plain(user)
+            if generation.current_token() == token:
+                compared.append(1)
+                if not (seen == seen_again == expected):
+                    wrong.append((user.pk, seen, seen_again, expected))
+
+    def write(rng: random.Random) -> None:
+        with context.system_actor("rv2-rule-writer", reason="concurrency review"):
+            for _step in range(60):
+                choice = rng.random()
+                dataset, reader, group = rng.choice(datasets), rng.choice(readers), rng.choice(groups)
+                if choice < 0.3:
+                    if rng.random() < 0.5:
+                        deny(dataset, subject_kind="user", subject_user=reader)
+                    else:
+                        deny(dataset, subject_kind="group", subject_group=group)
+                elif choice < 0.5:
+                    rule = AccessRule.objects.order_by("?").first()
+                    if rule is not None:
+                        rule.delete()
+                elif choice < 0.7:
+                    reader.groups.add(group) if rng.random() < 0.5 else reader.groups.remove(group)
+                else:  # a request that changes rules, reads for others, and rolls back
+                    with web_request(reader):
+                        sees(reader, dataset)
+                        with contextlib.suppress(RuntimeError), transaction.atomic():
+                            AccessRule.objects.all().delete()
+                            for other in readers:
+                                sees(other, dataset)
+                            raise RuntimeError
+
+    def work(index: int) -> None:
+        if index == 8:
+            try:
+                write(random.Random(13))
+            finally:
+                stop.append(True)
+        else:
+            read(index)
+
+    access.forget_compiled_rules()
+    try:
+        errors = _threads(9, work)
+    finally:
+        access.forget_compiled_rules()
+    assert errors == []
+    assert compared, "no read ran without the generation moving"
+    assert wrong == []
