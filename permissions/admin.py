@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Value
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, Value
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -49,6 +49,22 @@ def rule_label(rule: AccessRule, target_hidden: bool) -> str:
     if target_hidden:
         return f"Deny {rule.subject_label()} → 1 {rule.target_type.name} you cannot see"
     return f"Deny {rule.subject_label()} → {rule.target_label()}"
+
+
+def opted_out_of(user, *, viewer) -> list[dict]:
+    """What ``user`` is opted out of: each active deny rule that applies to them with no
+    exception lifting it, its target as ``viewer`` may name it, and its reason."""
+    from permissions.access import rules_applying_to
+
+    rules = with_target_hidden(
+        rules_applying_to(user).select_related("target_type", "target_tag", "subject_department",
+                                               "subject_group", "subject_user"), viewer)
+    return [{"rule": rule.pk, "label": rule_label(rule, rule.target_hidden), "reason": rule.reason,
+             "expires_at": rule.expires_at,
+             "exceptions": [exc.subject_label() for exc in rule.exceptions.all()]}
+            for rule in rules.prefetch_related(Prefetch(
+                "exceptions", queryset=AccessRuleException.objects.active().select_related(
+                    "subject_department", "subject_group", "subject_user"))).order_by("pk")]
 
 
 def _is_autocomplete(request) -> bool:
@@ -138,9 +154,12 @@ class AccessRuleAdmin(AccordModelAdmin):
                 *super().get_urls()]
 
     def explain_view(self, request: HttpRequest):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        form = ExplainForm(request.GET or None)
+        """Anyone signed in to the admin may explain their own access (as through the API);
+        those who read the rules, anybody's."""
+        about_anyone = self.has_view_permission(request)
+        form = ExplainForm(request.GET or None, initial={"user": request.user.pk})
+        if not about_anyone:
+            form.fields["user"].queryset = get_user_model().objects.filter(pk=request.user.pk)
         result = None
         if form.is_valid():
             model = {m._meta.label_lower: m for m in targetable_models()}[form.cleaned_data["object_type"]]
@@ -149,8 +168,12 @@ class AccessRuleAdmin(AccordModelAdmin):
                 form.add_error("object_id", "No such object.")
             else:
                 result = explain(form.cleaned_data["user"], obj)
+                if not about_anyone:
+                    result.pop("not_applicable", None)  # rules about other people are not theirs to read
+        subject = (getattr(form, "cleaned_data", None) or {}).get("user") or request.user
         context = {**self.admin_site.each_context(request), "title": "Explain access", "form": form,
-                   "result": result, "opts": self.model._meta}
+                   "result": result, "opts": self.model._meta, "subject": subject,
+                   "opted_out": opted_out_of(subject, viewer=request.user)}
         return TemplateResponse(request, "admin/permissions/explain.html", context)
 
 

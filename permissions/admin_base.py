@@ -33,6 +33,31 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields: tuple[str, ...] = ("created_at", "updated_at")
 
+    # Edit rights per object, as the API decides them (permissions.edit): the model permission, or
+    # the steward's and owner's object permissions, a lead's department, a container one may change.
+    def has_change_permission(self, request, obj=None):
+        from permissions.edit import can_change
+
+        return super().has_change_permission(request, obj) or (
+            obj is not None and can_change(request.user, obj, "change"))
+
+    def has_delete_permission(self, request, obj=None):
+        from permissions.edit import can_change
+
+        return super().has_delete_permission(request, obj) or (
+            obj is not None and can_change(request.user, obj, "delete"))
+
+    def save_model(self, request, obj, form, change):
+        """As the API: a change must leave the object one the user may still change (a steward
+        cannot move a field into a dataset they do not own); else nothing is saved."""
+        from django.core.exceptions import PermissionDenied
+
+        from permissions.edit import can_change
+
+        super().save_model(request, obj, form, change)
+        if change and not can_change(request.user, obj, "change"):
+            raise PermissionDenied  # the admin's change view is atomic: the save is rolled back
+
     def get_deleted_objects(self, objs, request):
         """The delete confirmation lists what would go; when some of it is hidden from the
         user, or another app refuses the deletion (governance history), nothing is listed and

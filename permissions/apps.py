@@ -15,7 +15,9 @@ class PermissionsConfig(AppConfig):
 
         from django.db.models.signals import post_migrate
 
+        from permissions import council
         from permissions.council import ensure_council_group
 
         # After every app (its permissions exist by then), so the group ends up complete.
         post_migrate.connect(ensure_council_group, dispatch_uid="accord_council_group")
+        council.connect()  # leads and stewards follow their department memberships

@@ -1,0 +1,259 @@
+"""Every role can do its work (issue 15): the role groups exist after migrate with their
+permissions; being made a lead or steward gives admin access to what the role may do, and ending
+the membership takes it back; what a lead, a steward and a reader can do in the admin."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import TestCase
+from django.urls import reverse
+
+from catalog.models import Field
+from permissions.council import LEADS_GROUP, READERS_GROUP, STEWARDS_GROUP, ensure_council_group
+from permissions.models import AccessRule, AccessRuleException, AuditAction, AuditRecord
+from tests import factories
+
+User = get_user_model()
+
+
+def group_names(user) -> set[str]:
+    return set(User.objects.get(pk=user.pk).groups.values_list("name", flat=True))
+
+
+def staff(user) -> bool:
+    return User.objects.get(pk=user.pk).is_staff
+
+
+class TestRoleGroups(TestCase):
+    def test_groups_exist_after_migrate_with_view_permissions_and_no_change_permission(self):
+        for name in (settings.ACCORD_COUNCIL_GROUP, LEADS_GROUP, STEWARDS_GROUP, READERS_GROUP):
+            self.assertTrue(Group.objects.filter(name=name).exists(), name)
+        for name in (LEADS_GROUP, STEWARDS_GROUP, READERS_GROUP):
+            codenames = set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
+            self.assertIn("view_dataset", codenames)
+            self.assertIn("view_statedefinitionversion", codenames)
+            # What they change is decided per object (permissions.edit), never by a model permission.
+            self.assertFalse({c for c in codenames if c.startswith(("add_", "change_", "delete_", "approve_"))},
+                             name)
+        self.assertIn("sign_contractversion",
+                      Group.objects.get(name=LEADS_GROUP).permissions.values_list("codename", flat=True))
+
+    def test_ensuring_the_groups_again_changes_nothing(self):
+        before = {g.name: set(g.permissions.values_list("pk", flat=True)) for g in Group.objects.all()}
+        ensure_council_group()
+        after = {g.name: set(g.permissions.values_list("pk", flat=True)) for g in Group.objects.all()}
+        self.assertEqual(before, after)
+
+
+class TestMembershipGivesAccess(TestCase):
+    def setUp(self):
+        self.department = factories.department()
+        self.person = User.objects.create_user("pat", password="pw-pat-123456")
+
+    def test_a_lead_is_staff_in_the_leads_group_until_the_membership_ends(self):
+        membership = factories.membership(self.person, department=self.department, role="lead")
+        self.assertEqual(group_names(self.person), {LEADS_GROUP})
+        self.assertTrue(staff(self.person))
+        membership.delete()
+        self.assertEqual(group_names(self.person), set())
+        self.assertFalse(staff(self.person))
+
+    def test_changing_the_role_moves_the_group(self):
+        membership = factories.membership(self.person, department=self.department, role="steward")
+        self.assertEqual(group_names(self.person), {STEWARDS_GROUP})
+        membership.role = "member"
+        membership.save()
+        self.assertEqual(group_names(self.person), set())
+        self.assertFalse(staff(self.person))
+        membership.role = "lead"
+        membership.save()
+        self.assertEqual(group_names(self.person), {LEADS_GROUP})
+
+    def test_a_role_in_another_department_keeps_the_group(self):
+        first = factories.membership(self.person, department=self.department, role="steward")
+        factories.membership(self.person, department=factories.department(), role="steward")
+        first.delete()
+        self.assertEqual(group_names(self.person), {STEWARDS_GROUP})
+        self.assertTrue(staff(self.person))
+
+    def test_staff_set_up_by_hand_is_left_alone(self):
+        self.person.is_staff = True
+        self.person.save()
+        self.person.groups.add(Group.objects.create(name="Auditors"))
+        factories.membership(self.person, department=self.department, role="lead").delete()
+        self.assertTrue(staff(self.person))
+        self.assertEqual(group_names(self.person), {"Auditors"})
+
+    def test_added_to_readers_or_council_by_hand_makes_staff_and_removing_takes_it(self):
+        readers = Group.objects.get(name=READERS_GROUP)
+        self.person.groups.add(readers)
+        self.assertTrue(staff(self.person))
+        readers.user_set.remove(self.person)
+        self.assertFalse(staff(self.person))
+
+    def test_the_changes_are_audited_on_the_user(self):
+        factories.membership(self.person, department=self.department, role="lead")
+        records = AuditRecord.objects.filter(object_type="auth.user", object_id=str(self.person.pk),
+                                             action=AuditAction.UPDATE)
+        changed = [set(record.changes) for record in records]
+        self.assertIn({"groups"}, changed)
+        self.assertIn({"is_staff"}, changed)
+
+    def test_deleting_the_person_deletes_their_memberships_quietly(self):
+        factories.membership(self.person, department=self.department, role="lead")
+        self.person.delete()
+        self.assertFalse(User.objects.filter(username="pat").exists())
+
+
+class AdminRoleTests(TestCase):
+    def setUp(self):
+        self.department = factories.department(name="Marketing", slug="marketing")
+        self.other = factories.department(name="Finance", slug="finance")
+        self.steward = User.objects.create_user("stew", password="pw-stew-123456")
+        self.lead = User.objects.create_user("lea", password="pw-lea-123456")
+        factories.membership(self.steward, department=self.department, role="steward")
+        factories.membership(self.lead, department=self.department, role="lead")
+        self.system = factories.system(owner_department=self.department)
+        self.owned = factories.dataset(system=self.system, owner_department=self.other, steward=self.steward)
+        self.foreign = factories.dataset(system=self.system, owner_department=self.other)
+        self.led = factories.dataset(system=self.system, owner_department=self.department)
+        self.owned_field = factories.field(dataset=self.owned, name="email")
+        self.foreign_field = factories.field(dataset=self.foreign, name="phone")
+
+    def change_url(self, obj) -> str:
+        return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+    def field_post(self, field, **changes) -> dict:
+        data = {"dataset": field.dataset_id, "position": field.position, "name": field.name,
+                "data_type": field.data_type, "nullable": "on", "classification": field.classification,
+                "description": field.description, "owner": field.owner_id or "",
+                "owner_department": field.owner_department_id or ""}
+        data.update(changes)
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class TestStewardInTheAdmin(AdminRoleTests):
+    def test_steward_changes_the_owner_of_a_field_of_their_dataset(self):
+        self.client.force_login(self.steward)
+        new_owner = User.objects.create_user("olga")
+        page = self.client.get(self.change_url(self.owned_field))
+        self.assertEqual(page.status_code, 200)
+        self.assertContains(page, 'name="_save"')
+        response = self.client.post(self.change_url(self.owned_field), self.field_post(self.owned_field,
+                                                                                        owner=new_owner.pk))
+        self.assertEqual(response.status_code, 302, getattr(response, "context_data", {}).get("errors"))
+        self.assertEqual(Field.objects.get(pk=self.owned_field.pk).owner, new_owner)
+
+    def test_steward_sees_but_cannot_change_a_field_of_another_dataset(self):
+        self.client.force_login(self.steward)
+        page = self.client.get(self.change_url(self.foreign_field))
+        self.assertEqual(page.status_code, 200)
+        self.assertNotContains(page, 'name="_save"')
+        response = self.client.post(self.change_url(self.foreign_field),
+                                    self.field_post(self.foreign_field, description="mine now"))
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(Field.objects.get(pk=self.foreign_field.pk).description, "")
+
+    def test_steward_cannot_move_a_field_into_a_dataset_they_do_not_own(self):
+        self.client.force_login(self.steward)
+        response = self.client.post(self.change_url(self.owned_field),
+                                    self.field_post(self.owned_field, dataset=self.foreign.pk))
+        self.assertEqual(response.status_code, 403)
+        self.assertEqual(Field.objects.get(pk=self.owned_field.pk).dataset, self.owned)
+
+    def test_steward_may_choose_people_in_the_owner_autocomplete(self):
+        self.client.force_login(self.steward)
+        response = self.client.get(reverse("admin:autocomplete"), {
+            "app_label": "catalog", "model_name": "field", "field_name": "owner", "term": "le"})
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("lea", {row["text"] for row in response.json()["results"]})
+
+    def test_after_the_membership_ends_the_admin_is_closed(self):
+        self.steward.department_memberships.all().delete()
+        self.client.force_login(self.steward)
+        response = self.client.get(self.change_url(self.owned_field))
+        self.assertEqual(response.status_code, 302)  # to the admin's login: no longer staff
+
+
+class TestLeadInTheAdmin(AdminRoleTests):
+    def test_lead_changes_their_departments_dataset_not_anothers(self):
+        self.client.force_login(self.lead)
+        self.assertContains(self.client.get(self.change_url(self.led)), 'name="_save"')
+        self.assertNotContains(self.client.get(self.change_url(self.foreign)), 'name="_save"')
+
+    def test_lead_approves_their_departments_state_definition_in_the_admin(self):
+        from governance.choices import VersionStatus
+        from governance.models import StateDefinitionVersion
+        from governance.services import states as state_services
+
+        workflow = factories.workflow(owner_department=self.department)
+        state = factories.state(workflow=workflow, owner_department=self.department)
+        version = state_services.create_draft(definition=state, definition_text="A qualified lead.",
+                                              criteria={"field": "email", "op": "is_not_null"}, actor=self.lead)
+        version = state_services.propose(version, actor=self.lead)
+        self.client.force_login(self.lead)
+        changelist = reverse("admin:governance_statedefinitionversion_changelist")
+        self.assertContains(self.client.get(changelist), "approve_selected")
+        response = self.client.post(changelist, {"action": "approve_selected", "_selected_action": [version.pk],
+                                                 "confirmed": "yes"})
+        self.assertEqual(response.status_code, 302)
+        self.assertEqual(StateDefinitionVersion.objects.get(pk=version.pk).status, VersionStatus.APPROVED)
+
+
+class TestReaderExplains(TestCase):
+    def setUp(self):
+        self.hr = factories.department(name="HR", slug="hr")
+        self.reader = User.objects.create_user("rita", password="pw-rita-123456")
+        self.reader.groups.add(Group.objects.get(name=READERS_GROUP))
+        self.restricted = factories.tag(name="hr-restricted", slug="hr-restricted")
+        self.hidden = factories.dataset(qualified_name="hr.dim_employee", tags=[self.restricted])
+        self.visible = factories.dataset(qualified_name="sales.accounts")
+        self.rule = AccessRule.objects.create(subject_kind="everyone", target_kind="tag",
+                                              target_tag=self.restricted, reason="Employee data is HR's only")
+        AccessRuleException.objects.create(rule=self.rule, subject_kind="department", subject_department=self.hr,
+                                           reason="HR keeps the employee records")
+        self.client.force_login(self.reader)
+
+    def test_reader_browses_the_catalog_without_the_hidden_dataset(self):
+        response = self.client.get(reverse("admin:catalog_dataset_changelist"))
+        self.assertContains(response, "sales.accounts")
+        self.assertNotContains(response, "hr.dim_employee")
+
+    def test_reader_explains_what_hides_the_employee_data_from_them(self):
+        url = reverse("admin:permissions_explain")
+        response = self.client.get(url)
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "Deny everyone → tag hr-restricted")
+        self.assertContains(response, "Employee data is HR&#x27;s only")
+        self.assertContains(response, "except: department HR")
+        self.assertNotContains(response, "hr.dim_employee")
+
+    def test_reader_explains_only_themselves_and_a_hidden_object_is_missing(self):
+        url = reverse("admin:permissions_explain")
+        dataset_type = "catalog.dataset"
+        mine = self.client.get(url, {"user": self.reader.pk, "object_type": dataset_type,
+                                     "object_id": self.visible.pk})
+        self.assertContains(mine, "Visible")
+        self.assertNotContains(mine, "Rules about other people")
+        other = User.objects.create_user("otto")
+        theirs = self.client.get(url, {"user": other.pk, "object_type": dataset_type, "object_id": self.visible.pk})
+        self.assertNotContains(theirs, 'id="decision"')
+        hidden = self.client.get(url, {"user": self.reader.pk, "object_type": dataset_type,
+                                       "object_id": self.hidden.pk})
+        missing = self.client.get(url, {"user": self.reader.pk, "object_type": dataset_type, "object_id": 999999})
+        self.assertContains(hidden, "No such object.")
+        self.assertContains(missing, "No such object.")
+        self.assertEqual(re.sub(r"\d{4,}", "", hidden.content.decode()).count("No such object."),
+                         re.sub(r"\d{4,}", "", missing.content.decode()).count("No such object."))
+
+    def test_hr_sees_the_rule_lifted(self):
+        hr_person = User.objects.create_user("hanna")
+        factories.membership(hr_person, department=self.hr, role="lead")
+        self.client.force_login(hr_person)
+        response = self.client.get(reverse("admin:permissions_explain"))
+        self.assertContains(response, "Nothing: no deny rule applies.")
+
