@@ -167,7 +167,14 @@ class RepeatedClientIdOnEveryPathTests(TestCase):
         self.assertEqual(response.status_code, 200)
         return "No such object." not in response.content.decode()
 
-    PATHS = ("api_list", "api_detail", "search", "admin_changelist", "admin_change", "api_explain", "admin_explain")
+    def admin_autocomplete(self, dataset) -> bool:
+        response = self.client.get("/admin/autocomplete/", {
+            "app_label": "catalog", "model_name": "field", "field_name": "dataset", "term": dataset.name}, **REPEATED)
+        self.assertEqual(response.status_code, 200, response.content)
+        return str(dataset.pk) in {row["id"] for row in response.json()["results"]}
+
+    PATHS = ("api_list", "api_detail", "search", "admin_changelist", "admin_change", "admin_autocomplete",
+             "api_explain", "admin_explain")
 
     def changes(self):
         """(name, prepare(dataset), change(dataset)): after ``change`` the dataset is hidden."""
@@ -457,6 +464,17 @@ class ReverseManyToManyTests(TestCase):
         self.person.groups.add(self.group)
         self.group.user_set.clear()
         self.assertEqual(self.field_changes(self.person, "groups")[-1], {"before": [self.group.pk], "after": []})
+
+    def test_a_membership_added_from_the_group_in_a_savepoint_rolled_back(self):
+        from permissions import audit
+
+        with context.actor_context(self.person, reason="review 2"), audit.batch():
+            self.group.user_set.add(self.person)  # stays
+            sid = transaction.savepoint()
+            other = Group.objects.create(name="review2-rolled-back")
+            other.user_set.add(self.person)
+            transaction.savepoint_rollback(sid)
+        self.assertEqual(self.field_changes(self.person, "groups"), [{"before": [], "after": [self.group.pk]}])
 
     def test_a_tag_given_to_a_dataset_from_the_tag(self):
         dataset, tag = factories.dataset(), factories.tag()
