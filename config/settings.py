@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "permissions.apps.PermissionsConfig",
     "catalog.apps.CatalogConfig",
     "governance.apps.GovernanceConfig",
+    "harvest.apps.HarvestConfig",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +280,9 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "governance.models.compliance.IncidentStatus",
         "DeliveryStatusEnum": "governance.models.compliance.DeliveryStatus",
         "RunStatusEnum": "governance.models.compliance.RunStatus",
+        "RunTriggerEnum": "governance.models.compliance.RunTrigger",
+        "HarvestTriggerEnum": "harvest.models.HarvestTrigger",
+        "HarvestStatusEnum": "harvest.models.HarvestStatus",
     },
 }
 

@@ -47,6 +47,12 @@ class Dataset(AccordModel):
     published_at = models.DateTimeField(null=True, blank=True)
     source_modified_at = models.DateTimeField(null=True, blank=True, help_text="Last modified in the source.")
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Facts a harvest reads from the source itself (harvest/): the source is authoritative for them.
+    source_description = models.TextField(blank=True, help_text="The source's own comment on the object.")
+    unique_keys = models.JSONField(default=list, blank=True,
+                                   help_text="Unique constraints in the source, each a list of field names in order.")
+    removed_from_source_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a harvest found the object gone from its source (kept, not deleted).")
 
     access = AccessSpec(containers=("system",), classification="classification", tags="tags")
     edit_department = "owner_department"
@@ -98,6 +104,8 @@ class Field(AccordModel):
     is_key = models.BooleanField(default=False, help_text="Part of the dataset's key.")
     position = models.PositiveIntegerField(default=0)
     description = models.TextField(blank=True, help_text="What the field is supposed to store.")
+    source_description = models.TextField(blank=True, help_text="The source's own comment on the column.")
+    source_default = models.TextField(blank=True, help_text="The column's default expression in the source.")
     classification = models.CharField(
         max_length=16, choices=Classification.choices, default=Classification.INTERNAL
     )

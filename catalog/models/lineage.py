@@ -7,6 +7,12 @@ from permissions.access import AccessSpec
 from permissions.models import AccordModel
 
 
+class LineageOrigin(models.TextChoices):
+    DRAWN = "", "Drawn by people"
+    VIEW_DEFINITION = "view_definition", "Harvested: parsed from the view's definition"
+    VIEW_DEPENDENCY = "view_dependency", "Harvested: the source's dependency records (definition did not parse)"
+
+
 class LineageEdge(AccordModel):
     """Data flows from ``source`` to ``target`` (optionally field to field)."""
 
@@ -19,6 +25,8 @@ class LineageEdge(AccordModel):
         "catalog.Field", null=True, blank=True, on_delete=models.CASCADE, related_name="upstream_edges"
     )
     transformation = models.TextField(blank=True, help_text="How the target is derived from the source.")
+    origin = models.CharField(max_length=16, choices=LineageOrigin.choices, blank=True, default="",
+                              help_text="Empty when people drew the edge; a harvest replaces the edges it made.")
 
     # An edge is seen only when both ends (and any mapped fields) are.
     access = AccessSpec(targetable=False, containers=("source", "target", "source_field", "target_field"))

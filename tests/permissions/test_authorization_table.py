@@ -113,6 +113,22 @@ READ = outcome(200)
 READ_GOVERNED = outcome(200, opted_out=404)
 
 
+def _build_harvest(*, system, dataset, governed_field, other_field) -> dict[str, int]:
+    """The warehouse's harvest settings, one run, the drift it found in the governed dataset and a
+    foreign key from the governed field to the ledger's."""
+    from harvest.models import ChangeKind, FieldRelationship, HarvestRun, HarvestSettings, SchemaChange
+
+    settings_ = HarvestSettings.objects.create(system=system, exclude=["*.tmp_*"])
+    run = HarvestRun.objects.create(system=system, trigger="command", scheduled_for=timezone.now(),
+                                    status="succeeded", finished_at=timezone.now())
+    change = SchemaChange.objects.create(run=run, dataset=dataset, field=governed_field, field_name="amount",
+                                         kind=ChangeKind.TYPE_WIDENED, before="numeric(10,2)", after="numeric(12,2)")
+    relationship = FieldRelationship.objects.create(system=system, constraint_name="budget_ledger_fk",
+                                                    from_field=governed_field, to_field=other_field)
+    return {"harvest_settings": settings_.pk, "harvest_run": run.pk, "schema_change": change.pk,
+            "field_relationship": relationship.pk}
+
+
 class Ref:
     """A placeholder for the primary key of one of the objects built in setUpTestData."""
 
@@ -491,6 +507,23 @@ TABLE: list[Case] = [
     Case("POST", "incidents/{incident}/acknowledge/", lead_or_council(200)),
     Case("POST", "incidents/{incident}/resolve/", lead_or_council(200), {"note": "Amounts backfilled"}),
 
+    # --- harvesting: settings go with the System (its lead, the council); runs, drift and
+    # relationships are written by the harvest and read by every employee -------------------------
+    Case("GET", "harvest-settings/", READ),
+    Case("POST", "harvest-settings/", lead_or_council(201), {"system": Ref("empty_system"), "include": ["crm.*"]}),
+    Case("GET", "harvest-settings/{harvest_settings}/", READ),
+    Case("PUT", "harvest-settings/{harvest_settings}/", lead_or_council(200), CURRENT),
+    Case("PATCH", "harvest-settings/{harvest_settings}/", lead_or_council(200), {"schedule": "0 4 * * *"}),
+    Case("DELETE", "harvest-settings/{harvest_settings}/", lead_or_council(204)),
+    Case("GET", "harvest-settings/{harvest_settings}/history/", READ),
+    Case("GET", "harvest-runs/", READ),
+    Case("GET", "harvest-runs/{harvest_run}/", READ),
+    Case("GET", "schema-changes/", READ),
+    # A change in the governed dataset is hidden with it.
+    Case("GET", "schema-changes/{schema_change}/", READ_GOVERNED),
+    Case("GET", "field-relationships/", READ),
+    Case("GET", "field-relationships/{field_relationship}/", READ_GOVERNED),
+
     # --- notifications: a subscription and its deliveries are their owner's ----------------------
     # Lists show one's own (superusers: everyone's); another person's answers 404 like a missing
     # one, to the council too.
@@ -579,6 +612,8 @@ class AuthorizationTable(TestCase):
             reason="Marketing analytics measures spend against budget",
         )
         governance = _build_governance(users, sales=sales, finance=finance, system=system, dataset=dataset)
+        harvest = _build_harvest(system=system, dataset=dataset, governed_field=governed_field,
+                                 other_field=other_field)
         tokens = {role: create_token(user=user, name="laptop", actor=user) for role, user in users.items()}
         cls.raw_tokens = {role: raw for role, (_token, raw) in tokens.items()}
         cls.ids = {
@@ -588,7 +623,7 @@ class AuthorizationTable(TestCase):
             "upstream_dataset": upstream.pk, "field": governed_field.pk, "other_field": other_field.pk,
             "edge": edge.pk, "rule": rule.pk, "exception": exception.pk,
             "employee": users[EMPLOYEE].pk, "employee_token": tokens[EMPLOYEE][0].pk,
-            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance,
+            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance, **harvest,
             "audit_seq": AuditRecord.objects.order_by("-seq").values_list("seq", flat=True).first(),
         }
         # PUT sends an object's whole current representation back, as a superuser reads it.

@@ -1,0 +1,482 @@
+"""Harvesting a System's live source into the catalog, and the drift it finds.
+
+Precedence: the source is authoritative for what exists and its physical facts (kind, types,
+nullability, keys, position, default, size, row estimate, its own comment kept as
+``source_description``); people are for curated metadata (name, description, owners,
+steward, classification, tags, lifecycle), which a harvest never writes. A vanished object is
+marked ``removed_from_source_at`` (never deleted) and restored when it comes back; a vanished
+column is deleted (its audit record keeps what it held).
+
+Set-based: each schema's objects are compared with the registry read in two queries; only
+differences are written, each through the model's audited save or delete, under the actor
+``system:harvest:<run id>``. A harvest that changes nothing writes no catalog row and no
+audit record (only its run row)."""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalog.models import Dataset, Field, LineageEdge, System
+from catalog.models.lineage import LineageOrigin
+from harvest.connectors.base import SchemaBatch, SourceObject
+from harvest.connectors.postgresql import connector_for
+from harvest.lineage import parse_view
+from harvest.models import (
+    ChangeKind,
+    Compatibility,
+    FieldRelationship,
+    HarvestRun,
+    HarvestSettings,
+    HarvestStatus,
+    HarvestTrigger,
+    SchemaChange,
+)
+from permissions import audit, context
+from permissions.context import Actor
+
+KINDS = ("datasets", "fields", "relationships", "lineage")
+
+
+class HarvestError(Exception):
+    pass
+
+
+def selector(system: System):
+    """A predicate on qualified names from the System's include and exclude patterns."""
+    config = HarvestSettings.objects.filter(system=system).first()
+    include = config.include if config else []
+    exclude = config.exclude if config else []
+
+    def selected(name: str) -> bool:
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude):
+            return False
+        return not include or any(fnmatch.fnmatchcase(name, pattern) for pattern in include)
+
+    return selected
+
+
+def get_or_create_run(system: System, *, trigger: str, scheduled_for: datetime.datetime | None = None,
+                      requested_by=None) -> tuple[HarvestRun, bool]:
+    at = scheduled_for or timezone.now()
+    existing = HarvestRun.objects.filter(system=system, scheduled_for=at).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return HarvestRun.objects.create(system=system, trigger=trigger, scheduled_for=at,
+                                             requested_by=requested_by), True
+    except IntegrityError:  # another worker made it a moment ago
+        return HarvestRun.objects.get(system=system, scheduled_for=at), False
+
+
+def harvest(system: System, *, trigger: str = HarvestTrigger.COMMAND, requested_by=None,
+            scheduled_for: datetime.datetime | None = None) -> HarvestRun:
+    """Harvest ``system`` now (or finish the run of ``scheduled_for``); the run, finished."""
+    from governance.services.compliance import SourceNotConfigured, dsn_for
+
+    run, _ = get_or_create_run(system, trigger=trigger, scheduled_for=scheduled_for, requested_by=requested_by)
+    if run.status != HarvestStatus.RUNNING:
+        return run  # a redelivered task: this tick's harvest already ran
+    actor = Actor(system=run.actor_name)
+    reconciler = _Reconciler(system, run)
+    try:
+        dsn = dsn_for(system)
+        connector_class = connector_for(system.connection_engine)
+        with context.acting_as(actor, reason=f"Harvest #{run.pk} of {system.name}"), \
+                connector_class(dsn, statement_timeout_ms=settings.ACCORD_CHECK_STATEMENT_TIMEOUT_MS) as connector:
+            for batch in connector.batches(reconciler.selected):
+                reconciler.reconcile(batch)
+            reconciler.finish()
+            run.warnings = connector.warnings
+        run.status = HarvestStatus.PARTIAL if run.warnings else HarvestStatus.SUCCEEDED
+    except (SourceNotConfigured, KeyError) as exc:
+        run.errors = [str(exc) if not isinstance(exc, KeyError) else f"No connector for engine {exc}."]
+        run.status = HarvestStatus.FAILED
+    except Exception as exc:  # noqa: BLE001 - a failed harvest is recorded on its run, never a crash
+        from governance.checks.data import CheckSetupError, SourceUnavailable
+
+        if not isinstance(exc, (SourceUnavailable, CheckSetupError, HarvestError)):
+            import psycopg
+
+            if not isinstance(exc, psycopg.Error):
+                raise
+        run.errors = [f"{type(exc).__name__}: {exc}"[:2000]]
+        run.status = HarvestStatus.FAILED
+    run.counts = reconciler.counts
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+# --- types -------------------------------------------------------------------------------------
+
+_INTEGERS = ["smallint", "integer", "bigint"]
+_FLOATS = ["real", "double precision"]
+_TEXT = ("text", "character varying", "varchar")
+_ALIASES = {"int2": "smallint", "int": "integer", "int4": "integer", "int8": "bigint", "float4": "real",
+            "float8": "double precision", "float": "double precision", "bool": "boolean",
+            "character varying": "varchar", "timestamp without time zone": "timestamp",
+            "timestamp with time zone": "timestamptz"}
+
+
+def _parse_type(text: str) -> tuple[str, tuple[int, ...]]:
+    text = text.strip().lower()
+    match = re.fullmatch(r"([a-z ]+?)\s*(?:\(([\d,\s]+)\))?(\[\])?", text)
+    if not match:
+        return text, ()
+    base = _ALIASES.get(match.group(1).strip(), match.group(1).strip())
+    params = tuple(int(p) for p in match.group(2).split(",")) if match.group(2) else ()
+    return base + (match.group(3) or ""), params
+
+
+def type_change(before: str, after: str) -> str:
+    """widened, narrowed or changed (``before`` and ``after`` differ)."""
+    (b, bp), (a, ap) = _parse_type(before), _parse_type(after)
+    if b == a and bp and ap:
+        if len(bp) == len(ap):
+            return ChangeKind.TYPE_WIDENED if all(x <= y for x, y in zip(bp, ap, strict=True)) else \
+                ChangeKind.TYPE_NARROWED
+    if b == a and bp and not ap:
+        return ChangeKind.TYPE_WIDENED  # varchar(n) -> varchar, numeric(p,s) -> numeric
+    if b == a and ap and not bp:
+        return ChangeKind.TYPE_NARROWED
+    if b in ("varchar", "char", "character") and a == "text":
+        return ChangeKind.TYPE_WIDENED
+    if b == "text" and a in ("varchar", "char", "character"):
+        return ChangeKind.TYPE_NARROWED if ap else ChangeKind.TYPE_WIDENED
+    for family in (_INTEGERS, _FLOATS):
+        if b in family and a in family:
+            return ChangeKind.TYPE_WIDENED if family.index(a) > family.index(b) else ChangeKind.TYPE_NARROWED
+    if b in _INTEGERS and a in ("numeric", "decimal", *_FLOATS):
+        return ChangeKind.TYPE_WIDENED
+    if b in ("numeric", "decimal", *_FLOATS) and a in _INTEGERS:
+        return ChangeKind.TYPE_NARROWED
+    if b == "timestamp" and a == "timestamptz":
+        return ChangeKind.TYPE_CHANGED
+    return ChangeKind.TYPE_CHANGED
+
+
+# --- contracts ---------------------------------------------------------------------------------
+
+
+def _contract_terms(dataset: Dataset) -> list[tuple[Any, dict[str, dict]]]:
+    """(contract, contracted fields by physical name) of each active contract covering ``dataset``."""
+    from governance.checks.metadata import datasets_by_schema_object
+    from governance.choices import ContractStatus
+    from governance.models import DataContract
+
+    found = []
+    for contract in DataContract.objects.filter(datasets=dataset, versions__status=ContractStatus.ACTIVE).distinct():
+        version = contract.active_version()
+        if version is None:
+            continue
+        mapping = datasets_by_schema_object(version)
+        for obj in version.terms.get("schema", []) or []:
+            if mapping.get(obj.get("name")) is not None and mapping[obj.get("name")].pk == dataset.pk:
+                found.append((contract, {spec.get("physical_name") or spec["name"]: spec
+                                         for spec in obj.get("fields", []) or []}))
+    return found
+
+
+def classify(change: SchemaChange, terms: list[tuple[Any, dict[str, dict]]]) -> None:
+    """Breaking when it breaks an active contract's schema terms: a contracted field removed, its
+    type narrowed or changed, a required field made nullable, a contracted key field no longer a
+    key, the dataset gone from the source."""
+    broken = []
+    for contract, fields in terms:
+        spec = fields.get(change.field_name) if change.field_name else None
+        kind = change.kind
+        if kind == ChangeKind.DATASET_REMOVED and fields:
+            broken.append(contract.pk)
+        elif spec is None:
+            continue
+        elif kind in (ChangeKind.FIELD_REMOVED, ChangeKind.TYPE_NARROWED, ChangeKind.TYPE_CHANGED) or (
+                kind == ChangeKind.NULLABILITY_CHANGED and change.after and spec.get("required")) or (
+                kind == ChangeKind.KEY_CHANGED and not change.after and spec.get("primary_key")):
+            broken.append(contract.pk)
+    change.contracts = broken
+    change.compatibility = Compatibility.BREAKING if broken else Compatibility.COMPATIBLE
+
+
+# --- reconciliation ----------------------------------------------------------------------------
+
+
+class _Reconciler:
+    def __init__(self, system: System, run: HarvestRun):
+        self.system, self.run = system, run
+        self.selected = selector(system)
+        self.counts = {kind: {"added": 0, "changed": 0, "removed": 0, "unchanged": 0} for kind in KINDS}
+        self.seen: set[str] = set()
+        self.complete = True
+        self.changes: list[SchemaChange] = []
+        self.foreign_keys: list[tuple[str, Any]] = []
+        self.views: list[tuple[str, SourceObject]] = []
+
+    def _change(self, dataset, kind, *, field=None, field_name="", before=None, after=None) -> None:
+        self.changes.append(SchemaChange(run=self.run, dataset=dataset, field=field, field_name=field_name,
+                                         kind=kind, before=before, after=after))
+
+    def reconcile(self, batch: SchemaBatch) -> None:
+        names = [obj.qualified_name for obj in batch.objects]
+        self.seen.update(names)
+        with transaction.atomic(), audit.batch():
+            registered = {d.qualified_name: d for d in Dataset.objects.filter(system=self.system,
+                                                                               qualified_name__in=names)}
+            fields: dict[int, dict[str, Field]] = {}
+            for field in Field.objects.filter(dataset__in=[d.pk for d in registered.values()]):
+                fields.setdefault(field.dataset_id, {})[field.name] = field
+            for obj in batch.objects:
+                dataset = registered.get(obj.qualified_name)
+                self._dataset(obj, dataset, fields.get(dataset.pk, {}) if dataset else {}, batch.missing)
+                for key in obj.foreign_keys:
+                    self.foreign_keys.append((obj.qualified_name, key))
+                if obj.kind == "view":
+                    self.views.append((batch.schema, obj))
+
+    def _dataset(self, obj: SourceObject, dataset: Dataset | None, fields: dict[str, Field], missing) -> None:
+        facts: dict[str, Any] = {"kind": obj.kind}
+        if "comments" not in missing:
+            facts["source_description"] = obj.comment
+        if "keys" not in missing:
+            facts["key_fields"] = obj.primary_key
+            facts["unique_keys"] = obj.unique_keys
+        if obj.row_estimate is not None:
+            facts["row_count"] = obj.row_estimate
+        if "sizes" not in missing and obj.size_bytes is not None:
+            facts["size_bytes"] = obj.size_bytes
+        counts = self.counts["datasets"]
+        if dataset is None:
+            dataset = Dataset(system=self.system, qualified_name=obj.qualified_name, name=obj.qualified_name, **facts)
+            dataset.save()
+            counts["added"] += 1
+            self._change(dataset, ChangeKind.DATASET_ADDED)
+            new = True
+        else:
+            new = False
+            changed = [name for name, value in facts.items() if getattr(dataset, name) != value]
+            if dataset.removed_from_source_at is not None:
+                dataset.removed_from_source_at = None
+                changed.append("removed_from_source_at")
+                self._change(dataset, ChangeKind.DATASET_RESTORED)
+            if changed:
+                for name in changed:
+                    if name in facts:
+                        setattr(dataset, name, facts[name])
+                dataset.save()
+                counts["changed"] += 1
+            else:
+                counts["unchanged"] += 1
+        if "columns" not in missing:
+            self._fields(dataset, obj, fields, new, "keys" not in missing)
+
+    def _fields(self, dataset: Dataset, obj: SourceObject, fields: dict[str, Field], new: bool, keys: bool) -> None:
+        counts = self.counts["fields"]
+        key_columns = set(obj.primary_key)
+        wanted = set()
+        for column in obj.columns:
+            wanted.add(column.name)
+            is_key = column.name in key_columns if keys else None
+            nullable = column.nullable and not is_key
+            facts = {"nullable": nullable, "position": column.position, "source_default": column.default,
+                     "source_description": column.comment}
+            if column.data_type:  # a source that declares no type (SQLite) leaves the registered one
+                facts["data_type"] = column.data_type[:120]
+            if is_key is not None:
+                facts["is_key"] = is_key
+            current = fields.get(column.name)
+            if current is None:
+                current = Field(dataset=dataset, name=column.name, **facts)
+                current.data_type = current.data_type or ""
+                current.save()
+                counts["added"] += 1
+                if not new:
+                    self._change(dataset, ChangeKind.FIELD_ADDED, field=current, field_name=column.name,
+                                 after={"data_type": current.data_type, "nullable": nullable})
+                continue
+            changed = {name: value for name, value in facts.items() if getattr(current, name) != value}
+            if not changed:
+                counts["unchanged"] += 1
+                continue
+            if "data_type" in changed:
+                self._change(dataset, type_change(current.data_type, changed["data_type"]), field=current,
+                             field_name=column.name, before=current.data_type, after=changed["data_type"])
+            if "nullable" in changed:
+                self._change(dataset, ChangeKind.NULLABILITY_CHANGED, field=current, field_name=column.name,
+                             before=current.nullable, after=nullable)
+            if "is_key" in changed:
+                self._change(dataset, ChangeKind.KEY_CHANGED, field=current, field_name=column.name,
+                             before=current.is_key, after=changed["is_key"])
+            for name, value in changed.items():
+                setattr(current, name, value)
+            current.save()
+            counts["changed"] += 1
+        for name in sorted(set(fields) - wanted):
+            gone = fields[name]
+            self._change(dataset, ChangeKind.FIELD_REMOVED, field_name=name,
+                         before={"data_type": gone.data_type, "nullable": gone.nullable})
+            gone.delete()
+            counts["removed"] += 1
+
+    def finish(self) -> None:
+        with transaction.atomic(), audit.batch():
+            vanished = [d for d in Dataset.objects.filter(system=self.system, removed_from_source_at__isnull=True)
+                        .exclude(qualified_name__in=self.seen) if self.selected(d.qualified_name)]
+            now = timezone.now()
+            for dataset in vanished:
+                dataset.removed_from_source_at = now
+                dataset.save()
+                self.counts["datasets"]["removed"] += 1
+                self._change(dataset, ChangeKind.DATASET_REMOVED)
+            self._relationships()
+            self._lineage()
+            for change in self.changes:
+                change.field_id = change.field.pk if change.field is not None and change.field.pk else None
+            self._classify_and_record()
+
+    def _field_index(self, names: set[str]) -> dict[tuple[str, str], Field]:
+        return {(f.dataset.qualified_name, f.name): f for f in Field.objects.filter(
+            dataset__system=self.system, dataset__qualified_name__in=names).select_related("dataset")}
+
+    def _relationships(self) -> None:
+        names = {n for n, _ in self.foreign_keys} | {k.target for _, k in self.foreign_keys}
+        index = self._field_index(names)
+        wanted = {}
+        for source, key in self.foreign_keys:
+            for position, (column, target_column) in enumerate(zip(key.columns, key.target_columns, strict=False)):
+                a, b = index.get((source, column)), index.get((key.target, target_column))
+                if a is not None and b is not None:
+                    wanted[(a.pk, b.pk, key.name)] = position
+        counts = self.counts["relationships"]
+        existing = {(r.from_field_id, r.to_field_id, r.constraint_name): r
+                    for r in FieldRelationship.objects.filter(system=self.system)}
+        for key, position in wanted.items():
+            row = existing.get(key)
+            if row is None:
+                FieldRelationship(system=self.system, from_field_id=key[0], to_field_id=key[1],
+                                  constraint_name=key[2], position=position).save()
+                counts["added"] += 1
+            elif row.position != position:
+                row.position = position
+                row.save()
+                counts["changed"] += 1
+            else:
+                counts["unchanged"] += 1
+        for key in set(existing) - set(wanted):
+            existing[key].delete()
+            counts["removed"] += 1
+
+    def _lineage(self) -> None:
+        datasets = {d.qualified_name: d for d in Dataset.objects.filter(system=self.system)}
+        dialect = "postgres" if self.system.connection_engine == "postgresql" else "sqlite"
+        wanted: dict[tuple, tuple[str, str]] = {}  # (source, target, source_field, target_field) -> origin, text
+        names = set()
+        parsed_views = []
+        for schema, view in self.views:
+            parsed = parse_view(view.view_definition, default_schema=schema, dialect=dialect) \
+                if view.view_definition else None
+            parsed_views.append((view, parsed))
+            names.add(view.qualified_name)
+            if parsed:
+                names |= parsed.sources
+        index = self._field_index(names)
+        for view, parsed in parsed_views:
+            target = datasets.get(view.qualified_name)
+            if target is None:
+                continue
+            if parsed is None:
+                for source_name in view.depends_on:
+                    source = datasets.get(source_name)
+                    if source is not None and source.pk != target.pk:
+                        wanted[(source.pk, target.pk, None, None)] = (
+                            LineageOrigin.VIEW_DEPENDENCY,
+                            "Harvested from the source's dependency records: the view's definition did not parse.")
+                continue
+            for source_name in parsed.sources:
+                source = datasets.get(source_name)
+                if source is not None and source.pk != target.pk:
+                    wanted[(source.pk, target.pk, None, None)] = (LineageOrigin.VIEW_DEFINITION,
+                                                                  "Harvested from the view's definition.")
+            for column, origins in parsed.columns.items():
+                target_field = index.get((view.qualified_name, column))
+                for source_name, source_column in origins:
+                    source_field = index.get((source_name, source_column))
+                    if source_field is not None and target_field is not None and source_field.dataset_id != \
+                            target.pk:
+                        wanted[(source_field.dataset_id, target.pk, source_field.pk, target_field.pk)] = (
+                            LineageOrigin.VIEW_DEFINITION, "Harvested from the view's definition.")
+        counts = self.counts["lineage"]
+        existing = {(e.source_id, e.target_id, e.source_field_id, e.target_field_id): e
+                    for e in LineageEdge.objects.filter(target__system=self.system).exclude(origin="")}
+        people = set(LineageEdge.objects.filter(target__system=self.system, origin="").values_list(
+            "source_id", "target_id", "source_field_id", "target_field_id"))
+        for key, (origin, text) in wanted.items():
+            if key in people:
+                continue  # people drew it already; theirs stays as it is
+            edge = existing.get(key)
+            if edge is None:
+                LineageEdge(source_id=key[0], target_id=key[1], source_field_id=key[2], target_field_id=key[3],
+                            origin=origin, transformation=text).save()
+                counts["added"] += 1
+            elif edge.origin != origin or edge.transformation != text:
+                edge.origin, edge.transformation = origin, text
+                edge.save()
+                counts["changed"] += 1
+            else:
+                counts["unchanged"] += 1
+        for key in set(existing) - set(wanted):
+            existing[key].delete()
+            counts["removed"] += 1
+
+    def _classify_and_record(self) -> None:
+        if not self.changes:
+            return
+        by_dataset: dict[int, list[SchemaChange]] = {}
+        for change in self.changes:
+            by_dataset.setdefault(change.dataset.pk, []).append(change)
+        for changes in by_dataset.values():
+            dataset = changes[0].dataset
+            if all(c.kind == ChangeKind.DATASET_ADDED for c in changes):
+                continue  # a new dataset: no contract covers it yet
+            terms = _contract_terms(dataset)
+            for change in changes:
+                classify(change, terms)
+            self._act_on_drift(dataset, changes, terms)
+        SchemaChange.objects.bulk_create(self.changes)
+
+    def _act_on_drift(self, dataset: Dataset, changes: list[SchemaChange], terms) -> None:
+        """Any drift: schema.drift to each covering contract's subscribers; a breaking one: an
+        incident on each contract it breaks, and its checks."""
+        from governance.models import EventType, Incident
+        from governance.models.compliance import IncidentStatus, RunTrigger
+        from governance.services import compliance, notifications
+        from permissions.errors import Conflict
+
+        actor = Actor(system=self.run.actor_name)
+        for contract, _ in terms:
+            mine = changes
+            details = {"dataset": dataset.pk, "harvest_run": self.run.pk, "changes": [
+                {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after,
+                 "compatibility": c.compatibility} for c in mine]}
+            notifications.emit(EventType.SCHEMA_DRIFT, contract=contract, details=details)
+            breaking = [c for c in mine if contract.pk in c.contracts]
+            if not breaking:
+                continue
+            try:
+                run = compliance.request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT, actor=actor)
+            except Conflict:
+                continue
+            if Incident.objects.filter(contract=contract).exclude(status=IncidentStatus.RESOLVED).exists():
+                continue
+            incident = compliance.open_incident(contract, run, actor=actor)
+            incident.title = f"Breaking schema drift in {dataset.qualified_name}"
+            incident.summary = {"harvest_run": self.run.pk, "breaking_changes": [
+                {"kind": c.kind, "field": c.field_name} for c in breaking]}
+            incident.save()
+            notifications.emit(EventType.INCIDENT_OPENED, contract=contract, run=run, incident=incident)
