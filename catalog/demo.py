@@ -27,6 +27,7 @@ from catalog.choices import Classification, ConnectionEngine, DatasetKind, Depar
 from catalog.models import Dataset, Department, DepartmentMembership, LineageEdge, System, Tag
 from catalog.services import register_dataset
 from permissions import context
+from permissions.models import AccessRule, AccessRuleException
 
 INTERNAL = Classification.INTERNAL
 CONFIDENTIAL = Classification.CONFIDENTIAL
@@ -73,7 +74,8 @@ DEPARTMENTS: list[dict[str, Any]] = [
 
 LEAD, STEWARD, MEMBER = DepartmentRole.LEAD, DepartmentRole.STEWARD, DepartmentRole.MEMBER
 
-# username, first name, last name, [(department slug, role)]. Demo people cannot log in (unusable passwords).
+# username, first name, last name, [(department slug, role)]. Demo people cannot log in (unusable passwords),
+# except the accounts of governance.demo.DEMO_LOGINS, one per role.
 PEOPLE: list[tuple[str, str, str, list[tuple[str, str]]]] = [
     ("maria.marketing", "Maria", "Lopez", [("marketing", LEAD)]),
     ("sam.marketing", "Samuel", "Reyes", [("marketing", STEWARD)]),
@@ -843,6 +845,7 @@ def load_demo(*, actor) -> DemoLoadResult:
         systems = _load_systems(result, departments)
         datasets = _load_datasets(result, departments, people, tags, systems, actor=actor)
         _load_lineage(result, datasets)
+        _load_deny_rules(result, departments, tags)
     return result
 
 
@@ -980,3 +983,21 @@ def _load_lineage(result: DemoLoadResult, datasets: dict[tuple[str, str], Datase
                 {"transformation": field_transformation},
             )
             result.record("lineage edges", outcome)
+
+
+# --- The opt-out principle -------------------------------------------------------------------------------------------
+
+# A deny rule opts everyone out of employee data, and its exception lets HR back in: HR's restricted
+# data is missing for everyone else (superusers aside, whose reads of it are audited).
+HR_RULE_REASON = "Employee data (compensation, personal contact details) is HR's only."
+HR_EXCEPTION_REASON = "HR keeps the employee records."
+
+
+def _load_deny_rules(result: DemoLoadResult, departments: dict[str, Department], tags: dict[str, Tag]) -> None:
+    rule, outcome = _upsert(AccessRule, {"subject_kind": "everyone", "target_kind": "tag",
+                                         "target_tag": tags["hr-restricted"]}, {"reason": HR_RULE_REASON})
+    result.record("deny rules", outcome)
+    _, outcome = _upsert(AccessRuleException, {"rule": rule, "subject_kind": "department",
+                                               "subject_department": departments["hr"]},
+                         {"reason": HR_EXCEPTION_REASON})
+    result.record("deny rule exceptions", outcome)

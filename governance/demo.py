@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import secrets
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,49 @@ from governance.services.common import acting_as
 
 WAREHOUSE = "analytics-warehouse"
 COUNCIL_CHAIR = "dana.data"  # the Data Platform lead chairs the DataOps council in the demo
+PLAIN_READER = "lena.marketing"  # a Marketing member who only reads (the "Readers" group)
+
+# One account per role that can sign in (every other demo person cannot): username, what they do.
+DEMO_LOGINS = [
+    (COUNCIL_CHAIR, "DataOps council member"),
+    ("maria.marketing", "Marketing lead"),
+    ("sofia.sales", "Sales lead"),
+    ("sam.marketing", "Marketing steward"),
+    ("hannah.hr", "HR lead"),
+    (PLAIN_READER, "reader"),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    password: str | None  # set only when this run gave the account its password
+
+
+def ensure_demo_logins(*, actor) -> list[DemoLogin]:
+    """Give each account of ``DEMO_LOGINS`` a generated password, once: an account that already
+    has a usable password keeps it (``password`` is then None), as ``ensure_admin`` does. The
+    plain reader is put in the "Readers" group (leads and stewards are in theirs through their
+    memberships, the council chair by ``load_governance_demo``)."""
+    from permissions.council import READERS_GROUP
+
+    user_model = get_user_model()
+    logins = []
+    with acting_as(actor), transaction.atomic():
+        reader = user_model.objects.get(username=PLAIN_READER)
+        readers = Group.objects.get(name=READERS_GROUP)
+        if not reader.groups.filter(pk=readers.pk).exists():
+            reader.groups.add(readers)
+        for username, role in DEMO_LOGINS:
+            user = user_model.objects.select_for_update().get(username=username)
+            password = None
+            if not user.has_usable_password():
+                password = secrets.token_urlsafe(12)
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            logins.append(DemoLogin(username, role, password))
+    return logins
 
 # slug, name, bounded context, owner department, [(attribute, identifier?)], datasets holding its records
 ENTITIES = [

@@ -131,7 +131,10 @@ class TestDemoContent(TestCase):
         demo_people = User.objects.filter(department_memberships__isnull=False).distinct()
         assert demo_people.count() >= 10
         assert not any(person.has_usable_password() for person in demo_people)
-        assert not demo_people.filter(Q(is_staff=True) | Q(is_superuser=True)).exists()
+        assert not demo_people.filter(is_superuser=True).exists()
+        # Leads and stewards are staff through their role (permissions.council); members are not.
+        assert set(demo_people.filter(is_staff=True)) == set(demo_people.filter(
+            department_memberships__role__in=[DepartmentRole.LEAD, DepartmentRole.STEWARD]))
 
     def test_six_systems_with_their_kinds(self):
         kinds = dict(System.objects.values_list("name", "kind"))

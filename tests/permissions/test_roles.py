@@ -257,3 +257,76 @@ class TestReaderExplains(TestCase):
         response = self.client.get(reverse("admin:permissions_explain"))
         self.assertContains(response, "Nothing: no deny rule applies.")
 
+
+
+class TestDemoAccounts(TestCase):
+    """``manage.py load_demo``: one account per role, passwords printed once, HR's data hidden
+    from everyone outside HR."""
+
+    @classmethod
+    def setUpTestData(cls):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        call_command("load_demo", stdout=out)
+        cls.output = out.getvalue()
+        cls.passwords = dict(re.findall(r"^  (\S+) / (\S+) ", cls.output, flags=re.MULTILINE))
+
+    def test_six_accounts_one_per_role_with_printed_passwords_that_sign_in(self):
+        from django.contrib.auth import authenticate
+        from django.test import RequestFactory
+
+        from governance.demo import DEMO_LOGINS
+
+        self.assertEqual(set(self.passwords), {username for username, _ in DEMO_LOGINS})
+        for username, password in self.passwords.items():
+            request = RequestFactory().post("/accounts/login/")
+            self.assertIsNotNone(authenticate(request, username=username, password=password), username)
+        groups = {username: group_names(User.objects.get(username=username)) for username in self.passwords}
+        self.assertIn(settings.ACCORD_COUNCIL_GROUP, groups["dana.data"])
+        self.assertEqual(groups["maria.marketing"], {LEADS_GROUP})
+        self.assertEqual(groups["sofia.sales"], {LEADS_GROUP})
+        self.assertEqual(groups["hannah.hr"], {LEADS_GROUP})
+        self.assertEqual(groups["sam.marketing"], {STEWARDS_GROUP})
+        self.assertEqual(groups["lena.marketing"], {READERS_GROUP})
+        self.assertTrue(all(User.objects.get(username=u).is_staff for u in self.passwords))
+        # Everyone else in the demo still cannot sign in.
+        others = User.objects.exclude(username__in=self.passwords).filter(department_memberships__isnull=False)
+        self.assertFalse(any(person.has_usable_password() for person in others))
+
+    def test_a_second_run_keeps_the_passwords_and_prints_none(self):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        hashes = dict(User.objects.filter(username__in=self.passwords).values_list("username", "password"))
+        before = AuditRecord.objects.count()
+        out = StringIO()
+        call_command("load_demo", stdout=out)
+        self.assertIn("nothing changed", out.getvalue())
+        self.assertIn("Demo logins with their passwords unchanged: dana.data", out.getvalue())
+        for password in self.passwords.values():
+            self.assertNotIn(password, out.getvalue())
+        self.assertEqual(dict(User.objects.filter(username__in=self.passwords).values_list("username", "password")),
+                         hashes)
+        self.assertEqual(AuditRecord.objects.count(), before)
+
+    def test_hr_restricted_data_is_hidden_from_everyone_outside_hr(self):
+        from catalog.models import Dataset
+
+        employees = Dataset.objects.get(qualified_name="hr.dim_employee")
+        for username in ("dana.data", "maria.marketing", "sofia.sales", "sam.marketing", "lena.marketing"):
+            user = User.objects.get(username=username)
+            self.assertFalse(Dataset.objects.visible_to(user).filter(pk=employees.pk).exists(), username)
+            self.assertFalse(Field.objects.visible_to(user).filter(name="base_salary").exists(), username)
+        for username in ("hannah.hr", "henrik.hr"):
+            user = User.objects.get(username=username)
+            self.assertTrue(Dataset.objects.visible_to(user).filter(pk=employees.pk).exists(), username)
+
+    def test_the_reader_sees_why_in_explain(self):
+        self.client.force_login(User.objects.get(username="lena.marketing"))
+        response = self.client.get(reverse("admin:permissions_explain"))
+        self.assertContains(response, "Deny everyone → tag hr-restricted")
+        self.assertContains(response, "except: department HR")

@@ -10,25 +10,28 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.demo import DemoLoadResult, load_demo
-from governance.demo import load_governance_demo
+from governance.demo import ensure_demo_logins, load_governance_demo
 from permissions.context import system_actor
 
 # The audit log names this component as the actor of every change the demo makes.
 DEMO_LOADER = "load_demo"
 
 KINDS = ("departments", "people", "memberships", "systems", "tags", "datasets", "fields", "lineage edges",
-         "business entities", "systems of record", "state definitions", "contracts")
+         "deny rules", "business entities", "systems of record", "state definitions", "contracts")
 
 
 class Command(BaseCommand):
-    help = ("Load the demo company (departments, people, systems, datasets, fields, lineage, systems of record, "
-            "the Lead lifecycle and the lead hand-off contract). Safe to re-run.")
+    help = ("Load the demo company (departments, people, systems, datasets, fields, lineage, the deny rule on HR's "
+            "data, systems of record, the Lead lifecycle and the lead hand-off contract) and give its six demo "
+            "accounts a password, printed once. Safe to re-run.")
 
     def handle(self, *args, **options) -> None:
         with system_actor(DEMO_LOADER, reason="Load the demo company") as audit_context, transaction.atomic():
             result = load_demo(actor=audit_context.actor)
             load_governance_demo(result, actor=audit_context.actor)
+            logins = ensure_demo_logins(actor=audit_context.actor)
         self.stdout.write(summarise(result))
+        self.stdout.write(describe_logins(logins))
 
 
 def summarise(result: DemoLoadResult) -> str:
@@ -37,3 +40,17 @@ def summarise(result: DemoLoadResult) -> str:
         return f"Demo company already loaded, nothing changed: {contents}."
     created, updated = sum(result.created.values()), sum(result.updated.values())
     return f"Demo company loaded: {contents} ({created} created, {updated} updated)."
+
+
+def describe_logins(logins) -> str:
+    """The demo accounts: a new password is printed once; a set one is never shown again."""
+    new = [login for login in logins if login.password]
+    lines = []
+    if new:
+        lines.append("Demo logins (one per role; these passwords are shown only once):")
+        lines += [f"  {login.username} / {login.password}   {login.role}" for login in new]
+    kept = [login for login in logins if not login.password]
+    if kept:
+        lines.append("Demo logins with their passwords unchanged: "
+                     + ", ".join(f"{login.username} ({login.role})" for login in kept) + ".")
+    return "\n".join(lines)
