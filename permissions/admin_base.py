@@ -73,6 +73,18 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
         self._audit_restricted_read(request, object_id)
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """One save in the admin is one write: the object, its many-to-many fields and its
+        inlines are merged into one record per object, as the API writes (``audit.batch``)."""
+        from django.db import transaction
+
+        from permissions import audit
+
+        # A savepoint of its own around the batch, so a refusal (PermissionDenied) rolls back to
+        # it and leaves a surrounding transaction usable, as Django's own atomic block does.
+        with transaction.atomic(), audit.batch():
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     def _audit_restricted_read(self, request, object_id) -> None:
         """Opening an object some deny rule restricts (as a superuser or an
         exempted person) leaves an audit record, as it does through the API."""
