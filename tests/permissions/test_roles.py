@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from catalog.models import Field
 from permissions.council import LEADS_GROUP, READERS_GROUP, STEWARDS_GROUP, ensure_council_group
-from permissions.models import AccessRule, AccessRuleException, AuditAction, AuditRecord
+from permissions.models import AccessRule, AccessRuleException, ApiToken, AuditAction, AuditRecord
 from tests import factories
 
 User = get_user_model()
@@ -330,3 +330,116 @@ class TestDemoAccounts(TestCase):
         response = self.client.get(reverse("admin:permissions_explain"))
         self.assertContains(response, "Deny everyone → tag hr-restricted")
         self.assertContains(response, "except: department HR")
+
+
+class TestSelfService(TestCase):
+    """Every active user, staff or not: sign in, tokens, what waits for them."""
+
+    def setUp(self):
+        self.person = User.objects.create_user("nora", password="pw-nora-123456")  # not staff
+
+    def sign_in(self):
+        response = self.client.post(reverse("accord-login"), {"username": "nora", "password": "pw-nora-123456"})
+        self.assertRedirects(response, reverse("accord-self"), fetch_redirect_response=False)
+
+    def test_signed_out_is_sent_to_sign_in(self):
+        response = self.client.get(reverse("accord-self"))
+        self.assertEqual(response.status_code, 302)
+        self.assertTrue(response["Location"].startswith(reverse("accord-login")))
+
+    def test_a_non_staff_user_signs_in_and_creates_a_token_shown_once(self):
+        self.sign_in()
+        self.assertContains(self.client.get(reverse("accord-self")), "No tokens yet.")
+        response = self.client.post(reverse("accord-self-token-create"),
+                                    {"name": "dbt nightly", "expires_at": ""})
+        self.assertEqual(response.status_code, 200)
+        raw = re.search(r'<code id="token-secret">([^<]+)</code>', response.content.decode()).group(1)
+        self.assertIn("no-cache", response["Cache-Control"])
+        token = ApiToken.objects.get(user=self.person, name="dbt nightly")
+        self.assertTrue(raw.startswith(token.prefix))
+        # Nowhere else: not in cookies, not on the next page, not in a message.
+        for cookie in self.client.cookies.values():
+            self.assertNotIn(raw, cookie.value)
+        self.assertNotContains(self.client.get(reverse("accord-self")), raw)
+        # It works against the API, as its owner.
+        api = self.client_class()
+        answer = api.get("/api/v1/tokens/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        self.assertEqual(answer.status_code, 200)
+        self.assertEqual(AuditRecord.objects.filter(action=AuditAction.TOKEN_CREATED,
+                                                    object_id=str(token.pk)).count(), 1)
+
+    def test_expiry_beyond_the_maximum_is_refused_with_the_reason(self):
+        import datetime
+
+        self.sign_in()
+        far = (datetime.datetime.now() + datetime.timedelta(days=settings.ACCORD_TOKEN_MAX_LIFETIME_DAYS + 30))
+        response = self.client.post(reverse("accord-self-token-create"),
+                                    {"name": "too long", "expires_at": far.strftime("%Y-%m-%dT%H:%M")})
+        self.assertEqual(response.status_code, 400)
+        self.assertFalse(ApiToken.objects.filter(name="too long").exists())
+        self.assertContains(response, "errorlist", status_code=400)
+
+    def test_a_chosen_expiry_and_a_duplicate_name(self):
+        import datetime
+
+        self.sign_in()
+        soon = datetime.datetime.now() + datetime.timedelta(days=7)
+        self.client.post(reverse("accord-self-token-create"),
+                         {"name": "ci", "expires_at": soon.strftime("%Y-%m-%dT%H:%M")})
+        token = ApiToken.objects.get(user=self.person, name="ci")
+        self.assertLess(token.expires_at - token.created_at, datetime.timedelta(days=8))
+        again = self.client.post(reverse("accord-self-token-create"), {"name": "ci", "expires_at": ""})
+        self.assertContains(again, "already have a token with this name", status_code=400)
+
+    def test_revoke_own_token_and_someone_elses_is_missing(self):
+        from permissions.services import create_token
+
+        self.sign_in()
+        mine, _ = create_token(user=self.person, name="mine", actor=self.person)
+        other = User.objects.create_user("olaf")
+        theirs, _ = create_token(user=other, name="theirs", actor=other)
+        self.assertEqual(self.client.post(reverse("accord-self-token-revoke", args=[theirs.pk])).status_code, 404)
+        self.assertIsNone(ApiToken.objects.get(pk=theirs.pk).revoked_at)
+        response = self.client.post(reverse("accord-self-token-revoke", args=[mine.pk]))
+        self.assertRedirects(response, reverse("accord-self"), fetch_redirect_response=False)
+        self.assertIsNotNone(ApiToken.objects.get(pk=mine.pk).revoked_at)
+        self.assertNotContains(self.client.get(reverse("accord-self")), "theirs")
+
+    def test_an_inactive_account_cannot_sign_in(self):
+        self.person.is_active = False
+        self.person.save()
+        response = self.client.post(reverse("accord-login"), {"username": "nora", "password": "pw-nora-123456"})
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self.client.get(reverse("accord-self")).status_code, 302)
+
+    def test_pending_approvals_and_signatures_of_a_lead(self):
+        from governance.services import contracts as contract_services
+        from governance.services import states as state_services
+
+        marketing, sales = factories.department(name="Marketing"), factories.department(name="Sales")
+        factories.membership(self.person, department=marketing, role="lead")
+        sales_lead = User.objects.create_user("sven")
+        factories.membership(sales_lead, department=sales, role="lead")
+        workflow = factories.workflow(owner_department=sales)
+        state = factories.state(workflow=workflow, owner_department=sales, scope="enterprise",
+                                stakeholders=[marketing, sales])
+        version = state_services.create_draft(definition=state, definition_text="Sales-qualified.",
+                                              criteria={"field": "email", "op": "is_not_null"}, actor=sales_lead)
+        state_services.propose(version, actor=sales_lead)
+        contract = factories.contract(producer=sales, consumers=[marketing], datasets=[workflow.dataset])
+        contract_version = contract_services.create_version(contract=contract, version="1.0.0", terms={},
+                                                            actor=sales_lead)
+        contract_services.propose(contract_version, actor=sales_lead)
+        self.sign_in()
+        page = self.client.get(reverse("accord-self"))
+        body = page.content.decode()
+        approvals = body[body.index('id="pending-approvals"'):body.index('id="pending-signatures"')]
+        self.assertIn(state.name, approvals)
+        self.assertIn("Marketing", approvals)
+        self.assertIn(reverse("admin:governance_statedefinitionversion_change", args=[version.pk]), approvals)
+        signatures = body[body.index('id="pending-signatures"'):body.index('id="tokens"')]
+        self.assertIn(contract.name, signatures)
+        self.assertIn(reverse("admin:governance_contractversion_sign", args=[contract_version.pk]), signatures)
+        # Once Marketing approved, the approval is no longer waiting for them.
+        state_services.approve(version, department=marketing, actor=User.objects.get(pk=self.person.pk))
+        self.assertContains(self.client.get(reverse("accord-self")), "Nothing to approve.")
