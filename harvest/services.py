@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from catalog.models import Dataset, Field, LineageEdge, System
 from catalog.models.lineage import LineageOrigin
+from catalog.signals import schema_changed
 from harvest.connectors.base import SchemaBatch, SourceObject
 from harvest.connectors.postgresql import connector_for
 from harvest.lineage import parse_view
@@ -274,9 +275,10 @@ class _Reconciler:
             else:
                 counts["unchanged"] += 1
         if "columns" not in missing:
-            self._fields(dataset, obj, fields, new, "keys" not in missing)
+            self._fields(dataset, obj, fields, new, keys="keys" not in missing, comments="comments" not in missing)
 
-    def _fields(self, dataset: Dataset, obj: SourceObject, fields: dict[str, Field], new: bool, keys: bool) -> None:
+    def _fields(self, dataset: Dataset, obj: SourceObject, fields: dict[str, Field], new: bool, *, keys: bool,
+                comments: bool) -> None:
         counts = self.counts["fields"]
         key_columns = set(obj.primary_key)
         wanted = set()
@@ -284,8 +286,9 @@ class _Reconciler:
             wanted.add(column.name)
             is_key = column.name in key_columns if keys else None
             nullable = column.nullable and not is_key
-            facts = {"nullable": nullable, "position": column.position, "source_default": column.default,
-                     "source_description": column.comment}
+            facts = {"nullable": nullable, "position": column.position, "source_default": column.default}
+            if comments:  # comments the role could not read stay as registered
+                facts["source_description"] = column.comment
             if column.data_type:  # a source that declares no type (SQLite) leaves the registered one
                 facts["data_type"] = column.data_type[:120]
             if is_key is not None:
@@ -440,6 +443,7 @@ class _Reconciler:
         by_dataset: dict[int, list[SchemaChange]] = {}
         for change in self.changes:
             by_dataset.setdefault(change.dataset.pk, []).append(change)
+        drifted = []
         for changes in by_dataset.values():
             dataset = changes[0].dataset
             if all(c.kind == ChangeKind.DATASET_ADDED for c in changes):
@@ -447,36 +451,50 @@ class _Reconciler:
             terms = _contract_terms(dataset)
             for change in changes:
                 classify(change, terms)
-            self._act_on_drift(dataset, changes, terms)
+            drifted.append((dataset, changes, [contract for contract, _ in terms]))
         SchemaChange.objects.bulk_create(self.changes)
+        for dataset, changes, contracts in drifted:
+            transaction.on_commit(lambda d=dataset, c=changes, k=contracts: self._announce_drift(d, c, k))
 
-    def _act_on_drift(self, dataset: Dataset, changes: list[SchemaChange], terms) -> None:
-        """Any drift: schema.drift to each covering contract's subscribers; a breaking one: an
-        incident on each contract it breaks, and its checks."""
-        from governance.models import EventType, Incident
+    def _announce_drift(self, dataset: Dataset, changes: list[SchemaChange], contracts: list) -> None:
+        """After commit: the catalog's ``schema_changed`` signal, on which governance sends
+        ``schema.drift`` to each covering contract's subscribers and starts its checks
+        (governance.apps._schema_drift); then an incident on each contract the drift breaks."""
+        fields = {kind: sorted({c.field_name for c in changes if c.field_name and c.kind in kinds})
+                  for kind, kinds in (("created", {ChangeKind.FIELD_ADDED}),
+                                      ("removed", {ChangeKind.FIELD_REMOVED}),
+                                      ("updated", {ChangeKind.TYPE_WIDENED, ChangeKind.TYPE_NARROWED,
+                                                   ChangeKind.TYPE_CHANGED, ChangeKind.NULLABILITY_CHANGED,
+                                                   ChangeKind.KEY_CHANGED}))}
+        details = {**fields, "harvest_run": self.run.pk, "changes": [
+            {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after,
+             "compatibility": c.compatibility} for c in changes]}
+        # One transaction: the checks the receiver asks for start when it commits, so the incident
+        # below is opened by the drift (at once), not by whatever those checks find later.
+        with transaction.atomic():
+            schema_changed.send(sender=Dataset, dataset=dataset, changes=details)
+            for contract in contracts:
+                breaking = [c for c in changes if contract.pk in c.contracts]
+                if breaking:
+                    self._open_drift_incident(contract, dataset, breaking)
+
+    def _open_drift_incident(self, contract, dataset: Dataset, breaking: list[SchemaChange]) -> None:
+        from governance.models import ComplianceRun, EventType, Incident
         from governance.models.compliance import IncidentStatus, RunTrigger
         from governance.services import compliance, notifications
-        from permissions.errors import Conflict
 
         actor = Actor(system=self.run.actor_name)
-        for contract, _ in terms:
-            mine = changes
-            details = {"dataset": dataset.pk, "harvest_run": self.run.pk, "changes": [
-                {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after,
-                 "compatibility": c.compatibility} for c in mine]}
-            notifications.emit(EventType.SCHEMA_DRIFT, contract=contract, details=details)
-            breaking = [c for c in mine if contract.pk in c.contracts]
-            if not breaking:
-                continue
-            try:
-                run = compliance.request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT, actor=actor)
-            except Conflict:
-                continue
+        with context.acting_as(actor, reason=f"Breaking schema drift found by harvest #{self.run.pk}"):
             if Incident.objects.filter(contract=contract).exclude(status=IncidentStatus.RESOLVED).exists():
-                continue
+                return  # one open incident per contract, as the checks keep it
+            # The run the drift started (the signal's receiver asked for it), else one asked for now.
+            run = ComplianceRun.objects.filter(contract_version__contract=contract,
+                                               trigger=RunTrigger.SCHEMA_DRIFT).order_by("-id").first()
+            if run is None:
+                run = compliance.request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT, actor=actor)
             incident = compliance.open_incident(contract, run, actor=actor)
-            incident.title = f"Breaking schema drift in {dataset.qualified_name}"
+            incident.title = f"Breaking schema drift in {dataset.qualified_name}"[:300]
             incident.summary = {"harvest_run": self.run.pk, "breaking_changes": [
-                {"kind": c.kind, "field": c.field_name} for c in breaking]}
+                {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after} for c in breaking]}
             incident.save()
             notifications.emit(EventType.INCIDENT_OPENED, contract=contract, run=run, incident=incident)
