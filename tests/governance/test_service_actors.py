@@ -116,7 +116,7 @@ def test_system_of_record_services_name_their_actor(setup, bystander):
     entity_services.reject_system_of_record(other, actor=chair, reason="One is enough")
     assert names(designation) == {"chair"}
     assert names(other, "create") == {"maria"}
-    rejected = AuditRecord.objects.get(object_id=str(other.pk), action="update")
+    rejected = AuditRecord.objects.get(object_type=other._meta.label_lower, object_id=str(other.pk), action="update")
     assert (rejected.actor_name, rejected.reason) == ("chair", "One is enough")
     assert "system:bystander" not in actors_since(before)
 
