@@ -87,3 +87,38 @@ def test_drift_and_curated_metadata_kept(source):
     assert Dataset.objects.get(qualified_name="big_orders").removed_from_source_at is not None
     records = AuditRecord.objects.filter(actor_name=f"system:harvest:{run.pk}")
     assert records.exists()
+
+
+def test_the_command_harvests_by_slug_and_fails_loudly(source, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    system, _ = source
+    out = StringIO()
+    call_command("harvest", system.slug, stdout=out)
+    assert "succeeded" in out.getvalue()
+    with pytest.raises(CommandError, match="No system"):
+        call_command("harvest", "no-such-system")
+    monkeypatch.delenv("HARVEST_TEST_DSN")
+    with pytest.raises(CommandError, match="HARVEST_TEST_DSN"):
+        call_command("harvest", system.slug, stdout=StringIO())
+
+
+def test_the_admin_action_harvests_the_selected_systems(source, client, django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    from harvest.models import HarvestRun, HarvestSettings, HarvestTrigger
+
+    system, _ = source
+    with system_actor("tests", reason="settings"):
+        settings_ = HarvestSettings.objects.create(system=system)
+    client.force_login(get_user_model().objects.create_superuser("harvest-admin", "h@example.com", "x"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/harvest/harvestsettings/", {
+            "action": "harvest_now", "_selected_action": [settings_.pk]}, follow=True)
+    assert response.status_code == 200
+    run = HarvestRun.objects.get(system=system)
+    assert (run.trigger, run.status, run.requested_by.username) == (HarvestTrigger.MANUAL, HarvestStatus.SUCCEEDED,
+                                                                    "harvest-admin")
+    assert Dataset.objects.filter(system=system).count() == 3
