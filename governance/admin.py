@@ -12,11 +12,12 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied, Validati
 from django.db.models import Exists, OuterRef, Prefetch, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from catalog.models import Department
+from catalog.models import Department, System
 from governance import redaction
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.forms import contract_form_for
@@ -46,6 +47,111 @@ from governance.services.common import acts_for, signs_for
 from permissions.admin import secret_shown_once
 from permissions.admin_base import AccordInline, AccordModelAdmin
 from permissions.errors import Refused
+
+# --- governance documents as sentences, tables and lists (always already redacted for the reader) ---------
+
+
+def _shown(items) -> tuple[list, int]:
+    """(the items of a list the reader sees, how many the placeholders among them stand for)."""
+    kept, hidden = [], 0
+    for item in items or []:
+        if redaction.is_placeholder(item):
+            hidden += int(item[redaction.PLACEHOLDER_KEY])
+        elif isinstance(item, dict):
+            kept.append(item)
+    return kept, hidden
+
+
+def _params_text(params) -> str:
+    if not isinstance(params, dict) or not params:
+        return ""
+    return "; ".join(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+                     for key, value in params.items())
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
+def service_lines(terms: dict) -> list[str]:
+    """The service levels and cadence of terms, one sentence each; a key left out says nothing."""
+    sla = terms.get("sla") if isinstance(terms.get("sla"), dict) else {}
+    lines = []
+    if sla.get("freshness_hours") is not None:
+        lines.append(f"Data at most {sla['freshness_hours']} hours old.")
+    if sla.get("availability_percent") is not None:
+        lines.append(f"Available {sla['availability_percent']}% of the time.")
+    if sla.get("response_time_hours") is not None:
+        lines.append(f"Incidents answered within {sla['response_time_hours']} hours.")
+    if terms.get("schedule"):
+        lines.append(f"Checked on the schedule “{terms['schedule']}” (cron, UTC).")
+    if terms.get("support_channel"):
+        lines.append(f"Support: {terms['support_channel']}.")
+    notice = terms.get("notice_period_days")
+    if notice is not None:
+        lines.append(f"Breaking changes announced {_plural(notice, 'day')} ahead." if notice
+                     else "No notice period for breaking changes.")
+    return lines
+
+
+def terms_context(terms) -> dict:
+    """What ``includes/terms.html`` renders of (redacted) terms."""
+    terms = terms if isinstance(terms, dict) else {}
+    objects, hidden_objects = _shown(terms.get("schema"))
+    rendered = []
+    for obj in objects:
+        fields, hidden_fields = _shown(obj.get("fields"))
+        rendered.append({**obj, "fields": fields, "hidden_fields": hidden_fields,
+                         "hidden_fields_text": redaction.hidden_phrase(hidden_fields, "field")})
+    quality, hidden_quality = _shown(terms.get("quality"))
+    service = service_lines(terms)
+    return {
+        "any": bool(rendered or hidden_objects or quality or hidden_quality or service),
+        "objects": rendered, "hidden_objects": hidden_objects,
+        "hidden_objects_text": redaction.hidden_phrase(hidden_objects, "schema object"),
+        "quality": [{**rule, "params_text": _params_text(rule.get("params"))} for rule in quality],
+        "hidden_quality": hidden_quality,
+        "hidden_quality_text": redaction.hidden_phrase(hidden_quality, "quality rule"),
+        "service": service,
+    }
+
+
+COUNT_WORDS = {"pass": "passed", "fail": "failed", "error": "could not be checked"}
+
+
+def counts_context(summary) -> dict:
+    """A (redacted) ``{"pass": n, "fail": n, "error": n[, "hidden": n]}`` as lines of a list."""
+    summary = summary if isinstance(summary, dict) else {}
+    hidden = int(summary.get(redaction.PLACEHOLDER_KEY) or 0)
+    # In a fixed order: PostgreSQL's jsonb keeps its own order of keys, SQLite the written one.
+    keys = [*(key for key in COUNT_WORDS if key in summary),
+            *sorted(key for key in summary if key not in COUNT_WORDS and key != redaction.PLACEHOLDER_KEY)]
+    counts = [f"{summary[key]} {COUNT_WORDS.get(key, key)}" for key in keys]
+    return {"counts": counts, "hidden": redaction.hidden_phrase(hidden, "result") if hidden else ""}
+
+
+def counts_sentence(summary) -> str:
+    """``counts_context`` in one line, for change lists: "2 passed, 1 failed, 2 results you cannot see"."""
+    context = counts_context(summary)
+    return ", ".join([*context["counts"], *([context["hidden"]] if context["hidden"] else [])])
+
+
+def incident_context(summary) -> dict:
+    summary = summary if isinstance(summary, dict) else {}
+    failing = summary.get("failing_rules") if isinstance(summary.get("failing_rules"), list) else []
+    hidden = sum(int(item[redaction.PLACEHOLDER_KEY]) for item in failing if redaction.is_placeholder(item))
+    return {"failing": [key for key in failing if isinstance(key, str)],
+            "hidden_failing": redaction.hidden_phrase(hidden, "failing rule") if hidden else "",
+            **counts_context(summary.get("counts"))}
+
+
+def designation_label(designation: SystemOfRecord, user) -> str:
+    """A designation named for ``user``: "Account.pay grade: Warehouse (active)", its system only if they see it
+    (the model's ``__str__`` names no system, for it knows no reader)."""
+    target = f"{designation.entity.name}.{designation.attribute.name}" if designation.attribute_id \
+        else designation.entity.name
+    visible = System.objects.visible_to(user).filter(pk=designation.system_id).values_list("name", flat=True).first()
+    return f"{target}: {visible or 'a system you cannot see'} ({designation.get_status_display().lower()})"
 
 
 class GovernanceAdmin(AccordModelAdmin):
@@ -218,6 +324,32 @@ class BusinessEntityAdmin(GovernanceAdmin):
     autocomplete_fields = ["owner_department", "datasets"]
     inlines = [AttributeInline]
     reader_relations = ("datasets",)
+    readonly_fields = ["systems_of_record", "conflicts"]
+
+    @admin.display(description="Systems of record")
+    def systems_of_record(self, obj):
+        """The active designations, the entity's own first, then per attribute; those on objects the reader
+        cannot see are counted, not named (obj: the reader's copy)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        active = SystemOfRecord.objects.filter(entity=obj, status=DesignationStatus.ACTIVE)
+        visible = list(active.visible_to(obj.redactor.user).select_related("attribute", "system", "dataset", "field")
+                       .order_by("attribute__name", "pk"))
+        hidden = active.count() - len(visible)
+        rows = [{"target": f"attribute {d.attribute.name}" if d.attribute_id else f"{obj.name} as a whole",
+                 "system": d.system.name, "dataset": d.dataset.qualified_name if d.dataset_id else "",
+                 "field": d.field.name if d.field_id else "", "decided_at": d.decided_at,
+                 "url": reverse("admin:governance_systemofrecord_change", args=[d.pk])} for d in visible]
+        return render_to_string("admin/governance/includes/systems_of_record.html", {
+            "rows": rows, "hidden": redaction.hidden_phrase(hidden, "system of record") if hidden else ""})
+
+    @admin.display(description="Conflicts")
+    def conflicts(self, obj):
+        """Where the registry contradicts the designations (entity_services.conflicts), among what the reader sees."""
+        if obj is None or obj.pk is None:
+            return "—"
+        return render_to_string("admin/governance/includes/conflicts.html",
+                                {"conflicts": entity_services.conflicts(obj.redactor.user, obj)})
 
     def get_queryset(self, request):
         # The entity-level designation (entity_services.authoritative), in the page's one query.
@@ -250,7 +382,8 @@ class SystemOfRecordAdmin(GovernanceAdmin):
     search_fields = ["entity__name", "attribute__name", "system__name", "rationale"]
     autocomplete_fields = ["entity", "attribute", "system", "dataset", "field"]
     list_select_related = ["entity", "attribute", "system", "dataset", "field"]
-    readonly_fields = ["status", "proposed_by", "decided_by", "decided_at", "superseded_by", "superseded_at",
+    exclude = ["superseded_by"]  # shown as superseded_by_label: named for the reader
+    readonly_fields = ["status", "proposed_by", "decided_by", "decided_at", "superseded_by_label", "superseded_at",
                        "created_at", "updated_at"]
     bulk_delete = False  # approved designations are history (the API refuses their DELETE)
     actions = ["approve_selected"]
@@ -267,6 +400,29 @@ class SystemOfRecordAdmin(GovernanceAdmin):
 
     def has_approve_permission(self, request) -> bool:
         return entity_services.can_approve_designation(request.user)  # the council, as the service decides
+
+    @admin.display(description="Superseded by")
+    def superseded_by_label(self, obj):
+        if obj is None or obj.superseded_by_id is None:
+            return "—"
+        newer = SystemOfRecord.objects.select_related("entity", "attribute").get(pk=obj.superseded_by_id)
+        return format_html('<a href="{}">{}</a>', reverse("admin:governance_systemofrecord_change", args=[newer.pk]),
+                           designation_label(newer, obj.redactor.user))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The page names the designation by its system, as the reader may see it (not "system #5").
+        designation = self.get_object(request, admin.utils.unquote(object_id))
+        if designation is not None:
+            extra_context = {**(extra_context or {}), "subtitle": designation_label(designation, request.user),
+                             "designation_label": designation_label(designation, request.user)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        designation = self.get_object(request, admin.utils.unquote(object_id))
+        if designation is not None:
+            extra_context = {**(extra_context or {}),
+                             "title": f"Change history: {designation_label(designation, request.user)}"}
+        return super().history_view(request, object_id, extra_context)
 
     @admin.action(description="Approve the selected proposed designations", permissions=["approve"])
     def approve_selected(self, request, queryset):
@@ -543,15 +699,22 @@ class ContractVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
     search_fields = ["contract__name", "version"]
     autocomplete_fields = ["contract", "state_definitions"]
     list_select_related = ["contract__producer"]
-    readonly_fields = ["status", "change_class", "changes_text", "content_hash", "proposed_at", "effective_from",
-                       "activated_at", "ended_at", "created_by", "created_at", "updated_at"]
+    readonly_fields = ["terms_view", "status", "change_class", "changes_text", "content_hash", "proposed_at",
+                       "effective_from", "activated_at", "ended_at", "created_by", "created_at", "updated_at"]
     inlines = [SignatureInline]
     actions = ["propose_selected", "sign_one"]
     reader_relations = ("state_definitions",)
     redacted_fields = ("terms", "changes")
 
     def get_fields(self, request, obj=None):
-        return ["contract", "version", "terms", "state_definitions", *self.readonly_fields]
+        # Terms read as tables; the JSON is shown only to whoever may edit it (a draft they see whole).
+        editable = "terms" not in self.get_readonly_fields(request, obj)
+        return ["contract", "version", *(["terms"] if editable else []), "state_definitions", *self.readonly_fields]
+
+    @admin.display(description="Terms")
+    def terms_view(self, obj):
+        return render_to_string("admin/governance/includes/terms.html",
+                                {"terms": terms_context(obj.terms if obj else None)})  # obj: shown_to
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)  # with terms the user sees only in part
@@ -715,22 +878,18 @@ class DataContractAdmin(GovernanceAdmin):
             (party.name, "producer" if party.pk == obj.producer_id else "consumer",
              f"signed by {signed[party.pk].signed_by} on {signed[party.pk].created_at:%Y-%m-%d}"
              if party.pk in signed else "not signed") for party in obj.parties()))
-        terms = obj.redactor.terms(version.terms, contract_id=obj.pk) or {}  # obj: the reader's copy
-
-        def shown(items):  # what the reader sees of a list: its placeholders counted nowhere
-            return [item for item in items or [] if not redaction.is_placeholder(item)]
-
-        schema = shown(terms.get("schema"))
-        fields = sum(len(shown(o.get("fields"))) for o in schema)
+        terms = terms_context(obj.redactor.terms(version.terms, contract_id=obj.pk))  # obj: the reader's copy
+        fields = sum(len(o["fields"]) for o in terms["objects"])
+        covers = (f"{_plural(len(terms['objects']), 'schema object')} with {_plural(fields, 'field')}, "
+                  f"{_plural(len(terms['quality']), 'quality rule')}")
         url = reverse("admin:governance_contractversion_change", args=[version.pk])
+        checked = f"last checked {obj.last_checked_at:%Y-%m-%d %H:%M} UTC" if obj.last_checked_at else "never checked"
         return format_html(
-            '<p>Version <a href="{}">{}</a> — {}</p><ul>{}</ul><p>Terms: {} schema object(s), {} field(s), {} '
-            "quality rule(s); freshness {} h; checks {}; notice {} days.</p><p>Compliance: {} (last checked {})."
-            "</p><p>Incidents: {}</p>",
-            url, version.version, version.get_status_display(), parties, len(schema), fields,
-            len(shown(terms.get("quality"))), (terms.get("sla") or {}).get("freshness_hours", "—"),
-            terms.get("schedule") or "not scheduled", terms.get("notice_period_days", 0),
-            obj.get_compliance_status_display(), obj.last_checked_at or "never", self._incidents(obj))
+            '<p>Version <a href="{}">{}</a> — {}</p><ul>{}</ul><p>Terms: {}.</p><ul class="accord-service">{}</ul>'
+            "<p>Compliance: {} ({}).</p><p>Incidents: {}</p>",
+            url, version.version, version.get_status_display(), parties, covers,
+            format_html_join("", "<li>{}</li>", ((line,) for line in terms["service"] or ["No service levels."])),
+            obj.get_compliance_status_display(), checked, self._incidents(obj))
 
     @staticmethod
     def _incidents(obj):
@@ -793,7 +952,15 @@ class ComplianceRunAdmin(GovernanceAdmin):
         return shown
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ComplianceRun._meta.fields]
+        return self.get_fields(request, obj)
+
+    def get_fields(self, request, obj=None):
+        return [("summary_view" if f.name == "summary" else f.name) for f in ComplianceRun._meta.fields
+                if f.name != "id"]
+
+    @admin.display(description="Results")
+    def summary_view(self, obj):
+        return render_to_string("admin/governance/includes/run_summary.html", counts_context(obj.summary))
 
     def has_add_permission(self, request):
         return False
@@ -806,9 +973,7 @@ class ComplianceRunAdmin(GovernanceAdmin):
 
     @admin.display(description="Results")
     def summary_text(self, obj):
-        summary = obj.redactor.run_summary(obj.summary, run_id=obj.pk) or {}
-        return ", ".join(redaction.hidden_phrase(n, "result") if k == redaction.PLACEHOLDER_KEY else f"{n} {k}"
-                         for k, n in summary.items() if n)
+        return counts_sentence(obj.redactor.run_summary(obj.summary, run_id=obj.pk))
 
 
 @admin.register(Incident)
@@ -821,7 +986,14 @@ class IncidentAdmin(GovernanceAdmin):
     redacted_fields = ("summary",)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Incident._meta.fields]
+        return self.get_fields(request, obj)
+
+    def get_fields(self, request, obj=None):
+        return [("summary_view" if f.name == "summary" else f.name) for f in Incident._meta.fields if f.name != "id"]
+
+    @admin.display(description="Summary")
+    def summary_view(self, obj):
+        return render_to_string("admin/governance/includes/incident_summary.html", incident_context(obj.summary))
 
     def shown_to(self, user, obj):
         shown = super().shown_to(user, obj)

@@ -37,6 +37,8 @@ CONTENT = re.compile(r'<div id="content-main">(.*?)<footer|<div id="content-main
 CSRF = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">')
 # Placeholders: {"hidden": n} in JSON (escaped in HTML), "n fields you cannot see" in text.
 JSON_PLACEHOLDER = re.compile(r'(, )?\{&quot;hidden&quot;: \d+\}(, )?|, &quot;hidden&quot;: \d+')
+# Rows and items standing for what the reader cannot see (tables and lists of governance.admin's includes).
+HIDDEN_ELEMENT = re.compile(r'<(tr|li|p) class="accord-hidden">.*?</\1>', re.S)
 TEXT_PLACEHOLDER = re.compile(r'<div>\d+ \w+ you cannot see</div>|(,| and| or|;)? ?\d+ \w+ you cannot see')
 
 
@@ -58,7 +60,7 @@ def squeezed(html: str) -> str:
 def without_placeholders(html: str) -> str:
     def json_part(match):
         return ", " if match[1] and match[2] else ""
-    return TEXT_PLACEHOLDER.sub("", JSON_PLACEHOLDER.sub(json_part, html))
+    return TEXT_PLACEHOLDER.sub("", JSON_PLACEHOLDER.sub(json_part, HIDDEN_ELEMENT.sub("", html)))
 
 
 class GovernanceAdminLeakTests(GovernanceLeakWorld):
@@ -110,14 +112,44 @@ class GovernanceAdminLeakTests(GovernanceLeakWorld):
     def test_contract_version_page_shows_only_visible_terms(self):
         page = self.assert_page_as_in_a_world_without(
             f"/admin/governance/contractversion/{self.version.pk}/change/")
-        self.assertIn("account_id", page)
-        self.assertIn("&quot;hidden&quot;: 1", page)  # a schema object and a field stand in as placeholders
+        self.assertIn("<code>account_id</code>", page)  # terms read as tables, not JSON
+        self.assertNotIn("&quot;schema&quot;", page)
+        self.assertIn('<tr class="accord-hidden"><td colspan="6">1 field you cannot see</td></tr>', page)
+        self.assertIn('<p class="accord-hidden">1 schema object you cannot see</p>', page)
+        self.assertIn('<tr class="accord-hidden"><td colspan="6">2 quality rules you cannot see</td></tr>', page)
 
     def test_run_and_incident_count_only_visible_results(self):
         page = self.assert_page_as_in_a_world_without("/admin/governance/compliancerun/")
-        self.assertIn("2 results you cannot see", page)
+        self.assertIn("2 passed, 1 failed, 0 could not be checked, 2 results you cannot see", page)
+        run = self.assert_page_as_in_a_world_without(
+            f"/admin/governance/compliancerun/{self.compliance_run.pk}/change/")
+        self.assertIn("<li>1 failed</li>", run)
+        self.assertIn('<li class="accord-hidden">2 results you cannot see</li>', run)
         incident = self.assert_page_as_in_a_world_without(f"/admin/governance/incident/{self.incident.pk}/change/")
-        self.assertIn("&quot;fail&quot;: 1", incident)
+        self.assertIn("<li>1 failed</li>", incident)
+        self.assertIn("<li><code>metadata:accounts:fields_owned</code></li>", incident)
+        self.assertIn('<li class="accord-hidden">2 failing rules you cannot see</li>', incident)
+        self.assertNotIn("&quot;fail&quot;", incident + run)
+        self.assertNotIn("&quot;failing_rules&quot;", incident)
+
+    def test_entity_page_counts_the_systems_of_record_it_cannot_see(self):
+        page = self.assert_page_as_in_a_world_without(f"/admin/governance/businessentity/{self.entity.pk}/change/")
+        self.assertIn("Account as a whole", page)
+        self.assertIn(">Warehouse</a>", page)
+        self.assertIn('<tr class="accord-hidden"><td colspan="5">1 system of record you cannot see</td></tr>', page)
+        colleague = content(self.admin_as(self.viewer_colleague).get(
+            f"/admin/governance/businessentity/{self.entity.pk}/change/"))
+        self.assertIn("attribute pay grade", colleague)
+        self.assertIn(">Workday</a>", colleague)
+
+    def test_designation_pages_name_the_system_only_for_who_sees_it(self):
+        for designation, reader, expected in (
+                (self.designation, self.viewer, "Account: Warehouse (active)"),
+                (self.hidden_designation, self.viewer_colleague, "Account.pay grade: Workday (active)")):
+            page = self.admin_as(reader).get(f"/admin/governance/systemofrecord/{designation.pk}/change/")
+            self.assertEqual(page.status_code, 200)
+            self.assertContains(page, expected)
+            self.assertNotContains(page, "system #")
 
     def test_diff_page_compares_what_the_reader_sees(self):
         StateDefinitionVersion.objects.create(definition=self.state, number=2, status="draft",

@@ -1,0 +1,106 @@
+"""Governance pages read as sentences (issue 15): terms, run and incident summaries as tables and lists,
+a contract's overview without "None", a business entity's systems of record and conflicts, designations
+named by their system, and state criteria edited rule by rule.
+
+The world is tests/governance/leak_world.py: ``viewer`` is a staff contractor opted out of a dataset, a field
+and a system; ``viewer_colleague`` sees everything. tests/governance/test_leaks_admin.py compares the same
+pages with the world without the hidden objects; these tests say what each reader reads.
+"""
+
+from __future__ import annotations
+
+from django.test import Client
+
+from catalog.models import Dataset
+from governance.models import ContractVersion, SystemOfRecord
+from tests import factories
+from tests.governance.leak_world import GovernanceLeakWorld
+from tests.governance.test_leaks_admin import content, view_perms
+from tests.mixins import make_user
+
+
+class GovernancePagesReadAsSentences(GovernanceLeakWorld):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.viewer = make_user("viewer-contractor", is_staff=True, perms=view_perms())
+        cls.viewer_colleague = make_user("viewer-colleague", is_staff=True, perms=view_perms())
+        factories.membership(cls.viewer, department=cls.contractors)
+        factories.membership(cls.viewer_colleague, department=cls.sales)
+
+    def admin_as(self, user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    def page(self, user, url, whole=False) -> str:
+        response = self.admin_as(user).get(url)
+        self.assertEqual(response.status_code, 200, url)
+        return response.content.decode() if whole else content(response)
+
+    def test_contract_version_terms_are_tables(self):
+        ContractVersion._base_manager.filter(pk=self.version.pk).update(terms={
+            **self.version.terms, "sla": {"freshness_hours": 24, "availability_percent": 99.5},
+            "schedule": "0 6 * * *", "support_channel": "#accounts-feed", "notice_period_days": 30})
+        url = f"/admin/governance/contractversion/{self.version.pk}/change/"
+        whole = self.page(self.viewer_colleague, url)
+        self.assertIn('<caption>targets (<code>deals.acquisition_targets</code>)</caption>', whole)
+        self.assertIn("<tr><td><code>tax_id</code></td><td>varchar(20)</td><td>no</td>", whole)
+        self.assertIn("<td>targets</td><td><code>company_name</code></td><td>not_null</td>", whole)
+        for line in ("Data at most 24 hours old.", "Available 99.5% of the time.",
+                     "Checked on the schedule “0 6 * * *” (cron, UTC).", "Support: #accounts-feed.",
+                     "Breaking changes announced 30 days ahead."):
+            self.assertIn(f"<li>{line}</li>", whole)
+        self.assertNotIn("&quot;schema&quot;", whole)
+        part = self.page(self.viewer, url)
+        self.assertIn("1 field you cannot see", part)
+        self.assertNotIn("tax_id", part)
+
+    def test_contract_overview_says_what_is_not_set(self):
+        ContractVersion._base_manager.filter(pk=self.version.pk).update(
+            terms={**self.version.terms, "notice_period_days": None})
+        page = self.page(self.viewer_colleague, f"/admin/governance/datacontract/{self.contract.pk}/change/")
+        self.assertIn("Terms: 2 schema objects with 3 fields, 3 quality rules.", page)
+        self.assertIn("<li>No service levels.</li>", page)
+        self.assertIn("(never checked)", page)
+        self.assertNotIn("None", page)
+        self.assertIn("Terms: 1 schema object with 1 field, 1 quality rule.",
+                      self.page(self.viewer, f"/admin/governance/datacontract/{self.contract.pk}/change/"))
+
+    def test_run_and_incident_summaries_are_lists(self):
+        run = self.page(self.viewer_colleague, f"/admin/governance/compliancerun/{self.compliance_run.pk}/change/")
+        self.assertIn("<li>2 passed</li><li>3 failed</li><li>0 could not be checked</li>", run.replace("\n", ""))
+        incident = self.page(self.viewer_colleague, f"/admin/governance/incident/{self.incident.pk}/change/")
+        for key in ("metadata:accounts:fields_owned", "data:accounts:tax_id:not_null:1",
+                    "data:targets:company_name:not_null:2"):
+            self.assertIn(f"<li><code>{key}</code></li>", incident)
+        listed = self.page(self.viewer_colleague, "/admin/governance/compliancerun/")
+        self.assertIn("2 passed, 3 failed, 0 could not be checked", listed)
+
+    def test_entity_page_lists_systems_of_record_per_attribute_and_conflicts(self):
+        crm = factories.system(name="Salesforce", slug="salesforce", kind="crm", owner_department=self.sales)
+        copy = Dataset.objects.create(system=crm, qualified_name="sf.account", name="SF accounts",
+                                      owner_department=self.sales)
+        self.entity.datasets.add(copy)
+        url = f"/admin/governance/businessentity/{self.entity.pk}/change/"
+        for reader in (self.viewer, self.viewer_colleague):
+            page = self.page(reader, url)
+            self.assertIn("Account as a whole", page)
+            self.assertIn("crm.accounts", page)
+            self.assertIn("holds Account records but Warehouse is authoritative.", page)
+        whole = self.page(self.viewer_colleague, url)
+        self.assertIn("<td>attribute pay grade</td>", whole)
+        self.assertIn("<td>salary_band</td>", whole)
+        self.assertIn("1 system of record you cannot see", self.page(self.viewer, url))
+
+    def test_a_superseded_designation_names_its_successor_by_system(self):
+        newer = SystemOfRecord.objects.create(entity=self.entity, system=self.warehouse, dataset=self.accounts,
+                                              status="proposed", rationale="Renamed")
+        SystemOfRecord._base_manager.filter(pk=self.designation.pk).update(status="superseded", superseded_by=newer)
+        page = self.page(self.viewer, f"/admin/governance/systemofrecord/{self.designation.pk}/change/", whole=True)
+        self.assertIn("Account: Warehouse (proposed)</a>", page)
+        self.assertIn("Account: Warehouse (superseded)", page)
+        self.assertNotIn("system #", page)
+        history = self.page(self.viewer, f"/admin/governance/systemofrecord/{self.designation.pk}/history/",
+                            whole=True)
+        self.assertIn("<h1>Change history: Account: Warehouse (superseded)</h1>", history)
