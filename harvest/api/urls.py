@@ -1,3 +1,5 @@
+from django.urls import path
+
 from harvest.api import views
 from permissions.api.routers import AccordRouter
 
@@ -7,4 +9,5 @@ router.register("harvest-runs", views.HarvestRunViewSet)
 router.register("schema-changes", views.SchemaChangeViewSet)
 router.register("field-relationships", views.FieldRelationshipViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [path("systems/<int:pk>/harvest/", views.SystemHarvestView.as_view(), name="system-harvest"),
+               *router.urls]

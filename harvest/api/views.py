@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from harvest import filtersets
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from catalog.models import System
+from harvest import filtersets, services
 from harvest.api import serializers as hs
-from harvest.models import FieldRelationship, HarvestRun, HarvestSettings, SchemaChange
-from permissions.api.viewsets import AccordModelViewSet, AccordReadOnlyModelViewSet
+from harvest.models import FieldRelationship, HarvestRun, HarvestSettings, HarvestTrigger, SchemaChange
+from permissions.api.viewsets import AccordModelViewSet, AccordReadOnlyModelViewSet, RestrictedAPIView
+from permissions.edit import can_change
 
 
 class HarvestSettingsViewSet(AccordModelViewSet):
@@ -44,3 +52,26 @@ class FieldRelationshipViewSet(AccordReadOnlyModelViewSet):
     filterset_class = filtersets.FieldRelationshipFilterSet
     ordering_fields = ["constraint_name", "position", "id"]
     ordering = ["id"]
+
+
+class SystemHarvestView(RestrictedAPIView):
+    """``POST systems/{id}/harvest/``: harvest the System now, on the worker."""
+
+    @extend_schema(summary="Harvest this system now", request=None, responses={202: hs.HarvestRunSerializer})
+    def post(self, request, pk: int):
+        from django.db import transaction
+
+        from harvest.tasks import harvest_system
+
+        system = get_object_or_404(self.visible(System), pk=pk)
+        if not can_change(request.user, system):
+            raise PermissionDenied("Only whoever may change the system (its department's lead, the council) "
+                                   "may harvest it.")
+        if not system.connection_engine:
+            raise ValidationError({"connection_engine": [
+                "This system has no connection to harvest: set its connection_engine and connection_env."]})
+        run, _ = services.get_or_create_run(system, trigger=HarvestTrigger.API, requested_by=request.user)
+        at = run.scheduled_for.isoformat()
+        transaction.on_commit(lambda: harvest_system.delay(system.pk, scheduled_for=at))
+        return Response(hs.HarvestRunSerializer(run, context={"request": request, "view": self}).data,
+                        status=status.HTTP_202_ACCEPTED)

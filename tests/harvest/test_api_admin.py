@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.test import TestCase
 from django.utils import timezone
 
 from harvest.models import ChangeKind, FieldRelationship, HarvestRun, HarvestSettings, SchemaChange
@@ -157,3 +158,62 @@ class TestFieldRelationshipAdmin(AdminTests):
 
     def listed_text(self, obj):
         return obj.constraint_name
+
+
+class TestSystemHarvestEndpoint(TestCase):
+    """``POST systems/{id}/harvest/``: whoever may change the System; a hidden one answers as missing."""
+
+    @classmethod
+    def setUpTestData(cls):
+        import os
+        import sqlite3
+        import tempfile
+
+        from tests.mixins import make_user
+
+        path = os.path.join(tempfile.mkdtemp(), "src.sqlite3")
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE customers (id integer PRIMARY KEY, email text)")
+        db.close()
+        cls.dsn = f"sqlite:///{path}"
+        sales = factories.department()
+        cls.lead, cls.employee = make_user("harvest-endpoint-lead"), make_user("harvest-endpoint-employee")
+        factories.membership(cls.lead, department=sales, role="lead")
+        cls.system = factories.system(owner_department=sales, connection_engine="sqlite",
+                                      connection_env="HARVEST_ENDPOINT_DSN")
+        cls.unconnected = factories.system(owner_department=sales)
+
+    def post(self, user, system_pk):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.force_authenticate(user)
+        return client.post(f"/api/v1/systems/{system_pk}/harvest/", format="json")
+
+    def test_the_lead_harvests_and_gets_the_run(self):
+        from unittest import mock
+
+        from catalog.models import Dataset
+
+        with mock.patch.dict("os.environ", {"HARVEST_ENDPOINT_DSN": self.dsn}), \
+                self.captureOnCommitCallbacks(execute=True):
+            response = self.post(self.lead, self.system.pk)
+        self.assertEqual(response.status_code, 202, response.content)
+        run = HarvestRun.objects.get(pk=response.json()["id"])
+        self.assertEqual((run.trigger, run.status, run.requested_by), ("api", "succeeded", self.lead))
+        self.assertTrue(Dataset.objects.filter(system=self.system, qualified_name="customers").exists())
+
+    def test_others_are_refused_and_nothing_runs(self):
+        self.assertEqual(self.post(self.employee, self.system.pk).status_code, 403)
+        response = self.post(self.lead, self.unconnected.pk)
+        self.assertEqual(response.status_code, 400, response.content)
+        self.assertIn("connection_engine", response.json()["errors"])
+        self.assertFalse(HarvestRun.objects.exists())
+
+    def test_a_hidden_system_answers_like_a_missing_one(self):
+        from tests.mixins import hide_from
+
+        hide_from(self, self.lead, self.system)
+        hidden, missing = self.post(self.lead, self.system.pk), self.post(self.lead, self.system.pk + 1000)
+        self.assertEqual((hidden.status_code, hidden.content), (missing.status_code, missing.content))
+        self.assertEqual(hidden.status_code, 404)

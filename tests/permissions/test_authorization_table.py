@@ -516,6 +516,8 @@ TABLE: list[Case] = [
     Case("PATCH", "harvest-settings/{harvest_settings}/", lead_or_council(200), {"schedule": "0 4 * * *"}),
     Case("DELETE", "harvest-settings/{harvest_settings}/", lead_or_council(204)),
     Case("GET", "harvest-settings/{harvest_settings}/history/", READ),
+    # The warehouse has no connection: those who may harvest it are told so (400), nothing runs.
+    Case("POST", "systems/{system}/harvest/", lead_or_council(400)),
     Case("GET", "harvest-runs/", READ),
     Case("GET", "harvest-runs/{harvest_run}/", READ),
     Case("GET", "schema-changes/", READ),
