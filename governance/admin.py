@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from catalog.models import Department, System
 from governance import redaction
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
-from governance.forms import contract_form_for
+from governance.forms import contract_form_for, criteria_form_for, is_flat
 from governance.models import (
     BusinessEntity,
     CheckResult,
@@ -550,7 +550,20 @@ class StateDefinitionVersionAdmin(DraftOnlyMixin, GovernanceAdmin):
     actions = ["propose_selected", "approve_selected"]
 
     def get_fields(self, request, obj=None):
-        return ["definition", "definition_text", "criteria", *self.readonly_fields]
+        # A draft's criteria are edited rule by rule (the form's own fields, rendered by the change form
+        # template); the JSON field stays for trees the rules cannot show and for whoever may not edit them.
+        criteria = [] if self.edits_rules(request, obj) else ["criteria"]
+        return ["definition", "definition_text", *criteria, *self.readonly_fields]
+
+    def edits_rules(self, request, obj) -> bool:
+        return (obj is not None and obj.status == VersionStatus.DRAFT and is_flat(obj.criteria)
+                and "criteria" not in self.get_readonly_fields(request, obj))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if self.edits_rules(request, obj):
+            return criteria_form_for(form, definition=obj.definition, user=request.user, criteria=obj.criteria)
+        return form
 
     redacted_fields = ("criteria",)
 

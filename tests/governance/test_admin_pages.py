@@ -9,10 +9,13 @@ pages with the world without the hidden objects; these tests say what each reade
 
 from __future__ import annotations
 
+import json
+import re
+
 from django.test import Client
 
 from catalog.models import Dataset
-from governance.models import ContractVersion, SystemOfRecord
+from governance.models import ContractVersion, StateDefinitionVersion, SystemOfRecord
 from tests import factories
 from tests.governance.leak_world import GovernanceLeakWorld
 from tests.governance.test_leaks_admin import content, view_perms
@@ -104,3 +107,55 @@ class GovernancePagesReadAsSentences(GovernanceLeakWorld):
         history = self.page(self.viewer, f"/admin/governance/systemofrecord/{self.designation.pk}/history/",
                             whole=True)
         self.assertIn("<h1>Change history: Account: Warehouse (superseded)</h1>", history)
+
+    # --- state criteria, rule by rule ----------------------------------------------------------------
+
+    def draft_form(self, client, url) -> dict:
+        page = client.get(url)
+        self.assertEqual(page.status_code, 200)
+        form = page.context["adminform"].form
+        data = {name: form[name].value() for name in form.fields if form[name].value() not in (None, False)}
+        return data
+
+    def test_criteria_are_edited_rule_by_rule_with_errors_next_to_the_rule(self):
+        draft = StateDefinitionVersion.objects.create(
+            definition=self.state, number=2, status="draft", definition_text="A verified account.",
+            criteria={"all": [{"field": "account_id", "op": "is_not_null"}]})
+        url = f"/admin/governance/statedefinitionversion/{draft.pk}/change/"
+        client = self.admin_as(self.staff_opted_out)
+        page = content(client.get(url))
+        self.assertIn('id="criteria-rule-table"', page)
+        self.assertIn('<option value="account_id" selected>account_id (bigint)</option>', page)
+        self.assertNotIn("tax_id", page)  # the picker offers only the fields the editor may see
+        self.assertNotIn('name="criteria"', page)
+        data = self.draft_form(client, url)
+        data.update({"rule-1-field": "account_id", "rule-1-op": "matches", "rule-1-value": "^A[0-9]+$"})
+        refused = client.post(url, data)
+        self.assertEqual(refused.status_code, 200)
+        shown = content(refused)
+        row_errors = re.search(r'<tr class="criteria-rule-errors" id="rule-1-errors">(.*?)</tr>', shown, re.S)
+        self.assertIsNotNone(row_errors, "the error is shown next to rule 2")
+        self.assertIn("matches", row_errors[1])
+        self.assertIn('value="^A[0-9]+$"', shown)  # what was typed is kept
+        self.assertEqual(StateDefinitionVersion.objects.get(pk=draft.pk).criteria, draft.criteria)
+        data.update({"rule-1-op": "gt", "rule-1-value": "10"})
+        saved = client.post(url, data)
+        self.assertEqual(saved.status_code, 302, saved.context and saved.context["errors"])
+        self.assertEqual(StateDefinitionVersion.objects.get(pk=draft.pk).criteria, {"all": [
+            {"field": "account_id", "op": "is_not_null"}, {"field": "account_id", "op": "gt", "value": 10}]})
+
+    def test_a_hidden_field_typed_in_is_refused_without_being_confirmed(self):
+        draft = StateDefinitionVersion.objects.create(
+            definition=self.state, number=2, status="draft", definition_text="A verified account.", criteria={})
+        url = f"/admin/governance/statedefinitionversion/{draft.pk}/change/"
+        client = self.admin_as(self.staff_opted_out)
+        data = {**self.draft_form(client, url), "edit_as_json": "on",
+                "criteria_json": json.dumps({"all": [{"field": "tax_id", "op": "is_null"}]})}
+        refused = client.post(url, data)
+        self.assertEqual(refused.status_code, 200)
+        self.assertIn("tax_id", content(refused))  # only as typed: the error lists no field it may not see
+        self.assertEqual(StateDefinitionVersion.objects.get(pk=draft.pk).criteria, {})
+        data["criteria_json"] = json.dumps({"any": [{"field": "account_id", "op": "in", "value": [1, 2]}]})
+        self.assertEqual(client.post(url, data).status_code, 302)
+        self.assertEqual(StateDefinitionVersion.objects.get(pk=draft.pk).criteria,
+                         {"any": [{"field": "account_id", "op": "in", "value": [1, 2]}]})
