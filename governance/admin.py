@@ -66,7 +66,7 @@ def _params_text(params) -> str:
     if not isinstance(params, dict) or not params:
         return ""
     return "; ".join(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
-                     for key, value in params.items())
+                     for key, value in sorted(params.items()))  # jsonb keeps no written order
 
 
 def _plural(count: int, noun: str) -> str:

@@ -47,7 +47,7 @@ class GovernancePagesReadAsSentences(GovernanceLeakWorld):
             "schedule": "0 6 * * *", "support_channel": "#accounts-feed", "notice_period_days": 30})
         url = f"/admin/governance/contractversion/{self.version.pk}/change/"
         whole = self.page(self.viewer_colleague, url)
-        self.assertIn('<caption>targets (<code>deals.acquisition_targets</code>)</caption>', whole)
+        self.assertIn('<caption>targets (deals.acquisition_targets)</caption>', whole)
         self.assertIn("<tr><td><code>tax_id</code></td><td>varchar(20)</td><td>no</td>", whole)
         self.assertIn("<td>targets</td><td><code>company_name</code></td><td>not_null</td>", whole)
         for line in ("Data at most 24 hours old.", "Available 99.5% of the time.",
