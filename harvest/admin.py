@@ -61,6 +61,28 @@ class HarvestRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "scheduled_for"
     list_select_related = ["system"]
 
+    SHOWN = {"warnings": "warnings_shown", "errors": "errors_shown"}
+
+    def get_readonly_fields(self, request, obj=None):
+        return [self.SHOWN.get(name, name) for name in super().get_readonly_fields(request, obj)]
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="warnings")
+    def warnings_shown(self, obj):
+        return "\n".join(obj.messages_for(getattr(obj, "_viewer", None), "warnings")) or "—"
+
+    @admin.display(description="errors")
+    def errors_shown(self, obj):
+        return "\n".join(obj.messages_for(getattr(obj, "_viewer", None), "errors")) or "—"
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._viewer = request.user  # who reads the page decides what the messages say
+        return obj
+
 
 @admin.register(SchemaChange)
 class SchemaChangeAdmin(ReadOnlyAdmin):

@@ -93,6 +93,19 @@ class HarvestRun(models.Model):
     objects = RestrictedQuerySet.as_manager()
     access = AccessSpec(targetable=False, containers=("system",))
 
+    def messages_for(self, user, name: str) -> list[str]:
+        """The run's ``warnings`` or ``errors`` as ``user`` may read them. They name the source's
+        tables as the database reported them, hidden ones included, so only who may change the
+        System (who runs its harvests) reads them; anyone else learns how many there are."""
+        from permissions.edit import can_change
+
+        messages = list(getattr(self, name) or [])
+        if not messages or can_change(user, self.system):
+            return messages
+        noun = "warning" if name == "warnings" else "error"
+        return [f"{len(messages)} {noun if len(messages) == 1 else noun + 's'}, shown to those who may change "
+                "the system"]
+
     class Meta:
         ordering = ["-scheduled_for", "-id"]
         constraints = [

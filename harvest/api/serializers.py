@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from catalog.api.serializers import system_ref
 from harvest.models import FieldRelationship, HarvestRun, HarvestSettings, SchemaChange
-from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField
+from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, request_user
 
 # Read-only references, shown briefly as the catalog's serializers show them.
 SYSTEM_BRIEF = ("id", "name", "slug", "kind")
@@ -30,6 +30,13 @@ class HarvestRunSerializer(AccordModelSerializer):
         fields = ["id", "system", "trigger", "scheduled_for", "requested_by", "status", "started_at",
                   "finished_at", "counts", "warnings", "errors"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        user = request_user(self)
+        for name in ("warnings", "errors"):
+            data[name] = instance.messages_for(user, name)
+        return data
 
 
 class SchemaChangeSerializer(AccordModelSerializer):
