@@ -15,7 +15,10 @@ from permissions.models import AuditRecord
 
 class ManagePyActorTests(TestCase):
     def run_manage(self, *args: str) -> None:
-        with mock.patch.object(sys, "argv", ["manage.py", *args]):
+        # A command run from argv closes every connection when it ends, which would end the
+        # test's transaction on PostgreSQL; the test keeps its connection open instead.
+        with mock.patch.object(sys, "argv", ["manage.py", *args]), \
+                mock.patch("django.core.management.base.connections.close_all"):
             manage.main()
 
     def test_createsuperuser_and_changepassword_are_audited_under_a_named_actor(self):
