@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from catalog.models import Dataset, Field
+from catalog.models import Dataset, Field, Tag
 from permissions.context import system_actor
 from tests import factories
 
@@ -32,8 +32,14 @@ def test_a_tag_rule_finds_the_rows_from_the_index_alone():
     with system_actor("tests", reason="setup"):
         tag = factories.tag()
         factories.dataset(tags=[tag])
+        # Other rows, so that the (dataset, tag) index is no cheaper to walk than (tag, dataset):
+        # with a single row the planner may take either.
+        other = factories.dataset()
+        tags = Tag.objects.bulk_create([Tag(name=f"other-{i}", slug=f"other-{i}") for i in range(300)])
+        Dataset.tags.through.objects.bulk_create([Dataset.tags.through(dataset=other, tag=t) for t in tags])
     table = Dataset.tags.through._meta.db_table
     with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute(f"EXPLAIN SELECT dataset_id FROM {table} WHERE tag_id = ANY(%s::bigint[])", [[tag.pk]])
