@@ -7,6 +7,7 @@ named in ``missing`` with a warning: the harvest then leaves that facet as regis
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -51,7 +52,7 @@ class SchemaBatch:
     missing: set[str] = field(default_factory=set)  # facets not read: "comments", "sizes", "keys"…
 
 
-class Connector:
+class Connector(ABC):
     """Open with ``with Connector(dsn, statement_timeout_ms=…) as c:``; then ``c.batches(selector)``."""
 
     engine = ""
@@ -61,12 +62,14 @@ class Connector:
         self.statement_timeout_ms = statement_timeout_ms
         self.warnings: list[str] = []
 
+    @abstractmethod
     def __enter__(self) -> Connector:
-        raise NotImplementedError
+        """Connect, in a read-only transaction with the statement timeout."""
 
+    @abstractmethod
     def __exit__(self, *exc) -> None:
-        raise NotImplementedError
+        """Close the connection."""
 
+    @abstractmethod
     def batches(self, selected) -> Iterator[SchemaBatch]:
         """Each schema's objects whose qualified name ``selected(name)`` accepts."""
-        raise NotImplementedError
