@@ -31,7 +31,8 @@ def task_name(contract: DataContract) -> str:
     return f"Accord: check contract {contract.slug}"
 
 
-def _crontab(expression: str) -> CrontabSchedule:
+def crontab_for(expression: str) -> CrontabSchedule:
+    """The (shared) crontab row of a five-field cron expression, in Celery's time zone."""
     minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
     schedule, _ = CrontabSchedule.objects.get_or_create(
         minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week,
@@ -54,7 +55,7 @@ def _sync(contract: DataContract) -> PeriodicTask | None:
             existing.enabled = False
             existing.save()
         return existing
-    crontab = _crontab(expression)
+    crontab = crontab_for(expression)
     args = json.dumps([contract.pk])
     if existing is None:
         return PeriodicTask.objects.create(name=task_name(contract), task=CONTRACT_TASK, crontab=crontab, args=args,
@@ -84,14 +85,19 @@ def tick_for(contract: DataContract, at: datetime.datetime) -> datetime.datetime
     backlog drained late) finds the same run. The schedule is the periodic task's crontab (what beat runs, as
     edited in the admin), else the active version's ``schedule``; without either, the minute of ``at``.
     """
-    periodic = PeriodicTask.objects.filter(name=task_name(contract)).select_related("crontab").first()
+    version = contract.active_version()
+    return periodic_tick(task_name(contract), (version.terms.get("schedule") if version else None) or "", at)
+
+
+def periodic_tick(name: str, expression: str, at: datetime.datetime) -> datetime.datetime:
+    """The last time at or before ``at`` that the periodic task ``name`` fires: its crontab as beat runs it (as
+    edited in the admin), else the cron ``expression`` it was made from; without either, the minute of ``at``."""
+    periodic = PeriodicTask.objects.filter(name=name).select_related("crontab").first()
     if periodic is not None and periodic.crontab is not None:
         crontab = periodic.crontab
         schedule = crontab.schedule  # celery's crontab, parsed as beat parses it
         zone = zoneinfo.ZoneInfo(str(crontab.timezone))
     else:
-        version = contract.active_version()
-        expression = (version.terms.get("schedule") if version else None) or ""
         if not expression or contract_terms.cron_problems(expression):
             return at.replace(second=0, microsecond=0)
         schedule = contract_terms.parse_cron(expression)
