@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
 from permissions.admin_base import AccordInline, AccordModelAdmin
@@ -90,6 +92,8 @@ class DatasetAdmin(AccordModelAdmin):
         ("Ownership", {"fields": ["owner_department", "steward", "tags"]}),
         ("Lifecycle and classification", {"fields": ["lifecycle", "classification"]}),
         ("Organisation and size", {"fields": ["key_fields", "sort_order", "row_count", "size_bytes"]}),
+        ("Source (harvested)", {"fields": ["source_description", "unique_keys", "removed_from_source_at"],
+                                "classes": ["collapse"]}),
         (
             "Timeline",
             {
@@ -104,6 +108,60 @@ class DatasetAdmin(AccordModelAdmin):
             },
         ),
     ]
+    # The source is authoritative for these: harvests write them, people read them.
+    readonly_fields = ("created_at", "updated_at", "source_description", "unique_keys", "removed_from_source_at")
+    DRIFT_SHOWN = 20
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Schema drift (harvests)", {"fields": ["drift_history"]})]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "drift_history"] if obj is not None else fields
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._viewer = request.user  # who reads the page decides which changes it lists
+        return obj
+
+    @admin.display(description="Drift history")
+    def drift_history(self, obj):
+        """The dataset's latest schema changes as its viewer may see them (a change to a hidden
+        field is hidden with it), newest first, linking to the whole list."""
+        from harvest.models import SchemaChange
+
+        changes = SchemaChange.objects.visible_to(getattr(obj, "_viewer", None)).filter(dataset=obj)
+        shown = list(changes.select_related("run")[: self.DRIFT_SHOWN + 1])
+        if not shown:
+            return "No schema change found by a harvest."
+        rows = format_html_join(
+            "", '<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            ((change.detected_at.strftime("%Y-%m-%d %H:%M"), change.get_kind_display(), change.field_name or "—",
+              _drift_value(change.before), _drift_value(change.after),
+              format_html('<strong style="color:#ba2121">{}</strong>', "breaking")
+              if change.compatibility == "breaking" else "compatible",
+              format_html('<a href="{}">#{}</a>', reverse("admin:harvest_harvestrun_change", args=[change.run_id]),
+                          change.run_id))
+             for change in shown[: self.DRIFT_SHOWN]))
+        more = ""
+        if len(shown) > self.DRIFT_SHOWN:
+            more = format_html('<p><a href="{}?dataset={}">All schema changes of this dataset</a></p>',
+                               reverse("admin:harvest_schemachange_changelist"), obj.pk)
+        return format_html(
+            '<table class="accord-drift"><thead><tr><th>Detected</th><th>Change</th><th>Field</th><th>Before</th>'
+            '<th>After</th><th>Contracts</th><th>Harvest</th></tr></thead><tbody>{}</tbody></table>{}', rows, more)
+
+
+def _drift_value(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {item}" for key, item in value.items())
+    return str(value)
 
 
 @admin.register(Field)

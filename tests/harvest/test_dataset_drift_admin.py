@@ -1,0 +1,85 @@
+"""The dataset's admin page shows its drift history (the schema changes harvests found), as its
+viewer may see it: a change to a field hidden from them is not listed; the harvested facts are
+read-only there."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.test import TestCase
+from django.urls import reverse
+from django.utils import timezone
+
+from harvest.models import ChangeKind, HarvestRun, SchemaChange
+from permissions.models import AccessRule
+from tests import factories
+from tests.mixins import make_user
+
+
+class DatasetDriftHistoryTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.dataset = factories.dataset(qualified_name="crm.leads")
+        cls.email = factories.field(dataset=cls.dataset, name="email", data_type="varchar(100)")
+        cls.secret = factories.field(dataset=cls.dataset, name="salary_band", data_type="text")
+        at = timezone.now() - datetime.timedelta(hours=1)
+        cls.harvest_run = HarvestRun.objects.create(system=cls.dataset.system, trigger="scheduled", scheduled_for=at,
+                                            status="succeeded", finished_at=at)
+        SchemaChange.objects.create(run=cls.harvest_run, dataset=cls.dataset, field=cls.email, field_name="email",
+                                    kind=ChangeKind.TYPE_NARROWED, before="varchar(255)", after="varchar(100)",
+                                    compatibility="breaking", contracts=[1])
+        SchemaChange.objects.create(run=cls.harvest_run, dataset=cls.dataset, field=cls.secret,
+                                    field_name="salary_band", kind=ChangeKind.FIELD_ADDED,
+                                    after={"data_type": "text", "nullable": True})
+        cls.reader = make_user("drift-reader", is_staff=True)
+        cls.reader.groups.add(Group.objects.get(name="Readers"))
+        AccessRule.objects.create(subject_kind="user", subject_user=cls.reader, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(cls.secret),
+                                  target_id=cls.secret.pk, reason="tests: pay bands are HR's")
+        cls.admin = make_user("drift-admin", is_staff=True, is_superuser=True)
+
+    def page(self, user) -> str:
+        self.client.force_login(user)
+        response = self.client.get(reverse("admin:catalog_dataset_change", args=[self.dataset.pk]))
+        self.assertEqual(response.status_code, 200)
+        return response.content.decode()
+
+    def test_the_page_lists_the_changes_with_their_classification_and_run(self):
+        html = self.page(self.admin)
+        self.assertIn("Drift history", html)
+        self.assertIn("Type narrowed", html)
+        self.assertIn("varchar(255)", html)
+        self.assertIn("breaking", html)
+        self.assertIn("salary_band", html)
+        self.assertIn(reverse("admin:harvest_harvestrun_change", args=[self.harvest_run.pk]), html)
+
+    def test_a_change_to_a_hidden_field_is_not_listed(self):
+        html = self.page(self.reader)
+        self.assertIn("Type narrowed", html)
+        self.assertNotIn("salary_band", html)
+
+    def test_the_harvested_facts_are_read_only(self):
+        self.client.force_login(self.admin)
+        response = self.client.get(reverse("admin:catalog_dataset_change", args=[self.dataset.pk]))
+        form = response.context["adminform"].form
+        for name in ("source_description", "unique_keys", "removed_from_source_at"):
+            self.assertNotIn(name, form.fields)
+
+    def test_many_changes_link_to_the_whole_list(self):
+        SchemaChange.objects.bulk_create([
+            SchemaChange(run=self.harvest_run, dataset=self.dataset, field_name=f"c{i}", kind=ChangeKind.FIELD_REMOVED)
+            for i in range(25)])
+        html = self.page(self.admin)
+        link = f'{reverse("admin:harvest_schemachange_changelist")}?dataset={self.dataset.pk}'
+        self.assertIn(link, html)
+        response = self.client.get(link)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.context["cl"].result_count, 27)
+
+    def test_the_add_page_has_no_drift_section(self):
+        self.client.force_login(self.admin)
+        response = self.client.get(reverse("admin:catalog_dataset_add"))
+        self.assertEqual(response.status_code, 200)
+        self.assertNotIn("Drift history", response.content.decode())
