@@ -120,48 +120,86 @@ def harvest(system: System, *, trigger: str = HarvestTrigger.COMMAND, requested_
 
 _INTEGERS = ["smallint", "integer", "bigint"]
 _FLOATS = ["real", "double precision"]
-_TEXT = ("text", "character varying", "varchar")
+_INTEGER_DIGITS = {"smallint": 5, "integer": 10, "bigint": 19}  # decimal digits a numeric needs to hold it
+_EXACT_IN = {"real": {"smallint"}, "double precision": {"smallint", "integer"}}  # integers held without loss
+_DEFAULT_PRECISION = {"timestamp": 6, "timestamptz": 6, "time": 6, "timetz": 6, "interval": 6, "character": 1}
 _ALIASES = {"int2": "smallint", "int": "integer", "int4": "integer", "int8": "bigint", "float4": "real",
-            "float8": "double precision", "float": "double precision", "bool": "boolean",
+            "float8": "double precision", "float": "double precision", "double": "double precision",
+            "bool": "boolean", "decimal": "numeric", "char": "character", "bpchar": "character",
             "character varying": "varchar", "timestamp without time zone": "timestamp",
-            "timestamp with time zone": "timestamptz"}
+            "timestamp with time zone": "timestamptz", "time without time zone": "time",
+            "time with time zone": "timetz"}
 
 
 def _parse_type(text: str) -> tuple[str, tuple[int, ...]]:
-    text = text.strip().lower()
-    match = re.fullmatch(r"([a-z ]+?)\s*(?:\(([\d,\s]+)\))?(\[\])?", text)
+    """(base type, its modifiers) in one spelling for the ways PostgreSQL's ``format_type`` and
+    SQLite's declarations write it: ``character varying(20)`` and ``VARCHAR(20)`` are
+    ``("varchar", (20,))``, ``timestamp(3) with time zone`` is ``("timestamptz", (3,))``; an
+    array keeps ``[]`` on its base."""
+    text = " ".join(text.strip().lower().split())
+    dimensions = 0
+    while text.endswith("[]"):
+        text, dimensions = text[:-2].rstrip(), dimensions + 1
+    match = re.fullmatch(r"([a-z][a-z\d ]*?)\s*(?:\(([\d,\s]+)\)\s*([a-z ]*))?", text)
     if not match:
-        return text, ()
-    base = _ALIASES.get(match.group(1).strip(), match.group(1).strip())
+        return text + "[]" * dimensions, ()
+    name = " ".join(part for part in (match.group(1), match.group(3)) if part)
     params = tuple(int(p) for p in match.group(2).split(",")) if match.group(2) else ()
-    return base + (match.group(3) or ""), params
+    return _ALIASES.get(name, name) + "[]" * dimensions, params
+
+
+def _numeric_room(params: tuple[int, ...]) -> tuple[float, float]:
+    """(digits before the point, digits after) a numeric holds; unbounded without modifiers."""
+    if not params:
+        return float("inf"), float("inf")
+    precision, scale = params[0], params[1] if len(params) > 1 else 0
+    return precision - scale, scale
+
+
+def _holds(before: tuple[str, tuple[int, ...]], after: tuple[str, tuple[int, ...]]) -> bool | None:
+    """Whether every value of ``before`` fits ``after`` unchanged (None: the two are different kinds of value)."""
+    (b, bp), (a, ap) = before, after
+    if b == a:
+        if b == "numeric":
+            return all(x <= y for x, y in zip(_numeric_room(bp), _numeric_room(ap), strict=True))
+        bp = bp or ((_DEFAULT_PRECISION[b],) if b in _DEFAULT_PRECISION else ())
+        ap = ap or ((_DEFAULT_PRECISION[a],) if a in _DEFAULT_PRECISION else ())
+        if not ap:
+            return True  # varchar(n) -> varchar: no limit now
+        return len(bp) == len(ap) and all(x <= y for x, y in zip(bp, ap, strict=True))
+    if b in ("varchar", "character", "text") and a in ("varchar", "text"):
+        if b == "character" and a == "varchar":
+            return None  # blank-padded to not padded: the values change
+        return not ap
+    if b == "text" and a == "character":
+        return False
+    for family in (_INTEGERS, _FLOATS):
+        if b in family and a in family:
+            return family.index(a) >= family.index(b)
+    if b in _INTEGERS and a == "numeric":
+        return _numeric_room(ap)[0] >= _INTEGER_DIGITS[b]
+    if b in _INTEGERS and a in _FLOATS:
+        return b in _EXACT_IN[a]
+    if b in ("numeric", *_FLOATS) and a in _INTEGERS:
+        return False
+    return None
 
 
 def type_change(before: str, after: str) -> str:
-    """widened, narrowed or changed (``before`` and ``after`` differ)."""
+    """widened, narrowed or changed (``before`` and ``after`` differ as written). Widened: every
+    value of ``before`` fits ``after`` unchanged (the same type spelled another way, ``int`` and
+    ``integer``, is widened too: nothing is lost); narrowed: the same kind of value with less
+    room (a shorter varchar, fewer digits, a smaller integer); changed: another kind of value
+    (text to integer, timestamp to timestamptz, char to varchar)."""
     (b, bp), (a, ap) = _parse_type(before), _parse_type(after)
-    if b == a and bp and ap:
-        if len(bp) == len(ap):
-            return ChangeKind.TYPE_WIDENED if all(x <= y for x, y in zip(bp, ap, strict=True)) else \
-                ChangeKind.TYPE_NARROWED
-    if b == a and bp and not ap:
-        return ChangeKind.TYPE_WIDENED  # varchar(n) -> varchar, numeric(p,s) -> numeric
-    if b == a and ap and not bp:
-        return ChangeKind.TYPE_NARROWED
-    if b in ("varchar", "char", "character") and a == "text":
-        return ChangeKind.TYPE_WIDENED
-    if b == "text" and a in ("varchar", "char", "character"):
-        return ChangeKind.TYPE_NARROWED if ap else ChangeKind.TYPE_WIDENED
-    for family in (_INTEGERS, _FLOATS):
-        if b in family and a in family:
-            return ChangeKind.TYPE_WIDENED if family.index(a) > family.index(b) else ChangeKind.TYPE_NARROWED
-    if b in _INTEGERS and a in ("numeric", "decimal", *_FLOATS):
-        return ChangeKind.TYPE_WIDENED
-    if b in ("numeric", "decimal", *_FLOATS) and a in _INTEGERS:
-        return ChangeKind.TYPE_NARROWED
-    if b == "timestamp" and a == "timestamptz":
+    if b.endswith("[]") or a.endswith("[]"):
+        if len(b) - len(b.rstrip("[]")) != len(a) - len(a.rstrip("[]")):
+            return ChangeKind.TYPE_CHANGED  # a value and an array of them, or arrays of other dimensions
+        b, a = b.rstrip("[]"), a.rstrip("[]")
+    holds = _holds((b, bp), (a, ap))
+    if holds is None:
         return ChangeKind.TYPE_CHANGED
-    return ChangeKind.TYPE_CHANGED
+    return ChangeKind.TYPE_WIDENED if holds else ChangeKind.TYPE_NARROWED
 
 
 # --- contracts ---------------------------------------------------------------------------------
@@ -194,7 +232,7 @@ def classify(change: SchemaChange, terms: list[tuple[Any, dict[str, dict]]]) -> 
     for contract, fields in terms:
         spec = fields.get(change.field_name) if change.field_name else None
         kind = change.kind
-        if kind == ChangeKind.DATASET_REMOVED and fields:
+        if kind == ChangeKind.DATASET_REMOVED:  # a contract naming the dataset breaks, fields listed or not
             broken.append(contract.pk)
         elif spec is None:
             continue

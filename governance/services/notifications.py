@@ -99,7 +99,10 @@ def _payload(event_type: str, event_id: str, owner, *, contract, run=None, incid
 
 def _visible_details(details: dict, owner) -> dict | None:
     """An event's details as ``owner`` may see them: None for a hidden dataset; of a visible one's
-    changed fields (schema drift: ``created``, ``updated``), only the names of those they see."""
+    changed fields (schema drift: ``created``, ``updated``), only the names of those they see, and
+    of its ``changes`` (a harvest's drift), none about a field they may not see. A change about a
+    field gone from the catalog (``removed``) stays, as the schema-changes API shows it to whoever
+    sees the dataset."""
     dataset_id = details.get("dataset")
     if dataset_id is None:
         return details
@@ -107,12 +110,18 @@ def _visible_details(details: dict, owner) -> dict | None:
         return None
     named = {key: value for key, value in details.items()
              if key in ("created", "updated") and isinstance(value, list)}
-    if not named:
+    changes = details.get("changes") if isinstance(details.get("changes"), list) else None
+    if not named and not changes:
         return details
     names = {str(name) for value in named.values() for name in value}
-    seen = set(Field.objects.visible_to(owner, inside=("dataset",))
-               .filter(dataset_id=dataset_id, name__in=names).values_list("name", flat=True))
-    return {**details, **{key: [name for name in value if str(name) in seen] for key, value in named.items()}}
+    about = {str(c["field"]) for c in changes or () if isinstance(c, dict) and c.get("field")}
+    fields = Field.objects.filter(dataset_id=dataset_id, name__in=names | about)
+    seen = set(fields.visible_to(owner, inside=("dataset",)).values_list("name", flat=True))
+    visible = {**details, **{key: [name for name in value if str(name) in seen] for key, value in named.items()}}
+    if changes is not None:
+        hidden = set(fields.values_list("name", flat=True)) - seen
+        visible["changes"] = [c for c in changes if not (isinstance(c, dict) and str(c.get("field")) in hidden)]
+    return visible
 
 
 def emit(event_type: str, *, contract: DataContract, run=None, incident=None, details: dict | None = None,
