@@ -79,11 +79,16 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "permissions.middleware.RequestContextMiddleware",
+    "config.limits.RequestSizeLimitMiddleware",  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413 in JSON under /api/
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a sign-in that reached the failure limit into the lockout answer (permissions.throttling).
     "axes.middleware.AxesMiddleware",
 ]
+
+# The largest request body accepted (an ODCS document of 10,000 properties is about 2 MB; governance.odcs refuses
+# documents over 8 MiB whatever this says).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ACCORD_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -22,6 +22,19 @@ files, never from outside the product:
 
 Loading, split, join and from_terms do not need the schemas.
 
+Validation is linear in the document: the standard's schema, applied as published, re-validates nested properties
+for each branch of each ancestor (exponential in their depth), so `validate` applies it one level of properties at a
+time (`_Levels`), with the same answers.
+
+Loading and limits
+------------------
+YAML is read with YAML 1.2 scalars: ``NO``, ``off``, ``y`` stay strings (YAML 1.1 reads them as booleans), ``12:30``
+stays a string (1.1: the number 750), ``012`` is twelve. Before anything is validated, `load_document` refuses, with
+an OdcsError naming the limit: a text over MAX_DOCUMENT_BYTES (8 MiB), mappings and lists nested more than MAX_DEPTH
+(64) levels (checked while the YAML is composed, so a deep text cannot exhaust the stack), more than a million values,
+integers of more than MAX_INTEGER_DIGITS (100) digits, numbers beyond a float (1e400, .inf, .nan), NUL characters and
+lone surrogates ("\\ud800"), and values JSON has no place for (!!binary, !!set, !!timestamp...).
+
 meta
 ----
 The plain top-level fields present in the document, values verbatim: ``id``, ``name``, ``version``, ``status``,
@@ -100,9 +113,10 @@ operator, known arguments, string severity/description/unit); anything else (tex
 missingValues, multi-column duplicates, rules on nested properties...) stays in the residual, untouched.
 
 SLA hours: latency / responseTime units d, h, m (minutes), s, ms, w, y (and day(s), hour(s), min, minute(s), sec,
-second(s), week(s), yr, year(s)) are converted; an entry with another or no unit, or a non-numeric value, is not
-mapped. Only the first entry of each kind is mapped; ODCS ``generalAvailability`` is normally a date (GA day), which
-stays in the residual: only a numeric value is read as a percentage.
+second(s), week(s), yr, year(s)) are converted; an entry with another or no unit, a non-numeric value, or one of
+2**53 hours or more (1e308 days), is not mapped. Only the first entry of each kind is mapped; ODCS
+``generalAvailability`` is normally a date (GA day), which stays in the residual: only a numeric value is read as a
+percentage.
 
 schedule: taken from the custom property ``accord.schedule`` when present; otherwise, when the object- and
 property-level quality entries that carry a cron ``schedule`` all carry the same one, that cron (ODCS keeps schedules
@@ -162,6 +176,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -213,6 +228,11 @@ _TOP_ORDER = (
     "schema", "support", "slaProperties", "customProperties",
 )
 
+# Limits checked before a document is validated, so that no document, however written, can exhaust the memory, the
+# stack or the time of the process reading it (docs/contracts.md, "Limits").
+MAX_DOCUMENT_BYTES = 8 * 1024 * 1024  # the text, UTF-8 encoded
+MAX_DEPTH = 64  # mappings and lists inside one another, the document itself counted: about 30 levels of properties
+MAX_INTEGER_DIGITS = 100  # no ODCS value needs more; Python refuses to read more than 4,300
 _MAX_NODES = 1_000_000  # YAML aliases can make a small text expand enormously
 
 
@@ -254,16 +274,97 @@ class ContractParts:
 # Loading
 
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _too_deep() -> str:
+    return f"the document is nested more than {MAX_DEPTH} levels deep (mappings and lists inside one another)"
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe YAML that stays within JSON: no timestamps (dates stay strings), string keys only, no duplicate keys."""
+def _marked(message: str, node_or_event) -> OdcsError:
+    mark = node_or_event.start_mark
+    return OdcsError(message, line=mark.line + 1, column=mark.column + 1)
 
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
+
+def _integer(text: str) -> int:
+    """A decimal, 0o octal or 0x hexadecimal integer of at most MAX_INTEGER_DIGITS digits (ValueError otherwise)."""
+    sign, digits = ("-", text[1:]) if text[:1] == "-" else ("", text.removeprefix("+"))
+    base = {"0o": 8, "0x": 16}.get(digits[:2], 10)
+    if base != 10:
+        digits = digits[2:]
+    if len(digits) > MAX_INTEGER_DIGITS:
+        raise OdcsError(f"an integer of {len(digits):,} digits is too long (the limit is {MAX_INTEGER_DIGITS} digits)")
+    return int(sign + digits, base)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise OdcsError(f"{text} is too large a number (beyond {sys.float_info.max:.1e})")
+    return number
+
+
+@dataclass(frozen=True)
+class _LongInteger:
+    """An integer of a JSON text beyond MAX_INTEGER_DIGITS, reported with its path by `_check_json_values`."""
+
+    digits: int
+
+
+def _json_integer(text: str) -> int | _LongInteger:
+    digits = len(text.lstrip("-"))
+    return _LongInteger(digits) if digits > MAX_INTEGER_DIGITS else int(text)
+
+
+# YAML 1.2 (core schema) plain scalars, instead of PyYAML's YAML 1.1 ones: NO, off, y stay strings (1.1 read them as
+# false), 12:30 stays a string (1.1 read it as the base-60 number 750), 012 is twelve (1.1: octal ten). No timestamps:
+# dates stay strings, as in JSON.
+_YAML_12_SCALARS = (
+    ("tag:yaml.org,2002:bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("tag:yaml.org,2002:int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+     "-+0123456789."),
+    ("tag:yaml.org,2002:null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", r"<<", "<"),
+)
+
+
+def _yaml_12_resolvers() -> dict:
+    resolvers: dict = {}
+    for tag, pattern, first in _YAML_12_SCALARS:
+        for char in first:
+            resolvers.setdefault(char, []).append((tag, re.compile(f"^(?:{pattern})$")))
+    return resolvers
+
+
+try:  # libyaml's parser when it is installed; the composing stays in Python, where its depth is checked
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml.parser import Parser as _Parser
+
+
+class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor, yaml.resolver.BaseResolver):
+    """Safe YAML 1.2 that stays within JSON: string keys only, no duplicate keys, no values JSON has no place for
+    (timestamps, binary, sets), at most MAX_DEPTH levels (checked while composing, so a deep text cannot exhaust
+    the stack), integers of at most MAX_INTEGER_DIGITS digits."""
+
+    yaml_implicit_resolvers = _yaml_12_resolvers()
+
+    def __init__(self, stream):
+        _Parser.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.BaseResolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _marked(_too_deep(), self.peek_event())
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen: set = set()
@@ -271,14 +372,47 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # "<<: *anchor" merges; explicit keys may override merged ones
             key = self.construct_object(key_node, deep=True)
-            mark = key_node.start_mark
             if not isinstance(key, str):
-                message = f"mapping keys must be strings, found {key!r} (quote it)"
-                raise OdcsError(message, line=mark.line + 1, column=mark.column + 1)
+                raise _marked(f"mapping keys must be strings, found {key!r} (quote it)", key_node)
             if key in seen:
-                raise OdcsError(f"duplicate key {key!r}", line=mark.line + 1, column=mark.column + 1)
+                raise _marked(f"duplicate key {key!r}", key_node)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        try:
+            return _integer(text)
+        except OdcsError as exc:
+            raise _marked(exc.message, node) from None
+        except ValueError:
+            raise _marked(f"{text!r} is not an integer", node) from None
+
+    def construct_yaml_float(self, node):
+        text = self.construct_scalar(node)
+        try:
+            special = text.lstrip("+-").lower() in (".inf", ".nan")  # YAML's spelling of what float() reads
+            return float(text.replace(".", "", 1)) if special else _finite(text)
+        except OdcsError as exc:
+            raise _marked(exc.message, node) from None
+        except ValueError:
+            raise _marked(f"{text!r} is not a number", node) from None
+
+    def construct_yaml_bool(self, node):
+        text = self.construct_scalar(node)
+        if text not in ("true", "True", "TRUE", "false", "False", "FALSE"):
+            raise _marked(f"{text!r} is not true or false", node)
+        return text.lower() == "true"
+
+    def construct_without_json_equivalent(self, node):
+        raise _marked(f"a value tagged {node.tag} has no JSON equivalent", node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _Loader.construct_yaml_bool)
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _Loader.construct_without_json_equivalent)
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict:
@@ -294,22 +428,41 @@ def _reject_constant(name: str) -> None:
     raise OdcsError(f"{name} is not a JSON number")
 
 
+def _check_size(size: int) -> None:
+    if size > MAX_DOCUMENT_BYTES:
+        raise OdcsError(f"the document is {size:,} bytes long; the limit is {MAX_DOCUMENT_BYTES:,} bytes")
+
+
 def load_document(text: str | bytes) -> dict:
-    """Parse an ODCS document written in YAML or JSON. Dates and timestamps stay strings, as in JSON."""
+    """Parse an ODCS document written in YAML (1.2) or JSON. Dates and timestamps stay strings, as in JSON.
+
+    Documents beyond the limits (MAX_DOCUMENT_BYTES, MAX_DEPTH, MAX_INTEGER_DIGITS) and values JSON or a database
+    cannot hold (non-finite numbers, lone surrogates, NUL characters) raise OdcsError saying which limit or value.
+    """
     if isinstance(text, bytes):
+        _check_size(len(text))
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise OdcsError(f"the document is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    elif len(text) * 4 > MAX_DOCUMENT_BYTES:  # a character is at most 4 bytes of UTF-8: only long texts are measured
+        _check_size(len(text.encode("utf-8", "surrogatepass")))
+    if found := _UNSTORABLE.search(text):
+        line = text.count("\n", 0, found.start()) + 1
+        raise OdcsError(f"the text contains {_unstorable(found.group())}", line=line,
+                        column=found.start() - text.rfind("\n", 0, found.start()))
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise OdcsError("the document is empty")
     json_error: json.JSONDecodeError | None = None
     if text.lstrip()[:1] in "{[":
         try:
-            document = json.loads(text, object_pairs_hook=_json_pairs, parse_constant=_reject_constant)
+            document = json.loads(text, object_pairs_hook=_json_pairs, parse_constant=_reject_constant,
+                                  parse_int=_json_integer, parse_float=_finite)
         except json.JSONDecodeError as exc:
             json_error = exc  # may still be YAML flow style; report the JSON error if YAML fails too
+        except RecursionError:
+            raise OdcsError(_too_deep()) from None  # the parser's own limit (about 1,000) is far above MAX_DEPTH
         else:
             return _checked_document(document)
     try:
@@ -335,6 +488,20 @@ def _checked_document(document: Any) -> dict:
     return document
 
 
+# Characters no stored text may hold: NUL (PostgreSQL text and jsonb refuse it) and lone UTF-16 surrogates (JSON's
+# "\ud800" escapes; they are not Unicode characters and cannot be encoded as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a NUL character" if char == "\x00" else f"a lone surrogate (\\u{ord(char):04x}), which is not a character"
+    return f"{what}; text must be valid Unicode"
+
+
 def _check_json_values(document: dict) -> None:
     count = 0
     stack: list[tuple[Any, tuple]] = [(document, ())]
@@ -343,12 +510,23 @@ def _check_json_values(document: dict) -> None:
         count += 1
         if count > _MAX_NODES:
             raise OdcsError(f"the document has more than {_MAX_NODES} values (YAML aliases expanding?)")
+        if isinstance(value, dict | list) and len(path) >= MAX_DEPTH:
+            raise OdcsError(f"{format_path(path)}: {_too_deep()}")
         if isinstance(value, dict):
-            stack.extend((item, (*path, key)) for key, item in value.items())
+            for key, item in value.items():
+                if problem := _unstorable(key):
+                    raise OdcsError(f"{format_path(path)}: a key contains {problem}")
+                stack.append((item, (*path, key)))
         elif isinstance(value, list):
             stack.extend((item, (*path, index)) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            if problem := _unstorable(value):
+                raise OdcsError(f"{format_path(path)}: the text contains {problem}")
         elif isinstance(value, float) and not math.isfinite(value):
             raise OdcsError(f"{format_path(path)}: {value} is not a JSON number")
+        elif isinstance(value, _LongInteger):
+            raise OdcsError(f"{format_path(path)}: an integer of {value.digits:,} digits is too long (the limit is "
+                            f"{MAX_INTEGER_DIGITS} digits)")
         elif value is not None and not isinstance(value, str | int | float | bool):
             raise OdcsError(f"{format_path(path)}: a {type(value).__name__} value has no JSON equivalent")
 
@@ -402,17 +580,133 @@ def _schema_text(version: str) -> str:
     return resources.files(SCHEMA_PACKAGE).joinpath("schema.json").read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=len(SCHEMA_VERSIONS))
-def _schema_validator(version: str):
+def _validator_for(schema: dict, version: str):
     import jsonschema
 
     try:
-        schema = json.loads(_schema_text(version))
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft201909Validator)
         cls.check_schema(schema)
-    except (OSError, ValueError, jsonschema.SchemaError) as exc:
+    except jsonschema.SchemaError as exc:
         raise OdcsError(f"the ODCS JSON Schema v{version} cannot be used: {exc}") from exc
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _whole_schema_validator(version: str):
+    """The standard's schema as published, applied to a whole document at once. Its time grows exponentially with
+    the nesting of properties (see `_Levels`), so `validate` does not use it; tests compare the two."""
+    try:
+        schema = json.loads(_schema_text(version))
+    except (OSError, ValueError) as exc:
+        raise OdcsError(f"the ODCS JSON Schema v{version} cannot be used: {exc}") from exc
+    return _validator_for(schema, version)
+
+
+# The definitions of the standard's schema that nest inside one another: a property's `properties` (when its
+# logicalType is object) and `items` (array), an array item's `properties`.
+_NESTED_DEFINITIONS = ("SchemaProperty", "SchemaItemProperty")
+_NESTING_OWNERS = {"SchemaBaseProperty": _NESTED_DEFINITIONS, "SchemaItemProperty": ("SchemaItemProperty",)}
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """One place where the schema refers to a nested property: `key` of a property whose definition is one of
+    `applies_to`, when `condition` (an `if` of the schema) holds; a list of nested ones when `many`."""
+
+    applies_to: tuple[str, ...]
+    condition: Any
+    key: str
+    many: bool
+    definition: str
+
+
+class _Levels:
+    """The ODCS schema cut at its recursion, so that a document is validated one level of properties at a time.
+
+    With `unevaluatedProperties: false` on each property and `if`/`then` branches per logicalType, the published
+    schema makes jsonschema validate a nested property again for every branch of every ancestor that has to find
+    out which keys it evaluated: three times more work per level (a 600-byte document seven levels deep took 3 s).
+    Here each reference to a nested property is replaced by `{"type": "object"}`; the document is validated with
+    that schema, then every nested property is validated on its own against its definition, cut the same way,
+    wherever the full schema would have applied it. Each node is validated once: time linear in the document.
+    """
+
+    def __init__(self, version: str):
+        try:
+            schema = json.loads(_schema_text(version))
+        except (OSError, ValueError) as exc:
+            raise OdcsError(f"the ODCS JSON Schema v{version} cannot be used: {exc}") from exc
+        definitions = schema.get("$defs", {})
+        self.cuts: list[_Cut] = []
+        for owner, applies_to in _NESTING_OWNERS.items():
+            if owner in definitions:
+                definitions[owner] = self._cut(definitions[owner], applies_to, None)
+        self.document = _validator_for(schema, version)
+        self.definitions = {
+            name: _validator_for({"$schema": schema.get("$schema"), "$defs": definitions, "$ref": f"#/$defs/{name}"},
+                                 version)
+            for name in _NESTED_DEFINITIONS if name in definitions}
+
+    def _cut(self, node: Any, applies_to: tuple[str, ...], condition: Any) -> Any:
+        if isinstance(node, list):
+            return [self._cut(item, applies_to, condition) for item in node]
+        if not isinstance(node, dict):
+            return node
+        result = {}
+        for key, value in node.items():
+            if key == "then" and "if" in node:
+                result[key] = self._cut(value, applies_to, node["if"])
+            elif key == "properties" and isinstance(value, dict):
+                result[key] = {name: self._cut_reference(name, sub, applies_to, condition)
+                               for name, sub in value.items()}
+            else:
+                result[key] = self._cut(value, applies_to, condition)
+        return result
+
+    def _cut_reference(self, name: str, node: Any, applies_to: tuple[str, ...], condition: Any) -> Any:
+        for many, holder in ((False, node), (True, node.get("items") if isinstance(node, dict) else None)):
+            reference = holder.get("$ref", "") if isinstance(holder, dict) else ""
+            definition = reference.removeprefix("#/$defs/")
+            if definition in _NESTED_DEFINITIONS:
+                self.cuts.append(_Cut(applies_to, condition, name, many, definition))
+                cut = {key: value for key, value in holder.items() if key != "$ref"} | {"type": "object"}
+                return {**node, "items": cut} if many else cut
+        return self._cut(node, applies_to, condition)
+
+    def errors(self, document: dict) -> Iterator[tuple[tuple, Any]]:
+        """(path prefix, jsonschema error) for the document and each nested property, in document order."""
+        yield from (((), error) for error in self.document.iter_errors(document))
+        pending: list[tuple[Any, tuple, str]] = []
+        objects = document.get("schema")
+        for index, item in enumerate(objects if isinstance(objects, list) else []):
+            properties = item.get("properties") if isinstance(item, dict) else None
+            for position, prop in enumerate(properties if isinstance(properties, list) else []):
+                pending.append((prop, ("schema", index, "properties", position), "SchemaProperty"))
+        while pending:
+            node, path, definition = pending.pop()
+            if not isinstance(node, dict):
+                continue  # its type error was reported where it sits
+            if len(path) > 4:  # schema[i].properties[j] were validated with the document
+                yield from ((path, error) for error in self.definitions[definition].iter_errors(node))
+            pending.extend(reversed(list(self._nested(node, path, definition))))
+
+    def _nested(self, node: dict, path: tuple, definition: str) -> Iterator[tuple[Any, tuple, str]]:
+        seen: set[str] = set()
+        for cut in self.cuts:
+            if definition not in cut.applies_to or cut.key in seen or cut.key not in node:
+                continue
+            if cut.condition is not None and not self.document.evolve(schema=cut.condition).is_valid(node):
+                continue
+            seen.add(cut.key)
+            value = node[cut.key]
+            if cut.many and isinstance(value, list):
+                yield from ((item, (*path, cut.key, index), cut.definition) for index, item in enumerate(value))
+            elif not cut.many:
+                yield value, (*path, cut.key), cut.definition
+
+
+@lru_cache(maxsize=len(SCHEMA_VERSIONS))
+def _schema_validator(version: str) -> _Levels:
+    return _Levels(version)
 
 
 def validate(document: dict, version: str | None = None) -> list[OdcsIssue]:
@@ -420,21 +714,25 @@ def validate(document: dict, version: str | None = None) -> list[OdcsIssue]:
 
     `version` ("3.1.0", "v3.0.2", "3.1"...) defaults to the one the document declares (`schema_version_for`).
     Issues are sorted by path; the consequential "unevaluated property" noise of a failing sub-schema is dropped.
+    Time is linear in the document, however deeply its properties nest (`_Levels`).
     """
-    validator = _schema_validator(_normal_version(version) if version else schema_version_for(document))
+    levels = _schema_validator(_normal_version(version) if version else schema_version_for(document))
+    return _issues(levels.errors(document))
+
+
+def _issues(errors: Iterable[tuple[tuple, Any]]) -> list[OdcsIssue]:
     issues: list[OdcsIssue] = []
     failing: set[str] = set()
     deferred = []
-    for error in validator.iter_errors(document):
+    for prefix, error in errors:
         if error.validator == "unevaluatedProperties":
-            deferred.append(error)
+            deferred.append((prefix, error))
             continue
-        issue = _issue(error)
-        failing.add(format_path(error.absolute_path))
-        issues.append(issue)
-    for error in deferred:
-        if format_path(error.absolute_path) not in failing:  # otherwise a consequence of that failure
-            issues.append(_issue(error))
+        issues.append(_issue(error, prefix))
+        failing.add(format_path([*prefix, *error.absolute_path]))
+    for prefix, error in deferred:
+        if format_path([*prefix, *error.absolute_path]) not in failing:  # otherwise a consequence of that failure
+            issues.append(_issue(error, prefix))
     unique = {(issue.path, issue.message): issue for issue in issues}
     return sorted(unique.values(), key=lambda issue: (_path_sort_key(issue.path), issue.message))
 
@@ -443,8 +741,8 @@ def _path_sort_key(path: str) -> list:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.\[\]]+", path) if part]
 
 
-def _issue(error) -> OdcsIssue:
-    path = list(error.absolute_path)
+def _issue(error, prefix: tuple = ()) -> OdcsIssue:
+    path = [*prefix, *error.absolute_path]
     validator = str(error.validator)
     instance = error.instance
     if validator == "required":
@@ -473,7 +771,7 @@ def _issue(error) -> OdcsIssue:
 
         best = best_match(real or error.context)
         if best is not None:
-            return _issue(best)
+            return _issue(best, prefix)
     if validator == "type" and isinstance(instance, dict | list):
         expected = error.validator_value
         expected = expected if isinstance(expected, str) else " or ".join(expected)
@@ -951,7 +1249,8 @@ def _common_schedule(items: list[dict]) -> str | None:
 def _to_hours(value: Any, unit: Any) -> float | None:
     if not _is_number(value) or not isinstance(unit, str) or unit.strip().lower() not in _HOURS:
         return None
-    return _tidy(value * _HOURS[unit.strip().lower()])
+    hours = value * _HOURS[unit.strip().lower()]
+    return _tidy(hours) if _is_number(hours) and abs(hours) < 2**53 else None  # beyond: not mapped, kept as written
 
 
 def _tidy(number: float) -> float | int:

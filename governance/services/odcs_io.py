@@ -109,6 +109,29 @@ def _states_for(refs: list) -> list[StateDefinition]:
     return found
 
 
+def _check_length(model, field_name: str, value: str, key: str) -> None:
+    """A 400 naming the document's `key` when `value` is longer than the model field it is stored in."""
+    limit = model._meta.get_field(field_name).max_length
+    if len(value) > limit:
+        message = (f"The document's {key} is {len(value):,} characters long; a contract {field_name} has at most "
+                   f"{limit}.")
+        raise Invalid(message, errors={f"document.{key}": [f"At most {limit} characters."]})
+
+
+def _free_slug(name: str) -> str:
+    """The slug of `name`, made unique: contracts whose names differ only in what a slug drops or cuts off
+    ("Orders (EU)" and "Orders, EU"; two long names sharing their first 200 characters) get -2, -3..."""
+    limit = DataContract._meta.get_field("slug").max_length
+    base = slugify(name)[:limit].strip("-") or f"contract-{uuid.uuid4().hex[:8]}"
+    taken = set(DataContract._base_manager.filter(slug__startswith=base[: limit - 8]).values_list("slug", flat=True))
+    slug, number = base, 1
+    while slug in taken:
+        number += 1
+        suffix = f"-{number}"
+        slug = base[: limit - len(suffix)] + suffix
+    return slug
+
+
 @transaction.atomic
 def import_document(document_text, *, producer: Department | None, consumers: list[Department],
                     contract: DataContract | None, actor) -> tuple[ContractVersion, list[str]]:
@@ -118,16 +141,19 @@ def import_document(document_text, *, producer: Department | None, consumers: li
     parts = odcs.split(document)
     meta = parts.meta
     version_label = str(meta.get("version") or "")
+    _check_length(ContractVersion, "version", version_label, "version")
     if contract is None:
         if producer is None or not consumers:
             raise Invalid("A new contract needs its producer and at least one consumer department.",
                           errors={"producer": ["Name the producing department."]} if producer is None
                           else {"consumers": ["Name at least one consuming department."]})
-        name = str(meta.get("name") or meta.get("dataProduct") or meta.get("id") or "Imported contract")
-        slug = slugify(name)[:190] or f"contract-{uuid.uuid4().hex[:8]}"
-        if DataContract.objects.filter(slug=slug).exists() or DataContract.objects.filter(name=name).exists():
+        key = next((key for key in ("name", "dataProduct", "id") if meta.get(key)), None)
+        name = str(meta[key]) if key else "Imported contract"
+        _check_length(DataContract, "name", name, key or "name")
+        if DataContract.objects.filter(name=name).exists():
             raise Invalid(f"A contract named {name!r} already exists; import into it by naming it as the contract.",
                           errors={"contract": [f"{name!r} exists."]})
+        slug = _free_slug(name)
         description = meta.get("description") if isinstance(meta.get("description"), dict) else {}
         contract = DataContract.objects.create(name=name, slug=slug, producer=producer,
                                                description=str(description.get("purpose") or ""))
