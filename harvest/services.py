@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -247,6 +247,25 @@ def classify(change: SchemaChange, terms: list[tuple[Any, dict[str, dict]]]) -> 
 # --- reconciliation ----------------------------------------------------------------------------
 
 
+class _Registered(NamedTuple):
+    """A registered field's physical facts, as compared with the source's (no model instance: most are
+    unchanged; the changed ones are loaded whole, in one query per schema, to be saved or deleted)."""
+
+    pk: int
+    name: str
+    data_type: str
+    nullable: bool
+    is_key: bool
+    position: int
+    source_default: str
+    source_description: str
+
+
+class _Ref(NamedTuple):
+    pk: int
+    dataset_id: int
+
+
 class _Reconciler:
     def __init__(self, system: System, run: HarvestRun):
         self.system, self.run = system, run
@@ -257,6 +276,9 @@ class _Reconciler:
         self.changes: list[SchemaChange] = []
         self.foreign_keys: list[tuple[str, Any]] = []
         self.views: list[tuple[str, SourceObject]] = []
+        # This schema's changed and vanished fields: (dataset, column, changed facts) and (dataset, name, pk).
+        self._updates: list[tuple[Dataset, str, dict[str, Any], int]] = []
+        self._removals: list[tuple[Dataset, str, int]] = []
 
     def _change(self, dataset, kind, *, field=None, field_name="", before=None, after=None) -> None:
         self.changes.append(SchemaChange(run=self.run, dataset=dataset, field=field, field_name=field_name,
@@ -268,9 +290,10 @@ class _Reconciler:
         with transaction.atomic(), audit.batch():
             registered = {d.qualified_name: d for d in Dataset.objects.filter(system=self.system,
                                                                                qualified_name__in=names)}
-            fields: dict[int, dict[str, Field]] = {}
-            for field in Field.objects.filter(dataset__in=[d.pk for d in registered.values()]):
-                fields.setdefault(field.dataset_id, {})[field.name] = field
+            fields: dict[int, dict[str, _Registered]] = {}
+            for dataset_id, *row in Field.objects.filter(dataset__in=[d.pk for d in registered.values()]) \
+                    .values_list("dataset_id", *_Registered._fields):
+                fields.setdefault(dataset_id, {})[row[1]] = _Registered(*row)
             for obj in batch.objects:
                 dataset = registered.get(obj.qualified_name)
                 self._dataset(obj, dataset, fields.get(dataset.pk, {}) if dataset else {}, batch.missing)
@@ -278,8 +301,9 @@ class _Reconciler:
                     self.foreign_keys.append((obj.qualified_name, key))
                 if obj.kind == "view":
                     self.views.append((batch.schema, obj))
+            self._write_field_changes()
 
-    def _dataset(self, obj: SourceObject, dataset: Dataset | None, fields: dict[str, Field], missing) -> None:
+    def _dataset(self, obj: SourceObject, dataset: Dataset | None, fields: dict[str, _Registered], missing) -> None:
         facts: dict[str, Any] = {"kind": obj.kind}
         if "comments" not in missing:
             facts["source_description"] = obj.comment
@@ -315,8 +339,8 @@ class _Reconciler:
         if "columns" not in missing:
             self._fields(dataset, obj, fields, new, keys="keys" not in missing, comments="comments" not in missing)
 
-    def _fields(self, dataset: Dataset, obj: SourceObject, fields: dict[str, Field], new: bool, *, keys: bool,
-                comments: bool) -> None:
+    def _fields(self, dataset: Dataset, obj: SourceObject, fields: dict[str, _Registered], new: bool, *,
+                keys: bool, comments: bool) -> None:
         counts = self.counts["fields"]
         key_columns = set(obj.primary_key)
         wanted = set()
@@ -345,25 +369,39 @@ class _Reconciler:
             if not changed:
                 counts["unchanged"] += 1
                 continue
+            self._updates.append((dataset, column.name, changed, current.pk))
+        for name in sorted(set(fields) - wanted):
+            self._removals.append((dataset, name, fields[name].pk))
+
+    def _write_field_changes(self) -> None:
+        """Save this schema's changed fields and delete its vanished ones, each through the model's audited
+        save or delete, recording their schema changes."""
+        if not self._updates and not self._removals:
+            return
+        counts = self.counts["fields"]
+        loaded = Field.objects.in_bulk([pk for *_, pk in self._updates] + [pk for *_, pk in self._removals])
+        for dataset, column_name, changed, pk in self._updates:
+            current = loaded[pk]
             if "data_type" in changed:
                 self._change(dataset, type_change(current.data_type, changed["data_type"]), field=current,
-                             field_name=column.name, before=current.data_type, after=changed["data_type"])
+                             field_name=column_name, before=current.data_type, after=changed["data_type"])
             if "nullable" in changed:
-                self._change(dataset, ChangeKind.NULLABILITY_CHANGED, field=current, field_name=column.name,
-                             before=current.nullable, after=nullable)
+                self._change(dataset, ChangeKind.NULLABILITY_CHANGED, field=current, field_name=column_name,
+                             before=current.nullable, after=changed["nullable"])
             if "is_key" in changed:
-                self._change(dataset, ChangeKind.KEY_CHANGED, field=current, field_name=column.name,
+                self._change(dataset, ChangeKind.KEY_CHANGED, field=current, field_name=column_name,
                              before=current.is_key, after=changed["is_key"])
             for name, value in changed.items():
                 setattr(current, name, value)
             current.save()
             counts["changed"] += 1
-        for name in sorted(set(fields) - wanted):
-            gone = fields[name]
+        for dataset, name, pk in self._removals:
+            gone = loaded[pk]
             self._change(dataset, ChangeKind.FIELD_REMOVED, field_name=name,
                          before={"data_type": gone.data_type, "nullable": gone.nullable})
             gone.delete()
             counts["removed"] += 1
+        self._updates, self._removals = [], []
 
     def finish(self) -> None:
         with transaction.atomic(), audit.batch():
@@ -381,13 +419,19 @@ class _Reconciler:
                 change.field_id = change.field.pk if change.field is not None and change.field.pk else None
             self._classify_and_record()
 
-    def _field_index(self, names: set[str]) -> dict[tuple[str, str], Field]:
-        return {(f.dataset.qualified_name, f.name): f for f in Field.objects.filter(
-            dataset__system=self.system, dataset__qualified_name__in=names).select_related("dataset")}
+    def _field_index(self, names: set[str], columns: set[str]) -> dict[tuple[str, str], _Ref]:
+        """The registered fields named ``columns`` of the datasets named ``names``: their ids, by
+        (dataset's qualified name, field name)."""
+        if not names or not columns:
+            return {}
+        return {(qualified_name, name): _Ref(pk, dataset_id) for pk, dataset_id, qualified_name, name in
+                Field.objects.filter(dataset__system=self.system, dataset__qualified_name__in=names,
+                                     name__in=columns).values_list("pk", "dataset_id", "dataset__qualified_name",
+                                                                   "name")}
 
     def _relationships(self) -> None:
         names = {n for n, _ in self.foreign_keys} | {k.target for _, k in self.foreign_keys}
-        index = self._field_index(names)
+        index = self._field_index(names, {c for _, k in self.foreign_keys for c in (*k.columns, *k.target_columns)})
         wanted = {}
         for source, key in self.foreign_keys:
             for position, (column, target_column) in enumerate(zip(key.columns, key.target_columns, strict=False)):
@@ -395,29 +439,34 @@ class _Reconciler:
                 if a is not None and b is not None:
                     wanted[(a.pk, b.pk, key.name)] = position
         counts = self.counts["relationships"]
-        existing = {(r.from_field_id, r.to_field_id, r.constraint_name): r
-                    for r in FieldRelationship.objects.filter(system=self.system)}
+        existing = {(from_id, to_id, constraint): (pk, old_position) for pk, from_id, to_id, constraint, old_position in
+                    FieldRelationship.objects.filter(system=self.system).values_list(
+                        "pk", "from_field_id", "to_field_id", "constraint_name", "position")}
+        moved = {existing[key][0]: position for key, position in wanted.items()
+                 if key in existing and existing[key][1] != position}
+        gone = [existing[key][0] for key in set(existing) - set(wanted)]
+        loaded = FieldRelationship.objects.in_bulk([*moved, *gone]) if moved or gone else {}
         for key, position in wanted.items():
-            row = existing.get(key)
-            if row is None:
+            if key not in existing:
                 FieldRelationship(system=self.system, from_field_id=key[0], to_field_id=key[1],
                                   constraint_name=key[2], position=position).save()
                 counts["added"] += 1
-            elif row.position != position:
+            elif existing[key][0] in moved:
+                row = loaded[existing[key][0]]
                 row.position = position
                 row.save()
                 counts["changed"] += 1
             else:
                 counts["unchanged"] += 1
-        for key in set(existing) - set(wanted):
-            existing[key].delete()
+        for pk in gone:
+            loaded[pk].delete()
             counts["removed"] += 1
 
     def _lineage(self) -> None:
-        datasets = {d.qualified_name: d for d in Dataset.objects.filter(system=self.system)}
+        datasets = dict(Dataset.objects.filter(system=self.system).values_list("qualified_name", "pk"))
         dialect = "postgres" if self.system.connection_engine == "postgresql" else "sqlite"
         wanted: dict[tuple, tuple[str, str]] = {}  # (source, target, source_field, target_field) -> origin, text
-        names = set()
+        names, columns = set(), set()
         parsed_views = []
         for schema, view in self.views:
             parsed = parse_view(view.view_definition, default_schema=schema, dialect=dialect) \
@@ -426,7 +475,8 @@ class _Reconciler:
             names.add(view.qualified_name)
             if parsed:
                 names |= parsed.sources
-        index = self._field_index(names)
+                columns |= set(parsed.columns) | {c for origins in parsed.columns.values() for _, c in origins}
+        index = self._field_index(names, columns)
         for view, parsed in parsed_views:
             target = datasets.get(view.qualified_name)
             if target is None:
@@ -434,23 +484,22 @@ class _Reconciler:
             if parsed is None:
                 for source_name in view.depends_on:
                     source = datasets.get(source_name)
-                    if source is not None and source.pk != target.pk:
-                        wanted[(source.pk, target.pk, None, None)] = (
+                    if source is not None and source != target:
+                        wanted[(source, target, None, None)] = (
                             LineageOrigin.VIEW_DEPENDENCY,
                             "Harvested from the source's dependency records: the view's definition did not parse.")
                 continue
             for source_name in parsed.sources:
                 source = datasets.get(source_name)
-                if source is not None and source.pk != target.pk:
-                    wanted[(source.pk, target.pk, None, None)] = (LineageOrigin.VIEW_DEFINITION,
+                if source is not None and source != target:
+                    wanted[(source, target, None, None)] = (LineageOrigin.VIEW_DEFINITION,
                                                                   "Harvested from the view's definition.")
             for column, origins in parsed.columns.items():
                 target_field = index.get((view.qualified_name, column))
                 for source_name, source_column in origins:
                     source_field = index.get((source_name, source_column))
-                    if source_field is not None and target_field is not None and source_field.dataset_id != \
-                            target.pk:
-                        wanted[(source_field.dataset_id, target.pk, source_field.pk, target_field.pk)] = (
+                    if source_field is not None and target_field is not None and source_field.dataset_id != target:
+                        wanted[(source_field.dataset_id, target, source_field.pk, target_field.pk)] = (
                             LineageOrigin.VIEW_DEFINITION, "Harvested from the view's definition.")
         counts = self.counts["lineage"]
         existing = {(e.source_id, e.target_id, e.source_field_id, e.target_field_id): e
