@@ -380,9 +380,13 @@ class Redactor(ReaderVisibility):
 
     def incident_summary(self, summary: Any, *, run_id: int) -> Any:
         """An incident's ``{"failing_rules": [...], "counts": {...}}``: only the failing rules of
-        results the reader sees (one ``{"hidden": n}`` for the rest), counts as ``run_summary``."""
+        results the reader sees (one ``{"hidden": n}`` for the rest), counts as ``run_summary``.
+        A schema drift's ``{"dataset": id, "breaking_changes": [...]}``: only the changes of
+        fields the reader sees (none of a hidden dataset), one ``{"hidden": n}`` for the rest."""
         if not self.restricted or not isinstance(summary, dict):
             return summary
+        if isinstance(summary.get("breaking_changes"), list):
+            return self._drift_summary(summary)
         results = self._run_results(run_id)
         redacted = dict(summary)
         failing = summary.get("failing_rules")
@@ -393,6 +397,17 @@ class Redactor(ReaderVisibility):
         if "counts" in summary:
             redacted["counts"] = self.run_summary(summary["counts"], run_id=run_id)
         return redacted
+
+    def _drift_summary(self, summary: dict) -> dict:
+        from catalog.models import Dataset
+
+        dataset_id = summary.get("dataset")
+        seen = isinstance(dataset_id, int) and self.is_visible(Dataset, dataset_id)
+        hidden = self.hidden_field_names(dataset_id) if seen else frozenset()
+        changes = summary["breaking_changes"]
+        kept = [c for c in changes if seen and isinstance(c, dict) and c.get("field") not in hidden]
+        dropped = len(changes) - len(kept)
+        return {**summary, "breaking_changes": kept + ([placeholder(dropped)] if dropped else [])}
 
     def note_states(self, version_ids: Iterable[int]) -> None:
         """Contract versions whose results' messages may name their state definitions."""

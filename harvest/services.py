@@ -581,7 +581,7 @@ class _Reconciler:
                 run = compliance.request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT, actor=actor)
             incident = compliance.open_incident(contract, run, actor=actor)
             incident.title = f"Breaking schema drift in {dataset.qualified_name}"[:300]
-            incident.summary = {"harvest_run": self.run.pk, "breaking_changes": [
+            incident.summary = {"harvest_run": self.run.pk, "dataset": dataset.pk, "breaking_changes": [
                 {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after} for c in breaking]}
             incident.save()
             notifications.emit(EventType.INCIDENT_OPENED, contract=contract, run=run, incident=incident)

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from catalog.api.serializers import dataset_ref, department_ref, field_ref, system_ref
+from catalog.models import Dataset
 from governance import redaction
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.models import (
@@ -393,7 +394,12 @@ class IncidentSerializer(AccordModelSerializer):
 
     def note_references(self, instances: list) -> None:
         super().note_references(instances)
-        redaction.for_context(self.context).note_runs(incident.opened_by_run_id for incident in instances)
+        redactor = redaction.for_context(self.context)
+        redactor.note_runs(incident.opened_by_run_id for incident in instances)
+        drifted = [incident.summary["dataset"] for incident in instances  # a harvest's breaking drift
+                   if isinstance(incident.summary, dict) and isinstance(incident.summary.get("dataset"), int)]
+        redactor.note(Dataset, drifted)
+        redactor.note_datasets(drifted)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

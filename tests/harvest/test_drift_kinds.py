@@ -461,3 +461,43 @@ def test_the_drift_payload_shows_a_subscriber_only_the_fields_they_may_see(src, 
     assert everything["updated"] == ["email", "salary"]
     assert {c["field"] for c in everything["changes"]} == {"email", "salary", "notes"}
     assert contract.pk == Delivery.objects.filter(subscription__owner=insider).get().payload["data"]["contract"]["id"]
+
+
+def test_only_an_active_contract_makes_drift_breaking(src, harvest):
+    src.rebuild("leads", "id integer NOT NULL, email varchar(255)")
+    harvest(src)
+    dataset = Dataset.objects.get(qualified_name=src.name("leads"))
+    maria = make_user("maria-draft")
+    marketing = factories.department(name="Marketing draft", slug="marketing-draft")
+    factories.membership(maria, department=marketing, role="lead")
+    contract = factories.contract(slug="proposed", producer=marketing, datasets=[dataset])
+    version = contract_services.create_version(contract=contract, version="1.0.0", actor=maria, terms={
+        "schema": [{"name": "leads", "physical_name": dataset.qualified_name, "fields": [{"name": "email"}]}]})
+    contract_services.propose(version, actor=maria)  # proposed, not signed: not in force
+    src.rebuild("leads", "id integer NOT NULL")
+    [removed] = changes(harvest(src)).values()
+    assert (removed.kind, removed.compatibility, removed.contracts) == (ChangeKind.FIELD_REMOVED, COMPATIBLE, [])
+    assert not Incident.objects.exists()
+
+
+def test_a_drift_incident_shows_a_reader_only_the_breaking_changes_of_fields_they_may_see(src, harvest):
+    from rest_framework.test import APIClient
+
+    src.rebuild("leads", "id integer NOT NULL, email varchar(255), salary integer")
+    harvest(src)
+    contract = contract_over(src, "leads", [{"name": "id"}, {"name": "email"}, {"name": "salary"}])
+    salary = Field.objects.get(dataset__qualified_name=src.name("leads"), name="salary")
+    outsider = make_user("incident-outsider")
+    AccessRule.objects.create(subject_kind="user", subject_user=outsider, target_kind="object",
+                              target_type=ContentType.objects.get_for_model(Field), target_id=salary.pk,
+                              reason="pay is private")
+    src.rebuild("leads", "id integer NOT NULL, email varchar(20), salary smallint")
+    harvest(src)
+    incident = drift_incidents(contract).get()
+    assert {c["field"] for c in incident.summary["breaking_changes"]} == {"email", "salary"}
+    client = APIClient()
+    client.force_authenticate(outsider)
+    summary = client.get(f"/api/v1/incidents/{incident.pk}/").json()["summary"]
+    assert [c.get("field") for c in summary["breaking_changes"]] == ["email", None], summary
+    assert summary["breaking_changes"][-1] == {"hidden": 1}
+    assert "salary" not in str(summary) and "smallint" not in str(summary)
