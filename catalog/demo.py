@@ -444,16 +444,17 @@ DATASETS: list[dict[str, Any]] = [
     # Warehouse: staging
     {
         "system": WAREHOUSE, "qualified_name": "staging.stg_leads", "name": "Leads (staging)",
-        "kind": DatasetKind.VIEW,
         "description": "One row per person in the funnel: Salesforce leads plus Marketo leads not yet synced, "
                        "de-duplicated by lower-cased email. Salesforce wins on conflicts.",
         "owner_department": "data-platform", "steward": "devon.data",
         "classification": PII, "tags": ("pii", "gdpr", "funnel"),
-        "key_fields": ["lead_id"], "sort_order": ["created_at"], "row_count": 455_902, "size_bytes": 96_468_992,
+        # The warehouse declares no key on its staging models (as dbt builds them): the hand-off
+        # contract promises lead_id unique, and its checks find the duplicates.
+        "key_fields": [], "sort_order": ["created_at"], "row_count": 455_902, "size_bytes": 96_468_992,
         "source_created_at": "2021-03-01 02:00", "published_at": "2021-03-15 09:00",
         "source_modified_at": "2025-05-31 02:14",
         "fields": [
-            _f("lead_id", "varchar(24)", "Salesforce Lead Id when synced, else 'mkto-' || Marketo id.", key=True),
+            _f("lead_id", "varchar(24)", "Salesforce Lead Id when synced, else 'mkto-' || Marketo id.", null=False),
             _f("salesforce_lead_id", "varchar(18)", "Salesforce Lead Id; null for Marketo-only leads."),
             _f("marketo_lead_id", "varchar(16)", "Marketo lead id; null for leads created in Salesforce."),
             _f("email", "varchar(255)", "Lower-cased, trimmed email address.", owner=MARKETING, **PERSONAL),
@@ -908,6 +909,27 @@ def _load_systems(result: DemoLoadResult, departments: dict[str, Department]) ->
     return systems
 
 
+# What a harvest reads from the source (harvest.services). Once a System has been harvested the
+# source is authoritative for these: a rerun of the demo keeps what the harvest found instead of
+# putting the demo's values back (which the next harvest would undo), and adds no field the source
+# lacks (governance.demo plants a drift that drops one).
+HARVESTED_DATASET_FACTS = ("kind", "key_fields")
+HARVESTED_FIELD_FACTS = ("data_type", "nullable", "is_key", "position")
+
+
+def _as_harvested(
+    system: System, qualified_name: str, attributes: dict[str, Any], fields: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    dataset = Dataset.objects.filter(system=system, qualified_name=qualified_name).first()
+    if dataset is None:
+        return attributes, fields
+    registered = {f.name: f for f in dataset.fields.all()}
+    attributes = {**attributes, **{name: getattr(dataset, name) for name in HARVESTED_DATASET_FACTS}}
+    fields = [{**spec, **{name: getattr(registered[spec["name"]], name) for name in HARVESTED_FIELD_FACTS}}
+              for spec in fields if spec["name"] in registered]
+    return attributes, fields
+
+
 def _load_datasets(
     result: DemoLoadResult,
     departments: dict[str, Department],
@@ -917,6 +939,10 @@ def _load_datasets(
     *,
     actor,
 ) -> dict[tuple[str, str], Dataset]:
+    from harvest.models import HarvestRun, HarvestStatus
+
+    harvested = set(HarvestRun.objects.filter(status__in=[HarvestStatus.SUCCEEDED, HarvestStatus.PARTIAL])
+                    .values_list("system__slug", flat=True))
     datasets: dict[tuple[str, str], Dataset] = {}
     for spec in DATASETS:
         owner_department = spec["owner_department"]
@@ -946,6 +972,8 @@ def _load_datasets(
                 "owner_department": departments[field_department],
                 "tags": [tags[slug] for slug in field_spec["tags"]],
             })
+        if spec["system"] in harvested:
+            attributes, fields = _as_harvested(systems[spec["system"]], spec["qualified_name"], attributes, fields)
         registration = register_dataset(
             system=systems[spec["system"]],
             qualified_name=spec["qualified_name"],
@@ -976,6 +1004,8 @@ def _load_lineage(result: DemoLoadResult, datasets: dict[tuple[str, str], Datase
         source_fields = {f.name: f for f in source.fields.all()}
         target_fields = {f.name: f for f in target.fields.all()}
         for source_field, target_field, field_transformation in field_edges:
+            if source_field not in source_fields or target_field not in target_fields:
+                continue  # a harvest found the column gone from its source
             _, outcome = _upsert(
                 LineageEdge,
                 {"source": source, "target": target,

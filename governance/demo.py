@@ -138,7 +138,7 @@ STATES = [
 
 HANDOFF_TERMS: dict[str, Any] = {
     "schema": [{
-        "name": "stg_leads", "physical_name": "staging.stg_leads", "physical_type": "view",
+        "name": "stg_leads", "physical_name": "staging.stg_leads", "physical_type": "table",
         "description": "One row per person in the funnel, handed from Marketing to Sales.",
         "fields": [
             {"name": "lead_id", "type": "varchar(24)", "logical_type": "string", "required": True, "unique": True,
@@ -174,23 +174,93 @@ HANDOFF_TERMS: dict[str, Any] = {
 }
 
 
-def write_demo_warehouse(path: Path, *, at: datetime.datetime | None = None) -> bool:
-    """The demo warehouse as a SQLite file, with planted violations of the hand-off contract.
+# The demo warehouse's format, kept in the file's ``PRAGMA user_version``: a file of this
+# format is left alone; the single untyped table an earlier demo wrote is replaced (harvesting it
+# would mark every other warehouse dataset "removed from source").
+WAREHOUSE_FORMAT = 2
 
-    Written once (an existing file is left alone). 500 leads, of which: 3 share a
-    lead_id with another row, 5 have a status outside the accepted list, 4 have a
-    score above 100, 7 have a malformed email, and some claim "mql" without meeting
-    its definition (6 planted scores under 60, plus leads that opted out of email).
+# Constraints the warehouse declares beside each table's key (which comes from the catalog demo):
+# unique constraints and foreign keys, which a harvest records as unique keys and field relationships.
+WAREHOUSE_UNIQUE: dict[str, list[tuple[str, ...]]] = {
+    "marts.dim_account": [("salesforce_account_id",)],
+    "marts.dim_customer": [("netsuite_customer_id",)],
+    "marts.fct_invoices": [("source_system", "source_invoice_id")],
+    "hr.dim_employee": [("work_email",)],
+}
+WAREHOUSE_FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {  # column, referenced table, its column
+    "marts.fct_opportunities": [("account_key", "marts.dim_account", "account_key")],
+    "marts.fct_invoices": [("customer_key", "marts.dim_customer", "customer_key")],
+    "marts.fct_subscriptions": [("customer_key", "marts.dim_customer", "customer_key")],
+    "marts.fct_tickets": [("account_key", "marts.dim_account", "account_key")],
+    "marts.fct_customer_health": [("customer_key", "marts.dim_customer", "customer_key")],
+    "hr.dim_employee": [("manager_employee_id", "hr.dim_employee", "employee_id")],
+}
+
+# The planted drift: after the first harvest this contracted column is dropped from the leads
+# table, so the next harvest finds a breaking change (the contract requires it). No quality rule,
+# state criterion or lineage edge reads it, so the rest of the demo keeps working.
+DRIFT_TABLE, DRIFT_COLUMN = "staging.stg_leads", "created_at"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_ddl(spec: dict[str, Any]) -> str:
+    """CREATE TABLE for a catalog demo dataset: its fields in order with their registered types,
+    NOT NULL where the catalog says so, its key, unique constraints and foreign keys."""
+    name = spec["qualified_name"]
+    parts = [f"{_quote(f['name'])} {f['data_type']}" + ("" if f["nullable"] else " NOT NULL")
+             for f in spec["fields"]]
+    if spec["key_fields"]:
+        parts.append(f"PRIMARY KEY ({', '.join(map(_quote, spec['key_fields']))})")
+    parts += [f"UNIQUE ({', '.join(map(_quote, columns))})" for columns in WAREHOUSE_UNIQUE.get(name, [])]
+    parts += [f"FOREIGN KEY ({_quote(column)}) REFERENCES {_quote(target)} ({_quote(target_column)})"
+              for column, target, target_column in WAREHOUSE_FOREIGN_KEYS.get(name, [])]
+    return f"CREATE TABLE {_quote(name)} ({', '.join(parts)})"
+
+
+def _is_current_or_foreign(path: Path) -> bool:
+    """Whether an existing file is to be left alone: it is of the current format, or it is not
+    the earlier demo's single untyped leads table (then it is not ours to replace)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        connection.close()
+    return version >= WAREHOUSE_FORMAT or tables != {DRIFT_TABLE}
+
+
+def write_demo_warehouse(path: Path, *, at: datetime.datetime | None = None) -> bool:
+    """The demo warehouse as a SQLite file: every dataset the catalog demo registers on the
+    analytics warehouse, as a table with the registered types, nullability and keys, and the
+    hand-off contract's leads with planted violations.
+
+    Written once (an existing file is left alone, except the untyped one an earlier demo wrote).
+    500 leads, of which: 3 share a lead_id with another row (the warehouse declares no key on
+    staging.stg_leads, as dbt's models do not), 5 have a status outside the accepted list, 4 have
+    a score above 100, 7 have a malformed email, and some claim "mql" without meeting its
+    definition (6 planted scores under 60, plus leads that opted out of email). The marts are
+    empty: the demo checks only the leads.
     """
+    from catalog.demo import DATASETS
+
     if path.exists():
-        return False
+        if _is_current_or_foreign(path):
+            return False
+        path.unlink()
     at = (at or datetime.datetime.now(datetime.UTC)).replace(tzinfo=None, microsecond=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path)
+    specs = [spec for spec in DATASETS if spec["system"] == WAREHOUSE]
+    # Referenced tables first, so each foreign key names a table that exists.
+    specs.sort(key=lambda spec: spec["qualified_name"] in WAREHOUSE_FOREIGN_KEYS)
+    for spec in specs:
+        connection.execute(_table_ddl(spec))
     columns = ("lead_id", "salesforce_lead_id", "marketo_lead_id", "email", "first_name", "last_name", "company",
                "lead_source", "lead_status", "lead_score", "is_converted", "converted_account_id", "email_opt_out",
                "created_at", "updated_at")
-    connection.execute(f'CREATE TABLE "staging.stg_leads" ({", ".join(columns)})')
     statuses = ["raw", "engaged", "mql", "sql", "customer", "disqualified"]
     rows = []
     for i in range(500):
@@ -214,10 +284,43 @@ def write_demo_warehouse(path: Path, *, at: datetime.datetime | None = None) -> 
                      f"Last{i}", f"Customer {i % 37}", ["web", "event", "partner"][i % 3], status, score,
                      int(converted), f"001{i:015d}" if converted else None, int(i % 11 == 0),
                      created.isoformat(sep=" "), (at - datetime.timedelta(hours=i % 12)).isoformat(sep=" ")))
-    connection.executemany(f'INSERT INTO "staging.stg_leads" VALUES ({", ".join("?" * len(columns))})', rows)
+    connection.executemany(f"INSERT INTO {_quote(DRIFT_TABLE)} ({', '.join(columns)}) "
+                           f"VALUES ({', '.join('?' * len(columns))})", rows)
+    connection.execute(f"PRAGMA user_version = {WAREHOUSE_FORMAT}")
     connection.commit()
     connection.close()
     return True
+
+
+def plant_demo_drift(path: Path) -> bool:
+    """Drop ``DRIFT_COLUMN`` from the leads table, once: False when it is gone already."""
+    connection = sqlite3.connect(path)
+    try:
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({_quote(DRIFT_TABLE)})")}
+        if DRIFT_COLUMN not in columns:
+            return False
+        connection.execute(f"ALTER TABLE {_quote(DRIFT_TABLE)} DROP COLUMN {_quote(DRIFT_COLUMN)}")
+        connection.commit()
+        return True
+    finally:
+        connection.close()
+
+
+def harvest_demo_warehouse() -> list:
+    """Harvest the demo warehouse; on the first harvest that sees ``DRIFT_COLUMN``, drop it
+    from the file and harvest again, so the breaking drift and its incident are in the admin.
+    Returns the harvest runs (none when the demo warehouse is not a local SQLite file)."""
+    from harvest.models import HarvestTrigger
+    from harvest.services import harvest
+
+    path = demo_warehouse_path()
+    if path is None or not path.exists():
+        return []
+    system = System.objects.get(slug=WAREHOUSE)
+    runs = [harvest(system, trigger=HarvestTrigger.COMMAND)]
+    if plant_demo_drift(path):
+        runs.append(harvest(system, trigger=HarvestTrigger.COMMAND))
+    return runs
 
 
 def demo_warehouse_path() -> Path | None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: Accord on the embedded default (SQLite and a filesystem Celery broker
 # under var/, or ACCORD_VAR_DIR) in one terminal. Migrates, collects static files,
-# loads the demo company, makes sure there is an admin, then runs the web server
-# (gunicorn), a Celery worker and Celery beat. Ctrl-C stops all three; if one of
+# loads the demo company and harvests its warehouse, makes sure there is an admin,
+# then runs the web server (gunicorn), a Celery worker and Celery beat. Ctrl-C stops all three; if one of
 # them dies, the others are stopped and the script exits non-zero.
 #
 #   PORT (8000)               where the web server listens, on 127.0.0.1
@@ -27,7 +27,9 @@ fi
 mkdir -p "$ACCORD_VAR_DIR"
 "$BIN/python" manage.py migrate --noinput
 "$BIN/python" manage.py collectstatic --noinput --verbosity 0
-"$BIN/python" manage.py load_demo
+# The demo, then a harvest of its warehouse; the first time, a contracted column is dropped from
+# the warehouse and harvested again, so a breaking schema drift (and its incident) is in the admin.
+"$BIN/python" manage.py load_demo --harvest
 "$BIN/python" manage.py ensure_admin
 # A first compliance check of the demo contracts, so their status (and any incident)
 # is in the admin right away; beat then runs them on their schedule. Failing checks

@@ -156,7 +156,9 @@ class TestDemoContent(TestCase):
         for dataset in Dataset.objects.select_related("owner_department", "steward"):
             assert dataset.description, dataset
             assert dataset.owner_department and dataset.steward, dataset
-            assert dataset.key_fields and dataset.row_count is not None, dataset
+            # The warehouse declares no key on its staging model (the contract's checks find its duplicates).
+            assert dataset.key_fields or dataset.qualified_name == "staging.stg_leads", dataset
+            assert dataset.row_count is not None, dataset
             field_names = set(dataset.fields.values_list("name", flat=True))
             assert len(field_names) >= 5, dataset
             assert set(dataset.key_fields) <= field_names, dataset

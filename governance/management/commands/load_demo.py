@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.demo import DemoLoadResult, load_demo
-from governance.demo import ensure_demo_logins, load_governance_demo
+from governance.demo import DRIFT_COLUMN, DRIFT_TABLE, ensure_demo_logins, harvest_demo_warehouse, load_governance_demo
 from permissions.context import system_actor
 
 # The audit log names this component as the actor of every change the demo makes.
@@ -25,6 +25,13 @@ class Command(BaseCommand):
             "data, systems of record, the Lead lifecycle and the lead hand-off contract) and give its six demo "
             "accounts a password, printed once. Safe to re-run.")
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--harvest", action="store_true",
+            help=(f"Then harvest the demo warehouse (the System analytics-warehouse). The first time, also drop "
+                  f"{DRIFT_COLUMN} from {DRIFT_TABLE} in the warehouse file and harvest again: a breaking schema "
+                  f"drift of the lead hand-off contract, with its incident. Re-running plants nothing more."))
+
     def handle(self, *args, **options) -> None:
         with system_actor(DEMO_LOADER, reason="Load the demo company") as audit_context, transaction.atomic():
             result = load_demo(actor=audit_context.actor)
@@ -32,6 +39,10 @@ class Command(BaseCommand):
             logins = ensure_demo_logins(actor=audit_context.actor)
         self.stdout.write(summarise(result))
         self.stdout.write(describe_logins(logins))
+        if options["harvest"]:
+            # After the load has committed: each harvest writes (and announces) its own changes.
+            for run in harvest_demo_warehouse():
+                self.stdout.write(describe_harvest(run))
 
 
 def summarise(result: DemoLoadResult) -> str:
@@ -54,3 +65,14 @@ def describe_logins(logins) -> str:
         lines.append("Demo logins with their passwords unchanged: "
                      + ", ".join(f"{login.username} ({login.role})" for login in kept) + ".")
     return "\n".join(lines)
+
+
+def describe_harvest(run) -> str:
+    counts = "; ".join(f"{kind} " + ", ".join(f"{n} {what}" for what, n in per_kind.items() if n)
+                       for kind, per_kind in run.counts.items() if any(per_kind.values()))
+    changes = list(run.changes.values_list("compatibility", flat=True))
+    drift = (f"{len(changes)} schema changes, {changes.count('breaking')} breaking" if changes
+             else "no schema change")
+    problems = [f"\n  {line}" for line in (*run.warnings, *run.errors)]
+    return f"Harvest #{run.pk} of the demo warehouse: {run.status} ({counts or 'nothing read'}); {drift}." + \
+        "".join(problems)
