@@ -7,8 +7,9 @@ comments; primary keys and unique constraints in column order; foreign keys; rel
 sizes; view definitions (``pg_get_viewdef``) and the views' dependencies (pg_depend and
 pg_rewrite). The session is read-only with a statement timeout
 (governance.checks.data.open_source); the whole reading is one REPEATABLE READ, READ ONLY
-transaction, so every facet comes from the same snapshot. Each facet's query runs in a
-savepoint: one the role may not read becomes a warning and that facet is left as registered.
+transaction, so every facet comes from the same snapshot. A schema's facet queries run in one
+savepoint; when the role may not read one of them, they run again each in a savepoint of its own:
+the one refused becomes a warning and that facet is left as registered.
 Objects the role may not SELECT are still harvested (the catalog shows them), with a warning."""
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ JOIN pg_catalog.pg_namespace n ON n.oid = d.relnamespace
 JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
 WHERE v.relnamespace = %s AND d.oid <> r.ev_class"""
 
+# A schema's facets, by the name a warning gives them (and ``SchemaBatch.missing`` when refused).
+FACETS = (("columns", COLUMNS), ("sizes", SIZES), ("comments", COMMENTS), ("keys", KEYS),
+          ("view definitions", VIEWS), ("view dependencies", DEPENDENCIES))
+
 
 class PostgreSQLConnector(Connector):
     engine = "postgresql"
@@ -112,6 +117,20 @@ class PostgreSQLConnector(Connector):
             missing.add(facet)
             return []
 
+    def _facets(self, oid: int, schema: str, missing: set[str]) -> dict[str, list[tuple]]:
+        """The rows of each facet of a schema: in one savepoint, else (a facet refused) one savepoint each."""
+        import psycopg
+
+        try:
+            with self.connection.transaction(), self.connection.cursor() as cursor:
+                rows = {}
+                for facet, sql in FACETS:
+                    cursor.execute(sql, [oid])
+                    rows[facet] = cursor.fetchall()
+                return rows
+        except psycopg.errors.InsufficientPrivilege:
+            return {facet: self._rows(sql, [oid], facet, schema, missing) for facet, sql in FACETS}
+
     def batches(self, selected) -> Iterator[SchemaBatch]:
         schemas = self._rows(SCHEMAS, None, "schemas", "*")
         for oid, schema in schemas:
@@ -135,23 +154,22 @@ class PostgreSQLConnector(Connector):
             if not objects:
                 yield SchemaBatch(schema=schema, objects=[], missing=missing)
                 continue
-            for rel, name, data_type, nullable, position, default in self._rows(COLUMNS, [oid], "columns", schema,
-                                                                                  missing):
+            facets = self._facets(oid, schema, missing)
+            for rel, name, data_type, nullable, position, default in facets["columns"]:
                 if rel in objects:
                     objects[rel].columns.append(Column(name, data_type, nullable, position, default))
-            for rel, size in self._rows(SIZES, [oid], "sizes", schema, missing):
+            for rel, size in facets["sizes"]:
                 if rel in objects:
                     objects[rel].size_bytes = size
             columns_by = {rel: {c.position: c for c in obj.columns} for rel, obj in objects.items()}
-            for rel, sub, text in self._rows(COMMENTS, [oid], "comments", schema, missing):
+            for rel, sub, text in facets["comments"]:
                 if rel not in objects:
                     continue
                 if sub == 0:
                     objects[rel].comment = text or ""
                 elif sub in columns_by[rel]:
                     columns_by[rel][sub].comment = text or ""
-            for rel, name, kind, columns, target, target_columns in self._rows(KEYS, [oid], "keys", schema,
-                                                                                 missing):
+            for rel, name, kind, columns, target, target_columns in facets["keys"]:
                 obj = objects.get(rel)
                 if obj is None:
                     continue
@@ -161,10 +179,10 @@ class PostgreSQLConnector(Connector):
                     obj.unique_keys.append(list(columns))
                 else:
                     obj.foreign_keys.append(ForeignKey(name, list(columns), target, list(target_columns)))
-            for rel, definition in self._rows(VIEWS, [oid], "view definitions", schema, missing):
+            for rel, definition in facets["view definitions"]:
                 if rel in objects:
                     objects[rel].view_definition = definition or ""
-            for rel, target in self._rows(DEPENDENCIES, [oid], "view dependencies", schema, missing):
+            for rel, target in facets["view dependencies"]:
                 if rel in objects:
                     objects[rel].depends_on.append(target)
             yield SchemaBatch(schema=schema, objects=list(objects.values()), missing=missing)
