@@ -348,6 +348,13 @@ class _Reconciler:
             wanted.add(column.name)
             is_key = column.name in key_columns if keys else None
             nullable = column.nullable and not is_key
+            current = fields.get(column.name)
+            if current is not None and current[2:] == (  # the common case, without building the facts below
+                    column.data_type[:120] or current.data_type, nullable, current.is_key if is_key is None else
+                    is_key, column.position, column.default, column.comment if comments else
+                    current.source_description):
+                counts["unchanged"] += 1
+                continue
             facts = {"nullable": nullable, "position": column.position, "source_default": column.default}
             if comments:  # comments the role could not read stay as registered
                 facts["source_description"] = column.comment
@@ -355,7 +362,6 @@ class _Reconciler:
                 facts["data_type"] = column.data_type[:120]
             if is_key is not None:
                 facts["is_key"] = is_key
-            current = fields.get(column.name)
             if current is None:
                 current = Field(dataset=dataset, name=column.name, **facts)
                 current.data_type = current.data_type or ""
