@@ -276,9 +276,9 @@ class _Reconciler:
         self.changes: list[SchemaChange] = []
         self.foreign_keys: list[tuple[str, Any]] = []
         self.views: list[tuple[str, SourceObject]] = []
-        # This schema's changed and vanished fields: (dataset, column, changed facts) and (dataset, name, pk).
+        # This schema's changed and vanished fields: (dataset, column, changed facts, id) and (dataset, field).
         self._updates: list[tuple[Dataset, str, dict[str, Any], int]] = []
-        self._removals: list[tuple[Dataset, str, int]] = []
+        self._removals: list[tuple[Dataset, _Registered]] = []
 
     def _change(self, dataset, kind, *, field=None, field_name="", before=None, after=None) -> None:
         self.changes.append(SchemaChange(run=self.run, dataset=dataset, field=field, field_name=field_name,
@@ -377,15 +377,16 @@ class _Reconciler:
                 continue
             self._updates.append((dataset, column.name, changed, current.pk))
         for name in sorted(set(fields) - wanted):
-            self._removals.append((dataset, name, fields[name].pk))
+            self._removals.append((dataset, fields[name]))
 
     def _write_field_changes(self) -> None:
-        """Save this schema's changed fields and delete its vanished ones, each through the model's audited
-        save or delete, recording their schema changes."""
+        """Save this schema's changed fields, each through the model's audited save, and delete its vanished
+        ones with one queryset delete (which sends each field's delete signals, so each is audited, and
+        collects what cascades with them in one query per relation, not per field); record their changes."""
         if not self._updates and not self._removals:
             return
         counts = self.counts["fields"]
-        loaded = Field.objects.in_bulk([pk for *_, pk in self._updates] + [pk for *_, pk in self._removals])
+        loaded = Field.objects.in_bulk([pk for *_, pk in self._updates]) if self._updates else {}
         for dataset, column_name, changed, pk in self._updates:
             current = loaded[pk]
             if "data_type" in changed:
@@ -401,12 +402,12 @@ class _Reconciler:
                 setattr(current, name, value)
             current.save()
             counts["changed"] += 1
-        for dataset, name, pk in self._removals:
-            gone = loaded[pk]
-            self._change(dataset, ChangeKind.FIELD_REMOVED, field_name=name,
+        for dataset, gone in self._removals:
+            self._change(dataset, ChangeKind.FIELD_REMOVED, field_name=gone.name,
                          before={"data_type": gone.data_type, "nullable": gone.nullable})
-            gone.delete()
             counts["removed"] += 1
+        if self._removals:
+            Field.objects.filter(pk__in=[gone.pk for _, gone in self._removals]).delete()
         self._updates, self._removals = [], []
 
     def finish(self) -> None:
@@ -451,7 +452,7 @@ class _Reconciler:
         moved = {existing[key][0]: position for key, position in wanted.items()
                  if key in existing and existing[key][1] != position}
         gone = [existing[key][0] for key in set(existing) - set(wanted)]
-        loaded = FieldRelationship.objects.in_bulk([*moved, *gone]) if moved or gone else {}
+        loaded = FieldRelationship.objects.in_bulk(list(moved)) if moved else {}
         for key, position in wanted.items():
             if key not in existing:
                 FieldRelationship(system=self.system, from_field_id=key[0], to_field_id=key[1],
@@ -464,9 +465,9 @@ class _Reconciler:
                 counts["changed"] += 1
             else:
                 counts["unchanged"] += 1
-        for pk in gone:
-            loaded[pk].delete()
-            counts["removed"] += 1
+        if gone:  # one queryset delete: each row's delete signals (its audit record), one collection
+            FieldRelationship.objects.filter(pk__in=gone).delete()
+            counts["removed"] += len(gone)
 
     def _lineage(self) -> None:
         datasets = dict(Dataset.objects.filter(system=self.system).values_list("qualified_name", "pk"))
