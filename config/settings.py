@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "catalog.apps.CatalogConfig",
     "governance.apps.GovernanceConfig",
     "harvest.apps.HarvestConfig",
+    "ingest.apps.IngestConfig",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +90,10 @@ MIDDLEWARE = [
 # The largest request body accepted (an ODCS document of 10,000 properties is about 2 MB; governance.odcs refuses
 # documents over 8 MiB whatever this says).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ACCORD_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+# dbt artifacts are larger: a project of 5,000 models writes a manifest of 100 MB and more. The ingestion endpoint
+# takes requests up to this size (and each uploaded artifact up to it); config.limits applies it to that path.
+ACCORD_DBT_MAX_ARTIFACT_BYTES = env_int("ACCORD_DBT_MAX_ARTIFACT_BYTES", 200 * 1024 * 1024)
+ACCORD_REQUEST_LIMITS = {"/api/v1/ingest/dbt/": ("ACCORD_DBT_MAX_ARTIFACT_BYTES", ACCORD_DBT_MAX_ARTIFACT_BYTES)}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -19,4 +19,5 @@ urlpatterns = [
     path("api/v1/", include("permissions.api.urls")),
     path("api/v1/", include("governance.api.urls")),
     path("api/v1/", include("harvest.api.urls")),
+    path("api/v1/", include("ingest.api.urls")),
 ]

@@ -2,25 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from harvest.models import FieldRelationship, HarvestRun, HarvestSettings, HarvestTrigger, SchemaChange
-from permissions.admin_base import AccordModelAdmin
-
-
-class ReadOnlyAdmin(AccordModelAdmin):
-    """Rows the harvest writes: shown, never added, changed or deleted by hand."""
-
-    readonly_fields = ()  # every field, below (runs and schema changes have no created/updated times)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from permissions.admin_base import AccordModelAdmin, ReadOnlyAdmin, RunMessagesAdmin
 
 
 @admin.register(HarvestSettings)
@@ -54,34 +36,12 @@ class HarvestSettingsAdmin(AccordModelAdmin):
 
 
 @admin.register(HarvestRun)
-class HarvestRunAdmin(ReadOnlyAdmin):
+class HarvestRunAdmin(RunMessagesAdmin):
     list_display = ["__str__", "system", "trigger", "status", "scheduled_for", "finished_at"]
     list_filter = ["status", "trigger", ("system", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["system__name"]
     date_hierarchy = "scheduled_for"
     list_select_related = ["system"]
-
-    SHOWN = {"warnings": "warnings_shown", "errors": "errors_shown"}
-
-    def get_readonly_fields(self, request, obj=None):
-        return [self.SHOWN.get(name, name) for name in super().get_readonly_fields(request, obj)]
-
-    def get_fields(self, request, obj=None):
-        return self.get_readonly_fields(request, obj)
-
-    @admin.display(description="warnings")
-    def warnings_shown(self, obj):
-        return "\n".join(obj.messages_for(getattr(obj, "_viewer", None), "warnings")) or "—"
-
-    @admin.display(description="errors")
-    def errors_shown(self, obj):
-        return "\n".join(obj.messages_for(getattr(obj, "_viewer", None), "errors")) or "—"
-
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is not None:
-            obj._viewer = request.user  # who reads the page decides what the messages say
-        return obj
 
 
 @admin.register(SchemaChange)

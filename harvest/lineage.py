@@ -38,6 +38,8 @@ def parse_view(definition: str, *, default_schema: str, dialect: str = "postgres
     if select is not None:
         for projection in select.expressions:
             column = projection.this if isinstance(projection, exp.Alias) else projection
+            while isinstance(column, (exp.Cast, exp.TryCast, exp.Paren)):  # amount::numeric(10,2) is still amount
+                column = column.this
             if isinstance(column, exp.Column) and column.name != "*":
                 table = aliases.get(column.table) if column.table else (
                     next(iter(aliases.values())) if len(aliases) == 1 else None)

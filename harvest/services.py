@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, Field, LineageEdge, System
-from catalog.models.lineage import LineageOrigin
+from catalog.models.lineage import HARVEST_ORIGINS, LineageOrigin
 from catalog.signals import schema_changed
 from harvest.connectors.base import SchemaBatch, SourceObject
 from harvest.connectors.postgresql import connector_for
@@ -510,12 +510,12 @@ class _Reconciler:
                             LineageOrigin.VIEW_DEFINITION, "Harvested from the view's definition.")
         counts = self.counts["lineage"]
         existing = {(e.source_id, e.target_id, e.source_field_id, e.target_field_id): e
-                    for e in LineageEdge.objects.filter(target__system=self.system).exclude(origin="")}
-        people = set(LineageEdge.objects.filter(target__system=self.system, origin="").values_list(
-            "source_id", "target_id", "source_field_id", "target_field_id"))
+                    for e in LineageEdge.objects.filter(target__system=self.system, origin__in=HARVEST_ORIGINS)}
+        others = set(LineageEdge.objects.filter(target__system=self.system).exclude(
+            origin__in=HARVEST_ORIGINS).values_list("source_id", "target_id", "source_field_id", "target_field_id"))
         for key, (origin, text) in wanted.items():
-            if key in people:
-                continue  # people drew it already; theirs stays as it is
+            if key in others:
+                continue  # people drew it (or an ingestion made it) already; theirs stays as it is
             edge = existing.get(key)
             if edge is None:
                 LineageEdge(source_id=key[0], target_id=key[1], source_field_id=key[2], target_field_id=key[3],

@@ -127,3 +127,48 @@ class AccordModelAdmin(RestrictedAdminMixin, admin.ModelAdmin):
 class AccordInline(RestrictedAdminMixin, admin.TabularInline):
     extra = 0
     show_change_link = True
+
+
+class ReadOnlyAdmin(AccordModelAdmin):
+    """Rows a harvest or an ingestion writes: shown, never added, changed or deleted by hand."""
+
+    readonly_fields = ()  # every field, below (runs have no created/updated times)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RunMessagesAdmin(ReadOnlyAdmin):
+    """A run whose ``warnings`` and ``errors`` quote the source: the page shows them as the run's
+    ``messages_for(viewer, name)`` says the viewer may read them."""
+
+    SHOWN = {"warnings": "warnings_shown", "errors": "errors_shown"}
+
+    def get_readonly_fields(self, request, obj=None):
+        return [self.SHOWN.get(name, name) for name in super().get_readonly_fields(request, obj)]
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="warnings")
+    def warnings_shown(self, obj):
+        return "\n".join(obj.messages_for(getattr(obj, "_viewer", None), "warnings")) or "—"
+
+    @admin.display(description="errors")
+    def errors_shown(self, obj):
+        return "\n".join(obj.messages_for(getattr(obj, "_viewer", None), "errors")) or "—"
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._viewer = request.user  # who reads the page decides what the messages say
+        return obj

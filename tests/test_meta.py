@@ -12,7 +12,7 @@ from django.urls import get_resolver
 import tests
 from tests.mixins import AdminTests, ReadAPITests, WriteAPITests
 
-DOMAIN_APPS = ("permissions", "catalog", "governance", "harvest")
+DOMAIN_APPS = ("permissions", "catalog", "governance", "harvest", "ingest")
 
 # Rows maintained by the system, never edited by people.
 INTERNAL = {

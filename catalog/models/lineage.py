@@ -11,6 +11,11 @@ class LineageOrigin(models.TextChoices):
     DRAWN = "", "Drawn by people"
     VIEW_DEFINITION = "view_definition", "Harvested: parsed from the view's definition"
     VIEW_DEPENDENCY = "view_dependency", "Harvested: the source's dependency records (definition did not parse)"
+    DBT = "dbt", "Ingested from dbt: a model's dependencies (and its compiled SQL)"
+
+
+#: The origins a harvest of the source itself writes (and replaces); other origins' edges it leaves alone.
+HARVEST_ORIGINS = (LineageOrigin.VIEW_DEFINITION, LineageOrigin.VIEW_DEPENDENCY)
 
 
 class LineageEdge(AccordModel):
@@ -26,7 +31,10 @@ class LineageEdge(AccordModel):
     )
     transformation = models.TextField(blank=True, help_text="How the target is derived from the source.")
     origin = models.CharField(max_length=16, choices=LineageOrigin.choices, blank=True, default="",
-                              help_text="Empty when people drew the edge; a harvest replaces the edges it made.")
+                              help_text="Empty when people drew the edge; a harvest or an ingestion replaces the "
+                                        "edges it made.")
+    job = models.CharField(max_length=500, blank=True,
+                           help_text="What moves the data, as the ingestion names it (a dbt node's unique id).")
 
     # An edge is seen only when both ends (and any mapped fields) are.
     access = AccessSpec(targetable=False, containers=("source", "target", "source_field", "target_field"))

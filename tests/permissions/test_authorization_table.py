@@ -129,6 +129,30 @@ def _build_harvest(*, system, dataset, governed_field, other_field) -> dict[str,
             "field_relationship": relationship.pk}
 
 
+def _build_ingest(*, system, dataset, governed_field) -> dict[str, int]:
+    """The warehouse's dbt project, one ingestion, the node of the governed dataset and a test on its field."""
+    from ingest.models import DbtNode, DbtProject, DbtTest, IngestionRun
+
+    project = DbtProject.objects.create(name="shop", system=system)
+    run = IngestionRun.objects.create(project=project, status="succeeded", finished_at=timezone.now())
+    node = DbtNode.objects.create(project=project, unique_id="model.shop.campaign_budget", resource_type="model",
+                                  dataset=dataset, materialized="table")
+    test = DbtTest.objects.create(project=project, unique_id="test.shop.not_null_campaign_budget_amount",
+                                  name="not_null_campaign_budget_amount", test_type="not_null", dataset=dataset,
+                                  field=governed_field, column_name="amount", status="pass", failures=0)
+    return {"dbt_project": project.pk, "ingestion_run": run.pk, "dbt_node": node.pk, "dbt_test": test.pk}
+
+
+#: The smallest manifest dbt writes for the warehouse's project "shop": metadata and empty maps.
+EMPTY_SHOP_MANIFEST = {
+    "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "dbt_version": "1.10.23",
+                 "project_name": "shop", "adapter_type": "postgres"},
+    **{key: {} for key in ("nodes", "sources", "macros", "docs", "exposures", "metrics", "groups", "selectors",
+                           "disabled", "parent_map", "child_map", "group_map", "saved_queries", "semantic_models",
+                           "unit_tests")},
+}
+
+
 class Ref:
     """A placeholder for the primary key of one of the objects built in setUpTestData."""
 
@@ -526,6 +550,24 @@ TABLE: list[Case] = [
     Case("GET", "field-relationships/", READ),
     Case("GET", "field-relationships/{field_relationship}/", READ_GOVERNED),
 
+    # --- dbt ingestion: a project goes with its System (its lead, the council), as does ingesting
+    # its artifacts; runs, nodes and tests are written by the ingestion and read by every employee --
+    Case("GET", "dbt-projects/", READ),
+    Case("POST", "dbt-projects/", lead_or_council(201), {"name": "jaffle_shop", "system": Ref("empty_system")}),
+    Case("GET", "dbt-projects/{dbt_project}/", READ),
+    Case("PUT", "dbt-projects/{dbt_project}/", lead_or_council(200), CURRENT),
+    Case("PATCH", "dbt-projects/{dbt_project}/", lead_or_council(200), {"owner_meta_key": "maintainer"}),
+    Case("DELETE", "dbt-projects/{dbt_project}/", lead_or_council(204)),
+    Case("GET", "dbt-projects/{dbt_project}/history/", READ),
+    Case("POST", "ingest/dbt/", lead_or_council(201), {"manifest": EMPTY_SHOP_MANIFEST}),
+    Case("GET", "ingestion-runs/", READ),
+    Case("GET", "ingestion-runs/{ingestion_run}/", READ),
+    Case("GET", "dbt-nodes/", READ),
+    # The node and the test of the governed dataset are hidden with it.
+    Case("GET", "dbt-nodes/{dbt_node}/", READ_GOVERNED),
+    Case("GET", "dbt-tests/", READ),
+    Case("GET", "dbt-tests/{dbt_test}/", READ_GOVERNED),
+
     # --- notifications: a subscription and its deliveries are their owner's ----------------------
     # Lists show one's own (superusers: everyone's); another person's answers 404 like a missing
     # one, to the council too.
@@ -616,6 +658,7 @@ class AuthorizationTable(TestCase):
         governance = _build_governance(users, sales=sales, finance=finance, system=system, dataset=dataset)
         harvest = _build_harvest(system=system, dataset=dataset, governed_field=governed_field,
                                  other_field=other_field)
+        ingest = _build_ingest(system=system, dataset=dataset, governed_field=governed_field)
         tokens = {role: create_token(user=user, name="laptop", actor=user) for role, user in users.items()}
         cls.raw_tokens = {role: raw for role, (_token, raw) in tokens.items()}
         cls.ids = {
@@ -625,7 +668,7 @@ class AuthorizationTable(TestCase):
             "upstream_dataset": upstream.pk, "field": governed_field.pk, "other_field": other_field.pk,
             "edge": edge.pk, "rule": rule.pk, "exception": exception.pk,
             "employee": users[EMPLOYEE].pk, "employee_token": tokens[EMPLOYEE][0].pk,
-            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance, **harvest,
+            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance, **harvest, **ingest,
             "audit_seq": AuditRecord.objects.order_by("-seq").values_list("seq", flat=True).first(),
         }
         # PUT sends an object's whole current representation back, as a superuser reads it.

@@ -1,0 +1,59 @@
+import django_filters
+
+from ingest.models import (
+    DbtNode,
+    DbtProject,
+    DbtResourceType,
+    DbtTest,
+    DbtTestStatus,
+    DbtTestType,
+    IngestionRun,
+    IngestionStatus,
+)
+from permissions.filtersets import AccordFilterSet, RestrictedFilterSet, RestrictedIdFilter
+
+
+class DbtProjectFilterSet(AccordFilterSet):
+    system = RestrictedIdFilter(field_name="system")
+    name = django_filters.CharFilter()
+    q_fields = ("name", "system__name")
+
+    class Meta:
+        model = DbtProject
+        fields: list[str] = []
+
+
+class IngestionRunFilterSet(RestrictedFilterSet):
+    project = RestrictedIdFilter(field_name="project")
+    status = django_filters.MultipleChoiceFilter(choices=IngestionStatus.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = IngestionRun
+        fields: list[str] = []
+
+
+class DbtNodeFilterSet(AccordFilterSet):
+    project = RestrictedIdFilter(field_name="project")
+    dataset = RestrictedIdFilter(field_name="dataset")
+    resource_type = django_filters.MultipleChoiceFilter(choices=DbtResourceType.choices)
+    contract_enforced = django_filters.BooleanFilter()
+    q_fields = ("unique_id",)
+
+    class Meta:
+        model = DbtNode
+        fields: list[str] = []
+
+
+class DbtTestFilterSet(AccordFilterSet):
+    project = RestrictedIdFilter(field_name="project")
+    dataset = RestrictedIdFilter(field_name="dataset")
+    field = RestrictedIdFilter(field_name="field")
+    test_type = django_filters.MultipleChoiceFilter(choices=DbtTestType.choices)
+    status = django_filters.MultipleChoiceFilter(choices=DbtTestStatus.choices)
+    q_fields = ("name", "column_name")
+
+    class Meta:
+        model = DbtTest
+        fields: list[str] = []
