@@ -279,6 +279,7 @@ class _Reconciler:
         # This schema's changed and vanished fields: (dataset, column, changed facts, id) and (dataset, field).
         self._updates: list[tuple[Dataset, str, dict[str, Any], int]] = []
         self._removals: list[tuple[Dataset, _Registered]] = []
+        self._ids: dict[str, int] = {}  # the system's datasets by qualified name, read when the batches are done
 
     def _change(self, dataset, kind, *, field=None, field_name="", before=None, after=None) -> None:
         self.changes.append(SchemaChange(run=self.run, dataset=dataset, field=field, field_name=field_name,
@@ -412,8 +413,12 @@ class _Reconciler:
 
     def finish(self) -> None:
         with transaction.atomic(), audit.batch():
-            vanished = [d for d in Dataset.objects.filter(system=self.system, removed_from_source_at__isnull=True)
-                        .exclude(qualified_name__in=self.seen) if self.selected(d.qualified_name)]
+            rows = list(Dataset.objects.filter(system=self.system).values_list(
+                "qualified_name", "pk", "removed_from_source_at"))
+            self._ids = {name: pk for name, pk, _ in rows}  # every registered dataset of the system, by name
+            gone = [pk for name, pk, removed in rows
+                    if removed is None and name not in self.seen and self.selected(name)]
+            vanished = list(Dataset.objects.filter(pk__in=gone)) if gone else []
             now = timezone.now()
             for dataset in vanished:
                 dataset.removed_from_source_at = now
@@ -429,12 +434,12 @@ class _Reconciler:
     def _field_index(self, names: set[str], columns: set[str]) -> dict[tuple[str, str], _Ref]:
         """The registered fields named ``columns`` of the datasets named ``names``: their ids, by
         (dataset's qualified name, field name)."""
-        if not names or not columns:
+        ids = {self._ids[name]: name for name in names if name in self._ids}
+        if not ids or not columns:
             return {}
-        return {(qualified_name, name): _Ref(pk, dataset_id) for pk, dataset_id, qualified_name, name in
-                Field.objects.filter(dataset__system=self.system, dataset__qualified_name__in=names,
-                                     name__in=columns).values_list("pk", "dataset_id", "dataset__qualified_name",
-                                                                   "name")}
+        return {(ids[dataset_id], name): _Ref(pk, dataset_id) for pk, dataset_id, name in
+                Field.objects.filter(dataset_id__in=list(ids), name__in=columns).values_list("pk", "dataset_id",
+                                                                                             "name")}
 
     def _relationships(self) -> None:
         names = {n for n, _ in self.foreign_keys} | {k.target for _, k in self.foreign_keys}
@@ -470,7 +475,7 @@ class _Reconciler:
             counts["removed"] += len(gone)
 
     def _lineage(self) -> None:
-        datasets = dict(Dataset.objects.filter(system=self.system).values_list("qualified_name", "pk"))
+        datasets = self._ids
         dialect = "postgres" if self.system.connection_engine == "postgresql" else "sqlite"
         wanted: dict[tuple, tuple[str, str]] = {}  # (source, target, source_field, target_field) -> origin, text
         names, columns = set(), set()
