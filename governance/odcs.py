@@ -355,14 +355,22 @@ class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,
         yaml.resolver.BaseResolver.__init__(self)
         self._depth = 0
 
-    def compose_node(self, parent, index):
-        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
-            return super().compose_node(parent, index)
+    def _enter(self) -> None:
         self._depth += 1
         if self._depth > MAX_DEPTH:
             raise _marked(_too_deep(), self.peek_event())
+
+    def compose_sequence_node(self, anchor):
+        self._enter()
         try:
-            return super().compose_node(parent, index)
+            return super().compose_sequence_node(anchor)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor):
+        self._enter()
+        try:
+            return super().compose_mapping_node(anchor)
         finally:
             self._depth -= 1
 
@@ -626,9 +634,10 @@ class _Levels:
     With `unevaluatedProperties: false` on each property and `if`/`then` branches per logicalType, the published
     schema makes jsonschema validate a nested property again for every branch of every ancestor that has to find
     out which keys it evaluated: three times more work per level (a 600-byte document seven levels deep took 3 s).
-    Here each reference to a nested property is replaced by `{"type": "object"}`; the document is validated with
-    that schema, then every nested property is validated on its own against its definition, cut the same way,
-    wherever the full schema would have applied it. Each node is validated once: time linear in the document.
+    Here each reference to a property (from a schema object or a property) is replaced by `{"type": "object"}`; the
+    document is validated with that schema, then every property is validated on its own against its definition, cut
+    the same way, wherever the full schema would have applied it. Each node is validated once: time linear in the
+    document, and a part of it can be validated alone.
     """
 
     def __init__(self, version: str):
