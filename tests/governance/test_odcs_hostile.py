@@ -166,6 +166,19 @@ def test_the_fast_check_answers_as_jsonschema(version):
     assert compared >= 5
 
 
+@pytest.mark.parametrize("extra", [
+    pytest.param({"contractCreatedTs": "not a time"}, id="date-time-unchecked"),
+    pytest.param({"team": [{"username": "a", "dateIn": "2020-13-45"}]}, id="date-checked"),
+    pytest.param({"team": [{"username": "a", "dateIn": "2020-01-05"}]}, id="date-valid"),
+    pytest.param({"servers": [{"server": "s", "type": "s3", "location": "not a uri"}]}, id="uri-unchecked"),
+])
+def test_formats_are_checked_as_jsonschema_checks_them(extra):
+    document = {**nested_document(0), **extra}
+    for version in odcs.SCHEMA_VERSIONS:
+        document["apiVersion"] = f"v{version}"
+        assert odcs.validate(document) == odcs._issues(odcs._schema_validator(version).errors(document)), version
+
+
 def test_ten_thousand_properties_validate_in_well_under_a_second():
     """jsonschema alone took 18 s (2 ms a property: unevaluatedProperties re-evaluating every branch)."""
     properties = [{"name": f"col_{index}", "logicalType": "string", "physicalType": "varchar(20)", "required": True,
