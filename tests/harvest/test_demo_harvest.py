@@ -80,7 +80,7 @@ def test_the_first_harvest_finds_the_demo_as_registered_and_the_second_the_plant
     assert incident.title == f"Breaking schema drift in {DRIFT_TABLE}"
     assert incident.summary["breaking_changes"][0]["field"] == DRIFT_COLUMN
     assert DRIFT_COLUMN not in _columns(warehouse, DRIFT_TABLE)
-    assert "1 schema changes, 1 breaking" in output
+    assert "1 schema change, 1 breaking" in output
 
 
 def test_rerunning_the_demo_and_its_harvest_writes_nothing_new(warehouse, django_capture_on_commit_callbacks):

@@ -71,8 +71,8 @@ def describe_harvest(run) -> str:
     counts = "; ".join(f"{kind} " + ", ".join(f"{n} {what}" for what, n in per_kind.items() if n)
                        for kind, per_kind in run.counts.items() if any(per_kind.values()))
     changes = list(run.changes.values_list("compatibility", flat=True))
-    drift = (f"{len(changes)} schema changes, {changes.count('breaking')} breaking" if changes
-             else "no schema change")
+    drift = (f"{len(changes)} schema change{'s' if len(changes) > 1 else ''}, {changes.count('breaking')} breaking"
+             if changes else "no schema change")
     problems = [f"\n  {line}" for line in (*run.warnings, *run.errors)]
     return f"Harvest #{run.pk} of the demo warehouse: {run.status} ({counts or 'nothing read'}); {drift}." + \
         "".join(problems)
