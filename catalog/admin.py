@@ -116,11 +116,49 @@ class DatasetAdmin(AccordModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
             return fieldsets
-        return [*fieldsets, ("Schema drift (harvests)", {"fields": ["drift_history"]})]
+        return [*fieldsets, ("Quality evidence", {"fields": ["quality_evidence"]}),
+                ("Schema drift (harvests)", {"fields": ["drift_history"]})]
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
-        return [*fields, "drift_history"] if obj is not None else fields
+        return [*fields, "quality_evidence", "drift_history"] if obj is not None else fields
+
+    @admin.display(description="Checks and tests")
+    def quality_evidence(self, obj):
+        """The latest compliance runs of the contracts covering the dataset, and the latest results of
+        its dbt tests, as the viewer may see them."""
+        from governance.models import ComplianceRun
+        from ingest.models import DbtTest
+
+        viewer = getattr(obj, "_viewer", None)
+        runs = list(ComplianceRun.objects.visible_to(viewer).filter(contract_version__contract__datasets=obj)
+                    .exclude(status="pending").select_related("contract_version__contract")
+                    .order_by("-scheduled_for", "-id")[:5])
+        tests = list(DbtTest.objects.visible_to(viewer).filter(dataset=obj).order_by("status", "name")[:50])
+        if not runs and not tests:
+            return "No compliance check or dbt test has run on this dataset."
+        run_rows = format_html_join(
+            "", '<tr><td>{}</td><td><a href="{}">{} {}</a></td><td>{}</td><td>{}</td></tr>',
+            ((run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else "—",
+              reverse("admin:governance_compliancerun_change", args=[run.pk]), run.contract_version.contract.name,
+              run.contract_version.version, run.get_status_display(), _outcome(run.outcome or "—"))
+             for run in runs))
+        test_rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((test.executed_at.strftime("%Y-%m-%d %H:%M") if test.executed_at else "—", test.name,
+              test.column_name or "—", _outcome(test.status or "not run"),
+              "—" if test.failures is None else test.failures) for test in tests))
+        parts = []
+        if runs:
+            parts.append(format_html(
+                '<p>Compliance checks (latest runs)</p><table class="accord-evidence"><thead><tr><th>Finished</th>'
+                "<th>Contract</th><th>Status</th><th>Outcome</th></tr></thead><tbody>{}</tbody></table>", run_rows))
+        if tests:
+            parts.append(format_html(
+                '<p>dbt tests (latest results, <a href="{}?dataset={}">all</a>)</p><table class="accord-evidence">'
+                "<thead><tr><th>Ran</th><th>Test</th><th>Field</th><th>Status</th><th>Failures</th></tr></thead>"
+                "<tbody>{}</tbody></table>", reverse("admin:ingest_dbttest_changelist"), obj.pk, test_rows))
+        return format_html_join("", "{}", ((part,) for part in parts))
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -154,6 +192,13 @@ class DatasetAdmin(AccordModelAdmin):
         return format_html(
             '<table class="accord-drift"><thead><tr><th>Detected</th><th>Change</th><th>Field</th><th>Before</th>'
             '<th>After</th><th>Contracts</th><th>Harvest</th></tr></thead><tbody>{}</tbody></table>{}', rows, more)
+
+
+def _outcome(value: str):
+    """An outcome or a test status, failures in red."""
+    if value in ("fail", "error"):
+        return format_html('<strong style="color:#ba2121">{}</strong>', value)
+    return value
 
 
 def _drift_value(value) -> str:

@@ -29,6 +29,33 @@ class DbtNodeAdmin(ReadOnlyAdmin):
     search_fields = ["unique_id", "dataset__qualified_name"]
     list_select_related = ["dataset", "project"]
     exclude = ["written"]
+    actions = ["draft_contracts"]
+
+    @admin.action(description="Draft contract versions from the selected models' enforced dbt contracts")
+    def draft_contracts(self, request, queryset):
+        from django.contrib import messages
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        from governance.models import DataContract
+        from ingest import contracts
+        from permissions.edit import can_create
+
+        for node in queryset.select_related("dataset__owner_department", "project"):
+            producer = node.dataset.owner_department
+            if producer is not None and not can_create(request.user, DataContract, {"producer": producer}):
+                self.message_user(request, f"You may not draft contracts of {producer.name} ({node.unique_id}).",
+                                  messages.ERROR)
+                continue
+            try:
+                version, left_out = contracts.draft_from_model(node, actor=request.user)
+            except contracts.DraftRefused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            url = reverse("admin:governance_contractversion_change", args=[version.pk])
+            note = f" (dbt tests without an Accord rule, left out: {', '.join(left_out)})" if left_out else ""
+            self.message_user(request, format_html('Drafted <a href="{}">{} {}</a> from {}{}.', url,
+                                                   version.contract.name, version.version, node.unique_id, note))
 
     def get_readonly_fields(self, request, obj=None):
         return [name for name in super().get_readonly_fields(request, obj) if name != "written"]

@@ -206,6 +206,7 @@ class Relation:
     depends_on: list[str]
     compiled_code: str | None
     contract_enforced: bool
+    constraints: dict = field(default_factory=dict)  # an enforced contract's: primary key, not-null columns
     system: System | None = None
     qualified_name: str = ""
 
@@ -244,6 +245,7 @@ def _relations(artifacts: Artifacts) -> list[Relation]:
                 found.data_type = _text(column.type) or found.data_type
                 found.position = int(column.index) if column.index is not None else None
         contract = getattr(config, "contract", None) if kind == "model" else None
+        enforced = bool(getattr(contract, "enforced", False))
         depends = getattr(node, "depends_on", None)
         relations.append(Relation(
             unique_id=node.unique_id, resource_type=kind, database=_text(node.database),
@@ -253,8 +255,29 @@ def _relations(artifacts: Artifacts) -> list[Relation]:
             meta=dict(getattr(node, "meta", None) or {}), tags=list(getattr(node, "tags", None) or []),
             depends_on=list(getattr(depends, "nodes", None) or []) if depends is not None else [],
             compiled_code=getattr(node, "compiled_code", None) or None,
-            contract_enforced=bool(getattr(contract, "enforced", False))))
+            contract_enforced=enforced, constraints=_constraints(node) if enforced else {}))
     return relations
+
+
+def _constraint_type(constraint) -> str:
+    kind = getattr(constraint, "type", "")
+    return _text(getattr(kind, "value", kind))
+
+
+def _constraints(node) -> dict:
+    """What an enforced dbt contract guarantees: its primary key and its not-null columns."""
+    primary_key: list[str] = []
+    not_null: list[str] = []
+    for constraint in getattr(node, "constraints", None) or []:
+        if _constraint_type(constraint) == "primary_key":
+            primary_key = [_text(c) for c in getattr(constraint, "columns", None) or []]
+    for name, column in (getattr(node, "columns", None) or {}).items():
+        kinds = {_constraint_type(c) for c in getattr(column, "constraints", None) or []}
+        if "primary_key" in kinds and name not in primary_key:
+            primary_key.append(name)
+        if "not_null" in kinds:
+            not_null.append(name)
+    return {"primary_key": primary_key, "not_null": sorted(not_null)}
 
 
 # --- reconciliation ----------------------------------------------------------------------------------------------
@@ -349,6 +372,7 @@ class _Ingestion:
                     self.counts["datasets"]["unchanged"] += 1
             self.datasets[relation.unique_id] = dataset
             written.update({name: value for name, value in wanted.items()})
+            written["constraints"] = relation.constraints
             written["tags"] = self._sync_tags(dataset, relation.tags, written.get("tags", []), tags,
                                               dataset_tags.get(dataset.pk, set()))
             written["columns"] = self._fields(dataset, relation, written.get("columns", {}), tags, field_tags)

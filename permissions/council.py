@@ -36,6 +36,7 @@ COUNCIL_PERMISSIONS = {
     "catalog": ("add_", "change_", "delete_", "view_"),
     "governance": ("add_", "change_", "delete_", "view_", "approve_"),
     "harvest": ("add_", "change_", "delete_", "view_"),
+    "ingest": ("add_", "change_", "delete_", "view_"),
     "permissions": ("add_accessrule", "change_accessrule", "delete_accessrule", "view_accessrule",
                     "add_accessruleexception", "change_accessruleexception", "delete_accessruleexception",
                     "view_accessruleexception", "view_auditrecord", "view_apitoken"),
@@ -43,7 +44,7 @@ COUNCIL_PERMISSIONS = {
     "auth": ("view_user",),
 }
 # Browsing the catalog and the governance registry (the rows are still narrowed by deny rules).
-READER_PERMISSIONS = {"catalog": ("view_",), "governance": ("view_",), "harvest": ("view_",)}
+READER_PERMISSIONS = {"catalog": ("view_",), "governance": ("view_",), "harvest": ("view_",), "ingest": ("view_",)}
 # Leads and stewards also choose people: a steward for a dataset, an owner for a field.
 ROLE_PERMISSIONS = {
     READERS_GROUP: READER_PERMISSIONS,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from catalog.api.serializers import system_ref
+from catalog.models import Department
 from ingest.models import DbtNode, DbtProject, DbtTest, IngestionRun
 from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, request_user
 
@@ -70,3 +71,22 @@ class DbtIngestRequestSerializer(serializers.Serializer):
     catalog = serializers.JSONField(required=False, help_text="catalog.json (column types, from dbt docs generate).")
     run_results = serializers.JSONField(required=False, help_text="run_results.json (test results).")
     system = serializers.SlugField(required=False, help_text="The System (slug) of a project not registered yet.")
+
+
+class DraftContractSerializer(serializers.Serializer):
+    """The draft contract version (as ``contract-versions/`` shows it) and the tests left out of it."""
+
+    id = serializers.IntegerField()
+    contract = serializers.IntegerField()
+    version = serializers.CharField()
+    status = serializers.CharField()
+    terms = serializers.JSONField()
+    tests_left_out = serializers.ListField(child=serializers.CharField(),
+                                           help_text="dbt tests with no Accord quality rule (relationships, "
+                                                     "singular and custom tests).")
+
+
+class DraftContractRequestSerializer(serializers.Serializer):
+    consumers = serializers.SlugRelatedField(
+        slug_field="slug", many=True, required=False, queryset=Department.objects.all(),
+        help_text="The consuming departments (slugs); by default those downstream of the model in the lineage.")

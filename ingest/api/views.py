@@ -5,6 +5,7 @@ import io
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
@@ -14,7 +15,7 @@ from ingest.api import serializers as ins
 from ingest.models import DbtNode, DbtProject, DbtTest, IngestionRun
 from permissions.api.parsers import JSONParser, MultiPartParser
 from permissions.api.viewsets import AccordModelViewSet, AccordReadOnlyModelViewSet, RestrictedAPIView
-from permissions.edit import can_change
+from permissions.edit import can_change, can_create
 
 ARTIFACTS = ("manifest", "catalog", "run_results")
 
@@ -47,6 +48,30 @@ class DbtNodeViewSet(AccordReadOnlyModelViewSet):
     filterset_class = filtersets.DbtNodeFilterSet
     ordering_fields = ["unique_id", "id"]
     ordering = ["unique_id", "id"]
+
+    @extend_schema(summary="Draft a contract version from this model's enforced dbt contract",
+                   request=ins.DraftContractRequestSerializer, responses={201: ins.DraftContractSerializer},
+                   filters=False)
+    @action(detail=True, methods=["post"], url_path="draft-contract", filterset_class=None, pagination_class=None)
+    def draft_contract(self, request, pk=None):
+        from governance.api.serializers import ContractVersionSerializer
+        from governance.models import DataContract
+        from ingest import contracts
+
+        node = self.get_object()
+        body = ins.DraftContractRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        consumers = body.validated_data.get("consumers") or None
+        producer = node.dataset.owner_department
+        if producer is not None and not can_create(request.user, DataContract, {"producer": producer}):
+            self.permission_denied(request, message="Only the producing department's lead or the council may "
+                                                    "draft its contracts.")
+        try:
+            version, left_out = contracts.draft_from_model(node, actor=request.user, consumers=consumers)
+        except contracts.DraftRefused as exc:
+            raise ValidationError({exc.field: [str(exc)]}) from None
+        body = ContractVersionSerializer(version, context=self.get_serializer_context()).data
+        return Response({**body, "tests_left_out": left_out}, status=status.HTTP_201_CREATED)
 
 
 class DbtTestViewSet(AccordReadOnlyModelViewSet):

@@ -565,6 +565,10 @@ TABLE: list[Case] = [
     Case("GET", "dbt-nodes/", READ),
     # The node and the test of the governed dataset are hidden with it.
     Case("GET", "dbt-nodes/{dbt_node}/", READ_GOVERNED),
+    # Drafting a contract is the producer's (Sales: its lead, the council); the node's model has no
+    # enforced dbt contract, so they are told so (400); the governed dataset's node is hidden (404).
+    Case("POST", "dbt-nodes/{dbt_node}/draft-contract/", outcome(403, opted_out=404, lead=400, council=400,
+                                                                 superuser=400), {"consumers": ["finance"]}),
     Case("GET", "dbt-tests/", READ),
     Case("GET", "dbt-tests/{dbt_test}/", READ_GOVERNED),
 
