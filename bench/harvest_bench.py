@@ -252,7 +252,9 @@ def measure_changes(system, shape, plan: Plan, unchanged_ms: float) -> list[dict
         for number, share in enumerate(plan.change_shares):
             columns = max(3, round(shape.columns * share))
             script, made = change_script(cursor, columns, salt=f"r{number}")
-            cursor.execute(script)
+            statements = script.splitlines()
+            for start in range(0, len(statements), 200):  # a transaction each: one for all needs too many locks
+                cursor.execute("\n".join(statements[start:start + 200]))
             cursor.execute("ANALYZE")
             result = timed_harvest(system)
             changed = sum(made.values())

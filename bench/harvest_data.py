@@ -1,7 +1,7 @@
 """The generated PostgreSQL source of the harvest benchmark (``bench.harvest_bench``).
 
 A database of its own in the throwaway cluster (not the registry), built deterministically by one
-DDL script:
+DDL script per schema:
 
 * ``SCHEMAS`` schemas ``s00``, ``s01``… of ``TABLES_PER_SCHEMA`` tables ``t0000``… each, every table
   ``COLUMNS_PER_TABLE`` columns: ``id bigint PRIMARY KEY``, ``c01 bigint`` (the foreign key column),
@@ -69,10 +69,12 @@ def _column(position: int) -> str:
     return f"c{position:02d} {kind}{extra}"
 
 
-def source_script(shape: Shape) -> str:
-    """The whole source as one script (schemas, tables, keys, comments, foreign keys, views)."""
-    out: list[str] = []
+def source_scripts(shape: Shape) -> list[str]:
+    """The source as one script per schema (its tables, keys, comments, foreign keys, views): one
+    transaction each (a single one for all 5,000 tables needs more locks than the default allows)."""
+    scripts = []
     for s in range(shape.schemas):
+        out: list[str] = []
         schema = schema_name(s)
         out.append(f"CREATE SCHEMA {schema};")
         for t in range(shape.tables_per_schema):
@@ -92,11 +94,13 @@ def source_script(shape: Shape) -> str:
         for t in range(1, shape.tables_per_schema, 10):
             out.append(f"CREATE VIEW {schema}.v{table_name(t)} AS SELECT a.id, a.c02, b.c03 AS parent_c03 "
                        f"FROM {schema}.{table_name(t)} a LEFT JOIN {schema}.{table_name(t - 1)} b ON b.id = a.c01;")
-    return "\n".join(out)
+        scripts.append("\n".join(out))
+    return scripts
 
 
 def build_source(cursor, shape: Shape) -> None:
-    cursor.execute(source_script(shape))
+    for script in source_scripts(shape):
+        cursor.execute(script)
     cursor.execute("ANALYZE")
 
 
