@@ -67,3 +67,5 @@ class DbtTestAdmin(ReadOnlyAdmin):
     list_filter = ["status", "test_type", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "dataset__qualified_name", "column_name"]
     list_select_related = ["dataset", "project"]
+
+from ingest import admin_openlineage  # noqa: E402, F401  (registers the OpenLineage pages)

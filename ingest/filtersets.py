@@ -9,6 +9,8 @@ from ingest.models import (
     DbtTestType,
     IngestionRun,
     IngestionStatus,
+    LineageNamespace,
+    UnknownNamespace,
 )
 from permissions.filtersets import AccordFilterSet, RestrictedFilterSet, RestrictedIdFilter
 
@@ -56,4 +58,23 @@ class DbtTestFilterSet(AccordFilterSet):
 
     class Meta:
         model = DbtTest
+        fields: list[str] = []
+
+
+class LineageNamespaceFilterSet(AccordFilterSet):
+    system = RestrictedIdFilter(field_name="system")
+    namespace = django_filters.CharFilter()
+    q_fields = ("namespace", "system__name")
+
+    class Meta:
+        model = LineageNamespace
+        fields: list[str] = []
+
+
+class UnknownNamespaceFilterSet(AccordFilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    q_fields = ("namespace",)
+
+    class Meta:
+        model = UnknownNamespace
         fields: list[str] = []

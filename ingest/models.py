@@ -190,3 +190,51 @@ class DbtTest(AccordModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- OpenLineage --------------------------------------------------------------------------------
+
+
+class LineageNamespace(AccordModel):
+    """An OpenLineage dataset namespace (``postgres://db.example.com:5432/shop``,
+    ``snowflake://acme-xy12345``, ``bigquery``, ``s3://raw-events``) and the System whose datasets
+    it names. A dataset's ``name`` in the namespace becomes its qualified name there by the
+    rule of the namespace's scheme (``ingest.openlineage.qualified_name``)."""
+
+    namespace = models.CharField(max_length=500, unique=True,
+                                 help_text="Exactly as OpenLineage events name it, e.g. postgres://db:5432/shop.")
+    system = models.ForeignKey("catalog.System", on_delete=models.CASCADE, related_name="lineage_namespaces")
+
+    access = AccessSpec(targetable=False, containers=("system",))
+    audit_parent = "system"
+    edit_container = "system"
+    edit_department = "system.owner_department"
+
+    class Meta:
+        ordering = ["namespace"]
+        verbose_name = "OpenLineage namespace"
+
+    def __str__(self) -> str:
+        return self.namespace
+
+
+class UnknownNamespace(models.Model):
+    """A namespace OpenLineage events named that no System has yet: kept, with how often and a
+    few of its dataset names, for someone to map (an OpenLineage namespace on the right System).
+    Bookkeeping written by the ingestion; mapping it makes the next events land."""
+
+    namespace = models.CharField(max_length=500, unique=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    events = models.PositiveBigIntegerField(default=0, help_text="How many events named it.")
+    example_names = models.JSONField(default=list, blank=True, help_text="Up to five dataset names seen in it.")
+
+    objects = RestrictedQuerySet.as_manager()
+    access = AccessSpec(targetable=False)
+
+    class Meta:
+        ordering = ["-last_seen_at", "namespace"]
+        verbose_name = "unknown OpenLineage namespace"
+
+    def __str__(self) -> str:
+        return self.namespace

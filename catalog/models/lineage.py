@@ -12,6 +12,7 @@ class LineageOrigin(models.TextChoices):
     VIEW_DEFINITION = "view_definition", "Harvested: parsed from the view's definition"
     VIEW_DEPENDENCY = "view_dependency", "Harvested: the source's dependency records (definition did not parse)"
     DBT = "dbt", "Ingested from dbt: a model's dependencies (and its compiled SQL)"
+    OPENLINEAGE = "openlineage", "Ingested from OpenLineage: a completed run's inputs and outputs"
 
 
 #: The origins a harvest of the source itself writes (and replaces); other origins' edges it leaves alone.
@@ -35,6 +36,8 @@ class LineageEdge(AccordModel):
                                         "edges it made.")
     job = models.CharField(max_length=500, blank=True,
                            help_text="What moves the data, as the ingestion names it (a dbt node's unique id).")
+    last_run_at = models.DateTimeField(null=True, blank=True,
+                                       help_text="When the job last completed a run along this edge (OpenLineage).")
 
     # An edge is seen only when both ends (and any mapped fields) are.
     access = AccessSpec(targetable=False, containers=("source", "target", "source_field", "target_field"))

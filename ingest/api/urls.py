@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ingest.api import views
+from ingest.api import openlineage, views
 from permissions.api.routers import AccordRouter
 
 router = AccordRouter()
@@ -10,3 +10,4 @@ router.register("dbt-nodes", views.DbtNodeViewSet)
 router.register("dbt-tests", views.DbtTestViewSet)
 
 urlpatterns = [path("ingest/dbt/", views.DbtIngestView.as_view(), name="ingest-dbt"), *router.urls]
+urlpatterns += openlineage.urlpatterns

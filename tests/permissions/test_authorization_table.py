@@ -143,6 +143,16 @@ def _build_ingest(*, system, dataset, governed_field) -> dict[str, int]:
     return {"dbt_project": project.pk, "ingestion_run": run.pk, "dbt_node": node.pk, "dbt_test": test.pk}
 
 
+def _build_openlineage(*, system) -> dict[str, int]:
+    """The warehouse's OpenLineage namespace and a namespace events named that no System has."""
+    from ingest.models import LineageNamespace, UnknownNamespace
+
+    namespace = LineageNamespace.objects.create(namespace="postgres://warehouse:5432/shop", system=system)
+    unknown = UnknownNamespace.objects.create(namespace="s3://raw-events", first_seen_at=timezone.now(),
+                                              last_seen_at=timezone.now(), events=1, example_names=["clicks"])
+    return {"lineage_namespace": namespace.pk, "unknown_namespace": unknown.pk}
+
+
 #: The smallest manifest dbt writes for the warehouse's project "shop": metadata and empty maps.
 EMPTY_SHOP_MANIFEST = {
     "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "dbt_version": "1.10.23",
@@ -572,6 +582,20 @@ TABLE: list[Case] = [
     Case("GET", "dbt-tests/", READ),
     Case("GET", "dbt-tests/{dbt_test}/", READ_GOVERNED),
 
+    # --- OpenLineage: a namespace goes with its System (its lead, the council); unknown namespaces
+    # are recorded by the ingestion and read by every employee ------------------------------------
+    Case("GET", "lineage-namespaces/", READ),
+    Case("POST", "lineage-namespaces/", lead_or_council(201),
+         {"namespace": "postgres://old-crm:5432/crm", "system": Ref("empty_system")}),
+    Case("GET", "lineage-namespaces/{lineage_namespace}/", READ),
+    Case("PUT", "lineage-namespaces/{lineage_namespace}/", lead_or_council(200), CURRENT),
+    Case("PATCH", "lineage-namespaces/{lineage_namespace}/", lead_or_council(200),
+         {"namespace": "postgres://warehouse.internal:5432/shop"}),
+    Case("DELETE", "lineage-namespaces/{lineage_namespace}/", lead_or_council(204)),
+    Case("GET", "lineage-namespaces/{lineage_namespace}/history/", READ),
+    Case("GET", "unknown-namespaces/", READ),
+    Case("GET", "unknown-namespaces/{unknown_namespace}/", READ),
+
     # --- notifications: a subscription and its deliveries are their owner's ----------------------
     # Lists show one's own (superusers: everyone's); another person's answers 404 like a missing
     # one, to the council too.
@@ -663,6 +687,7 @@ class AuthorizationTable(TestCase):
         harvest = _build_harvest(system=system, dataset=dataset, governed_field=governed_field,
                                  other_field=other_field)
         ingest = _build_ingest(system=system, dataset=dataset, governed_field=governed_field)
+        openlineage = _build_openlineage(system=system)
         tokens = {role: create_token(user=user, name="laptop", actor=user) for role, user in users.items()}
         cls.raw_tokens = {role: raw for role, (_token, raw) in tokens.items()}
         cls.ids = {
@@ -672,7 +697,7 @@ class AuthorizationTable(TestCase):
             "upstream_dataset": upstream.pk, "field": governed_field.pk, "other_field": other_field.pk,
             "edge": edge.pk, "rule": rule.pk, "exception": exception.pk,
             "employee": users[EMPLOYEE].pk, "employee_token": tokens[EMPLOYEE][0].pk,
-            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance, **harvest, **ingest,
+            "finance": finance.pk, "spare_dataset": spare_dataset.pk, **governance, **harvest, **ingest, **openlineage,
             "audit_seq": AuditRecord.objects.order_by("-seq").values_list("seq", flat=True).first(),
         }
         # PUT sends an object's whole current representation back, as a superuser reads it.
