@@ -29,7 +29,8 @@ time (`_Levels`), with the same answers.
 Loading and limits
 ------------------
 YAML is read with YAML 1.2 scalars: ``NO``, ``off``, ``y`` stay strings (YAML 1.1 reads them as booleans), ``12:30``
-stays a string (1.1: the number 750), ``012`` is twelve. Before anything is validated, `load_document` refuses, with
+stays a string (1.1: the number 750), ``012`` is twelve; `load_document(text, notes=[...])` lists the values YAML 1.1
+tools read otherwise. Before anything is validated, `load_document` refuses, with
 an OdcsError naming the limit: a text over MAX_DOCUMENT_BYTES (8 MiB), mappings and lists nested more than MAX_DEPTH
 (64) levels (checked while the YAML is composed, so a deep text cannot exhaust the stack), more than a million values,
 integers of more than MAX_INTEGER_DIGITS (100) digits, numbers beyond a float (1e400, .inf, .nan), NUL characters and
@@ -335,6 +336,12 @@ def _yaml_12_resolvers() -> dict:
     return resolvers
 
 
+# First characters of the plain scalars YAML 1.1 may read otherwise than 1.2: yes/no/on/off/y/n (booleans), 012 and
+# 1_000 and 12:30 (numbers), 0o17 (a string in 1.1).
+_YAML_11_SUSPECTS = frozenset("yYnNoO+-0123456789.")
+_MAX_YAML_11_NOTES = 20
+
+
 try:  # libyaml's parser when it is installed; the composing stays in Python, where its depth is checked
     from yaml.cyaml import CParser as _Parser
 except ImportError:  # pragma: no cover - PyYAML without libyaml
@@ -354,6 +361,32 @@ class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.BaseResolver.__init__(self)
         self._depth = 0
+        self.yaml_11_notes: list[str] = []
+
+    def compose_scalar_node(self, anchor):
+        event = self.peek_event()
+        node = super().compose_scalar_node(anchor)
+        if event.implicit[0] and event.value[:1] in _YAML_11_SUSPECTS:
+            self._note_yaml_11(node)
+        return node
+
+    def _note_yaml_11(self, node) -> None:
+        """Say where YAML 1.1 tools (PyYAML's defaults, many others) read a plain scalar otherwise than this loader."""
+        value = node.value
+        tag_11 = next((tag for tag, regexp in yaml.resolver.Resolver.yaml_implicit_resolvers.get(value[:1], ())
+                       if regexp.match(value)), "tag:yaml.org,2002:str")
+        octal_11 = tag_11 == node.tag == "tag:yaml.org,2002:int" and re.fullmatch(r"[-+]?0[0-7_]+", value)
+        if (tag_11 == node.tag and not octal_11) or tag_11 == "tag:yaml.org,2002:timestamp":
+            return  # the same, or a date, which Accord always kept as text
+        if len(self.yaml_11_notes) < _MAX_YAML_11_NOTES:
+            read_11 = yaml.load(value, Loader=yaml.SafeLoader)  # noqa: S506 - the safe loader, one plain scalar
+            mark = node.start_mark
+            self.yaml_11_notes.append(
+                f"line {mark.line + 1}, column {mark.column + 1}: {value} is read as {self.construct_object(node)!r} "
+                f"(YAML 1.2, as JSON has it); YAML 1.1 tools read it as {read_11!r}: write it unambiguously (quoted "
+                "if it is text).")
+        elif len(self.yaml_11_notes) == _MAX_YAML_11_NOTES:
+            self.yaml_11_notes.append("More values are read differently by YAML 1.1 tools; only the first are listed.")
 
     def _enter(self) -> None:
         self._depth += 1
@@ -441,11 +474,13 @@ def _check_size(size: int) -> None:
         raise OdcsError(f"the document is {size:,} bytes long; the limit is {MAX_DOCUMENT_BYTES:,} bytes")
 
 
-def load_document(text: str | bytes) -> dict:
+def load_document(text: str | bytes, *, notes: list[str] | None = None) -> dict:
     """Parse an ODCS document written in YAML (1.2) or JSON. Dates and timestamps stay strings, as in JSON.
 
     Documents beyond the limits (MAX_DOCUMENT_BYTES, MAX_DEPTH, MAX_INTEGER_DIGITS) and values JSON or a database
     cannot hold (non-finite numbers, lone surrogates, NUL characters) raise OdcsError saying which limit or value.
+    `notes`, when given, receives a line for each plain YAML value that YAML 1.1 tools read otherwise (``NO``,
+    ``12:30``, ``012``...), so that a user can quote it.
     """
     if isinstance(text, bytes):
         _check_size(len(text))
@@ -473,8 +508,9 @@ def load_document(text: str | bytes) -> dict:
             raise OdcsError(_too_deep()) from None  # the parser's own limit (about 1,000) is far above MAX_DEPTH
         else:
             return _checked_document(document)
+    loader = _Loader(text)
     try:
-        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from the safe loader
+        document = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         if json_error is not None:
             raise OdcsError(f"invalid JSON: {json_error.msg}", line=json_error.lineno, column=json_error.colno) from exc
@@ -485,7 +521,12 @@ def load_document(text: str | bytes) -> dict:
         raise OdcsError(f"invalid YAML: {problem}", line=mark.line + 1, column=mark.column + 1) from exc
     except yaml.YAMLError as exc:
         raise OdcsError(f"invalid YAML: {exc}") from exc
-    return _checked_document(document)
+    finally:
+        loader.dispose()
+    document = _checked_document(document)
+    if notes is not None:
+        notes.extend(loader.yaml_11_notes)
+    return document
 
 
 def _checked_document(document: Any) -> dict:

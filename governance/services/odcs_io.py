@@ -47,20 +47,20 @@ def parse_and_validate(text_or_document) -> tuple[dict, list[str]]:
     (the standard's own examples do) is accepted when it validates against the
     latest schema, with a warning saying so.
     """
+    notes: list[str] = []  # plain YAML values that YAML 1.1 tools read otherwise (NO, 12:30): said, not hidden
     try:
-        document = (odcs.load_document(text_or_document) if isinstance(text_or_document, (str, bytes))
+        document = (odcs.load_document(text_or_document, notes=notes) if isinstance(text_or_document, (str, bytes))
                     else odcs.load_document(json.dumps(text_or_document)))
         issues = odcs.validate(document)
         if issues and not odcs.validate(document, LATEST_SCHEMA):
             declared = document.get("apiVersion")
             return document, [f"The document declares {declared} but follows ODCS v{LATEST_SCHEMA}; it was "
-                              f"validated against v{LATEST_SCHEMA}."]
-    except odcs.OdcsError as exc:
-        where = f" (line {exc.line}, column {exc.column})" if getattr(exc, "line", None) else ""
-        raise Invalid(f"The document could not be read: {exc}{where}", errors={"document": [str(exc)]}) from exc
+                              f"validated against v{LATEST_SCHEMA}.", *notes]
+    except odcs.OdcsError as exc:  # its text says where (line and column) when it knows
+        raise Invalid(f"The document could not be read: {exc}", errors={"document": [str(exc)]}) from exc
     if issues:
         raise Invalid("The document does not follow the ODCS JSON Schema.", errors=_issues_as_errors(issues))
-    return document, []
+    return document, notes
 
 
 def _state_refs(version: ContractVersion, reader) -> list[str]:

@@ -381,6 +381,12 @@ def test_accepted_values_keep_no_and_times(council):
     assert response.status_code == 201, response.content[:500]
     version = ContractVersion.objects.get(pk=response.json()["id"])
     assert version.terms["quality"][0]["params"]["values"] == ["YES", "NO", "12:30"]
+    # Reported, not silently applied: the import says where YAML 1.1 tools would read the document otherwise.
+    warnings = response.json()["warnings"]
+    assert len(warnings) == 3 and all("YAML 1.1" in warning for warning in warnings), warnings
+    assert "line 15, column 38: 12:30 is read as '12:30'" in warnings[2] and "750" in warnings[2]
+    quoted = _post(client, text.replace("[YES, NO, 12:30]", '["YES", "NO", "12:30"]').replace("Answers", "Quoted"))
+    assert quoted.status_code == 201 and quoted.json()["warnings"] == []
 
 
 # --------------------------------------------------------------------------------------------------------------------
