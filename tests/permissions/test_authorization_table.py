@@ -595,6 +595,13 @@ TABLE: list[Case] = [
     Case("GET", "lineage-namespaces/{lineage_namespace}/history/", READ),
     Case("GET", "unknown-namespaces/", READ),
     Case("GET", "unknown-namespaces/{unknown_namespace}/", READ),
+    # Sending OpenLineage events that write into the warehouse: whoever may change it.
+    Case("POST", "lineage/openlineage/", lead_or_council(200), {
+        "eventType": "COMPLETE", "eventTime": "2026-12-07T10:00:00Z", "producer": "https://example.com/airflow",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": "0193a7b2-6c1e-7b8a-9f00-2a3b4c5d6e7f"}, "job": {"namespace": "airflow", "name": "rollup"},
+        "inputs": [{"namespace": "postgres://warehouse:5432/shop", "name": "shop.ads.spend"}],
+        "outputs": [{"namespace": "postgres://warehouse:5432/shop", "name": "shop.crm.campaign_rollup"}]}),
 
     # --- notifications: a subscription and its deliveries are their owner's ----------------------
     # Lists show one's own (superusers: everyone's); another person's answers 404 like a missing
