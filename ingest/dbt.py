@@ -25,6 +25,7 @@ the same artifacts twice write nothing but the run's own row."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -295,6 +296,7 @@ class _Ingestion:
         self.warnings: list[str] = []
         self.datasets: dict[str, Dataset] = {}  # unique id -> dataset
         self.fields: dict[int, dict[str, Field]] = {}  # dataset id -> name -> field
+        self.sql_lineage: dict[str, dict | None] = {}  # unique id -> what its compiled SQL reads, column by column
 
     def warn(self, text: str) -> None:
         self.warnings.append(text[:2000])
@@ -373,6 +375,8 @@ class _Ingestion:
             self.datasets[relation.unique_id] = dataset
             written.update({name: value for name, value in wanted.items()})
             written["constraints"] = relation.constraints
+            written["sql_lineage"] = self._sql_lineage(relation, written.get("sql_lineage"))
+            self.sql_lineage[relation.unique_id] = written["sql_lineage"]
             written["tags"] = self._sync_tags(dataset, relation.tags, written.get("tags", []), tags,
                                               dataset_tags.get(dataset.pk, set()))
             written["columns"] = self._fields(dataset, relation, written.get("columns", {}), tags, field_tags)
@@ -511,6 +515,21 @@ class _Ingestion:
 
     # -- lineage
 
+    def _sql_lineage(self, relation: Relation, previous: dict | None) -> dict | None:
+        """Which upstream column each column of a model's compiled SQL comes straight from, parsed with
+        sqlglot; kept on the node with the SQL's digest, so unchanged SQL is not parsed again."""
+        if relation.resource_type != "model" or not relation.compiled_code:
+            return None
+        dialect = DIALECTS.get(self.artifacts.adapter_type, "postgres")
+        digest = hashlib.sha256(f"{dialect}\n{relation.schema}\n{relation.compiled_code}".encode()).hexdigest()
+        if isinstance(previous, dict) and previous.get("digest") == digest:
+            return previous
+        parsed = parse_view(relation.compiled_code, default_schema=relation.schema, dialect=dialect)
+        columns = None if parsed is None else {
+            column: sorted([source, source_column] for source, source_column in origins)
+            for column, origins in sorted(parsed.columns.items())}
+        return {"digest": digest, "columns": columns}
+
     def _lineage(self, relations: list[Relation]) -> None:
         dialect = DIALECTS.get(self.artifacts.adapter_type, "postgres")
         by_name = {f"{r.schema}.{r.alias}".lower(): r for r in relations}
@@ -529,13 +548,13 @@ class _Ingestion:
             if not relation.compiled_code:
                 uncompiled.append(relation.unique_id)
                 continue
-            parsed = parse_view(relation.compiled_code, default_schema=relation.schema, dialect=dialect)
+            parsed = (self.sql_lineage.get(relation.unique_id) or {}).get("columns")
             if parsed is None:
                 self.warn(f"The compiled SQL of {relation.unique_id} does not parse ({dialect}): dataset-level "
                           "lineage only.")
                 continue
             target_fields = self.fields.get(target.pk, {})
-            for column, origins in parsed.columns.items():
+            for column, origins in parsed.items():
                 target_field = target_fields.get(column)
                 for source_name, source_column in origins:
                     source_relation = by_name.get(source_name.lower())
@@ -557,12 +576,16 @@ class _Ingestion:
             origin=LineageOrigin.DBT, job__in=jobs).values_list("source_id", "target_id", "source_field_id",
                                                                  "target_field_id"))
         text = f"Ingested from dbt project {self.project.name}."
+        datasets = {d.pk: d for d in self.datasets.values()}
+        fields = {f.pk: f for by_name in self.fields.values() for f in by_name.values()}
         for key, job in wanted.items():
             if key in others:
                 continue  # people drew it, a harvest or another project made it: theirs stays
             edge = existing.get(key)
             if edge is None:
-                LineageEdge(source_id=key[0], target_id=key[1], source_field_id=key[2], target_field_id=key[3],
+                # The ends as loaded objects: naming the edge in its audit record then costs no query.
+                LineageEdge(source=datasets[key[0]], target=datasets[key[1]],
+                            source_field=fields.get(key[2]), target_field=fields.get(key[3]),
                             origin=LineageOrigin.DBT, job=job[:500], transformation=text).save()
                 counts["added"] += 1
             elif edge.job != job or edge.transformation != text:

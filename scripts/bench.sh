@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The benchmarks (`make bench`): a throwaway PostgreSQL 15, migrated, and four benchmark modules:
+# The benchmarks (`make bench`): a throwaway PostgreSQL 15, migrated, and five benchmark modules:
 #   catalog     the API against raw SQL on a generated catalog (10,000 then 1,000,000 fields)
 #   trust       reads with 10,000 deny rules against none; writes with the audit chain against without
 #   compliance  data checks on 1,000,000 rows against one SQL statement; 1,000 contracts through
 #               real Celery workers and Redis (one, then two workers)
 #   harvest     harvesting a generated source of 5,000 tables and 250,000 columns against reading its
 #               catalog and bulk-copying the rows; unchanged and changed re-harvests; peak memory
-#   BENCH_ONLY="trust compliance" make bench   run only these modules (default: all four, in this order)
+#   ingest      ingesting a generated dbt project of 5,000 models and 100,000 columns against parsing it
+#               and bulk-copying the rows; the same artifacts again against parsing alone
+#   BENCH_ONLY="trust compliance" make bench   run only these modules (default: all five, in this order)
 #   BENCH_SCALE=small make bench               quick run (smaller data, fewer iterations)
 #   BENCH_PROFILE=1                            also write cProfile reports and query plans
 #   BENCH_STRICT=1                             exit 1 when a target is missed
@@ -31,7 +33,7 @@ export LOG_LEVEL=WARNING
 export ACCORD_AUDIT_REQUIRE_ACTOR=false
 export BENCH_SCALE="${BENCH_SCALE:-full}"
 export BENCH_TEMPLATE_DB=accord_migrated
-BENCH_ONLY="${BENCH_ONLY:-catalog trust compliance harvest}"
+BENCH_ONLY="${BENCH_ONLY:-catalog trust compliance harvest ingest}"
 mkdir -p "$ACCORD_VAR_DIR/static" bench/results
 
 pg_start
@@ -44,8 +46,8 @@ _pg_as "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U accord -T accord "$BENCH
 failed=()
 for module in ${BENCH_ONLY//,/ }; do
   case "$module" in
-    catalog|trust|compliance|harvest) ;;
-    *) echo "BENCH_ONLY: unknown benchmark '$module' (catalog, trust, compliance, harvest)" >&2; exit 2 ;;
+    catalog|trust|compliance|harvest|ingest) ;;
+    *) echo "BENCH_ONLY: unknown benchmark '$module' (catalog, trust, compliance, harvest, ingest)" >&2; exit 2 ;;
   esac
   echo "== $module benchmark (BENCH_SCALE=$BENCH_SCALE)"
   started=$SECONDS
