@@ -25,6 +25,9 @@ class UnknownNamespaceAdmin(ReadOnlyAdmin):
     search_fields = ["namespace"]
     date_hierarchy = "last_seen_at"
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).unmapped()
+
     @admin.display(description="example names")
     def examples(self, obj):
         return ", ".join(obj.example_names or [])

@@ -218,6 +218,12 @@ class LineageNamespace(AccordModel):
         return self.namespace
 
 
+class UnknownNamespaceQuerySet(RestrictedQuerySet):
+    def unmapped(self):
+        """Those no System has yet: a namespace mapped since it was recorded drops out of the lists."""
+        return self.exclude(namespace__in=LineageNamespace.objects.values("namespace"))
+
+
 class UnknownNamespace(models.Model):
     """A namespace OpenLineage events named that no System has yet: kept, with how often and a
     few of its dataset names, for someone to map (an OpenLineage namespace on the right System).
@@ -229,7 +235,7 @@ class UnknownNamespace(models.Model):
     events = models.PositiveBigIntegerField(default=0, help_text="How many events named it.")
     example_names = models.JSONField(default=list, blank=True, help_text="Up to five dataset names seen in it.")
 
-    objects = RestrictedQuerySet.as_manager()
+    objects = UnknownNamespaceQuerySet.as_manager()
     access = AccessSpec(targetable=False)
 
     class Meta:

@@ -47,7 +47,7 @@ class LineageNamespaceViewSet(AccordModelViewSet):
 class UnknownNamespaceViewSet(AccordReadOnlyModelViewSet):
     """Namespaces OpenLineage events named that no System has yet (written by the ingestion)."""
 
-    queryset = UnknownNamespace.objects.all()
+    queryset = UnknownNamespace.objects.unmapped()
     serializer_class = UnknownNamespaceSerializer
     filterset_class = filtersets.UnknownNamespaceFilterSet
     ordering_fields = ["namespace", "last_seen_at", "events", "id"]

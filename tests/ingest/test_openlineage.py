@@ -134,6 +134,12 @@ class OpenLineageTests(TestCase):
         listed.force_authenticate(self.employee)
         self.assertEqual([r["namespace"] for r in listed.get("/api/v1/unknown-namespaces/").json()["results"]],
                          [LAKE])
+        # Once mapped, it is no longer listed, and the next events land on the System.
+        LineageNamespace.objects.create(namespace=LAKE, system=factories.system(owner_department=self.warehouse
+                                                                                .owner_department))
+        self.assertEqual(listed.get("/api/v1/unknown-namespaces/").json()["results"], [])
+        self.assertEqual(self.send(leads_run(time="2026-12-09T10:00:00Z")).json()["unknown_namespaces"], [])
+        self.assertTrue(Dataset.objects.filter(qualified_name="clicks/2026/12/07").exists())
 
     def test_the_same_event_twice_writes_nothing_and_a_later_run_moves_last_run_at_only(self):
         run_id = str(uuid.uuid4())
