@@ -1,0 +1,1 @@
+"""The ``accord`` command-line client for pipelines (see docs/cli.md)."""

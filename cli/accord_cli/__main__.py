@@ -1,0 +1,3 @@
+from accord_cli.main import entry
+
+entry()
