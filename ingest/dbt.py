@@ -26,6 +26,7 @@ the same artifacts twice write nothing but the run's own row."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,11 @@ DIALECTS = {"postgres": "postgres", "redshift": "redshift", "snowflake": "snowfl
             "databricks": "databricks", "spark": "spark", "duckdb": "duckdb", "trino": "trino",
             "sqlite": "sqlite", "sqlserver": "tsql", "fabric": "tsql", "athena": "athena", "clickhouse": "clickhouse"}
 WARNINGS_LISTED = 20  # names listed in one warning, then "and N more"
+#: The stored lengths of a node's unique id and a field's name: what dbt names is cut to them once, when
+#: read, so every later look-up uses the name as stored.
+UNIQUE_ID_LENGTH, FIELD_NAME_LENGTH = 500, 255
+
+logger = logging.getLogger(__name__)
 
 
 class IngestError(Exception):
@@ -174,6 +180,11 @@ def ingest(project: DbtProject, artifacts: Artifacts, *, requested_by=None) -> I
         run.counts = ingestion.counts
     except IngestError as exc:
         run.status, run.errors = IngestionStatus.FAILED, [str(exc)]
+    except Exception as exc:  # noqa: BLE001 - a database error, a bug: rolled back, and the run says so
+        logger.exception("dbt ingestion #%s of %s failed", run.pk, project.name)
+        run.status = IngestionStatus.FAILED
+        run.errors = [f"The ingestion failed ({type(exc).__name__}) and wrote nothing; the server log has the "
+                      "details."]
     run.warnings = ingestion.warnings
     run.finished_at = timezone.now()
     run.save()
@@ -234,6 +245,7 @@ def _relations(artifacts: Artifacts) -> list[Relation]:
             continue  # no relation in the database: nothing to register
         columns: dict[str, Column] = {}
         for name, column in (getattr(node, "columns", None) or {}).items():
+            name = name[:FIELD_NAME_LENGTH]
             columns[name] = Column(name=name, description=_text(column.description),
                                    data_type=_text(getattr(column, "data_type", "")),
                                    tags=list(getattr(column, "tags", None) or []))
@@ -242,6 +254,7 @@ def _relations(artifacts: Artifacts) -> list[Relation]:
             for name, column in (catalog_node.columns or {}).items():
                 found = next((c for c in columns.values() if c.name.lower() == name.lower()), None)
                 if found is None:
+                    name = name[:FIELD_NAME_LENGTH]
                     found = columns[name] = Column(name=name)
                 found.data_type = _text(column.type) or found.data_type
                 found.position = int(column.index) if column.index is not None else None
@@ -249,12 +262,12 @@ def _relations(artifacts: Artifacts) -> list[Relation]:
         enforced = bool(getattr(contract, "enforced", False))
         depends = getattr(node, "depends_on", None)
         relations.append(Relation(
-            unique_id=node.unique_id, resource_type=kind, database=_text(node.database),
+            unique_id=node.unique_id[:UNIQUE_ID_LENGTH], resource_type=kind, database=_text(node.database),
             schema=_text(getattr(node, "schema_", "")),
             alias=_text(getattr(node, "identifier", None) or getattr(node, "alias", None) or node.name),
             description=_text(node.description), materialized=materialized, columns=columns,
             meta=dict(getattr(node, "meta", None) or {}), tags=list(getattr(node, "tags", None) or []),
-            depends_on=list(getattr(depends, "nodes", None) or []) if depends is not None else [],
+            depends_on=[u[:UNIQUE_ID_LENGTH] for u in getattr(depends, "nodes", None) or []] if depends else [],
             compiled_code=getattr(node, "compiled_code", None) or None,
             contract_enforced=enforced, constraints=_constraints(node) if enforced else {}))
     return relations
@@ -613,19 +626,20 @@ class _Ingestion:
             kind = getattr(getattr(node, "resource_type", None), "value", _text(getattr(node, "resource_type", "")))
             if kind != "test":
                 continue
-            attached = getattr(node, "attached_node", None) or next(
-                (u for u in (getattr(getattr(node, "depends_on", None), "nodes", None) or []) if u in self.datasets),
-                None)
+            unique_id = node.unique_id[:UNIQUE_ID_LENGTH]
+            attached = (getattr(node, "attached_node", None) or "")[:UNIQUE_ID_LENGTH] or next(
+                (u[:UNIQUE_ID_LENGTH] for u in (getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+                 if u[:UNIQUE_ID_LENGTH] in self.datasets), None)
             dataset = self.datasets.get(attached) if attached else None
             if dataset is None:
-                unattached.append(node.unique_id)
+                unattached.append(unique_id)
                 continue
-            seen.add(node.unique_id)
+            seen.add(unique_id)
             metadata = getattr(node, "test_metadata", None)
             test_name = _text(getattr(metadata, "name", "")) if metadata is not None else ""
             arguments = {k: v for k, v in dict(getattr(metadata, "kwargs", None) or {}).items()
                          if k not in ("model", "column_name")} if metadata is not None else {}
-            column = _text(getattr(node, "column_name", ""))
+            column = _text(getattr(node, "column_name", ""))[:FIELD_NAME_LENGTH]
             values: dict[str, Any] = {
                 "name": _text(node.name)[:500], "dataset_id": dataset.pk,
                 "test_type": test_name if test_name in DbtTestType.values else DbtTestType.OTHER,
@@ -638,9 +652,9 @@ class _Ingestion:
                 values.update(status=status if status in DbtTestStatus.values else DbtTestStatus.ERROR,
                               failures=result.failures, message=_text(result.message)[:5000],
                               executed_at=_executed_at(result))
-            test = existing.get(node.unique_id)
+            test = existing.get(unique_id)
             if test is None:
-                DbtTest(project=self.project, unique_id=node.unique_id[:500], **values).save()
+                DbtTest(project=self.project, unique_id=unique_id, **values).save()
                 counts["added"] += 1
                 continue
             changed = {k: v for k, v in values.items() if getattr(test, k) != v}

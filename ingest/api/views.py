@@ -148,6 +148,10 @@ class DbtIngestView(RestrictedAPIView):
             if target is not None and not can_change(request.user, target):
                 raise PermissionDenied("Only whoever may change the project's system (its department's lead, the "
                                        "council) may ingest its dbt artifacts.")
+            mapped = set((project.schema_systems or {}).values()) if project is not None else set()
+            if mapped and not all(can_change(request.user, s) for s in System.objects.filter(slug__in=mapped)):
+                raise PermissionDenied("The project's schema_systems place relations on systems you may not "
+                                       "change: only whoever may change every one of them may ingest.")
             project = project or dbt.project_for(artifacts, system=system, actor=request.user)
         except dbt.IngestError as exc:
             raise ValidationError({exc.field: [str(exc)]}) from None

@@ -1,0 +1,173 @@
+"""Review (R17): hostile dbt artifacts and failures mid-ingestion. Each test names the defect it
+guards against: a 500 or a run left 'running' where a clear failure or a warning belongs."""
+
+from __future__ import annotations
+
+import copy
+from unittest import mock
+
+from django.test import TestCase
+
+from catalog.models import Dataset, Field
+from ingest import dbt
+from ingest.models import DbtNode, IngestionRun, IngestionStatus
+from permissions.models import AuditRecord
+from tests import factories
+from tests.ingest.test_dbt import artifact, footprint, run_ingestion
+
+
+def manifest() -> dict:
+    return copy.deepcopy(artifact("shop/built/manifest.json"))
+
+
+def parsed(document: dict) -> dbt.Artifacts:
+    return dbt.parse_artifacts(document)
+
+
+class HostileArtifactTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.warehouse = factories.system(slug="warehouse", name="Warehouse", kind="warehouse")
+
+    def test_a_column_name_longer_than_a_field_name_ingests_twice(self):
+        document = manifest()
+        long_name = "c" * 300
+        document["nodes"]["model.shop.stg_orders"]["columns"][long_name] = {
+            "name": long_name, "description": "long", "meta": {}, "data_type": None, "constraints": [],
+            "quote": None, "tags": [], "granularity": None, "doc_blocks": []}
+        first = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(first.status, IngestionStatus.FAILED, first.errors)
+        before = footprint()
+        second = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(second.status, IngestionStatus.FAILED, second.errors)
+        self.assertEqual(footprint(), before)
+
+    def test_a_unique_id_longer_than_the_node_column_ingests_twice(self):
+        document = manifest()
+        node = document["nodes"].pop("model.shop.stg_accounts")
+        node["unique_id"] = "model.shop." + "x" * 600
+        document["nodes"][node["unique_id"]] = node
+        first = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(first.status, IngestionStatus.FAILED, first.errors)
+        before = footprint()
+        second = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(second.status, IngestionStatus.FAILED, second.errors)
+        self.assertEqual(footprint(), before)
+
+    def test_two_models_with_the_same_schema_and_alias(self):
+        document = manifest()
+        document["nodes"]["model.shop.stg_customers"]["alias"] = "stg_orders"
+        run = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.RUNNING)
+        before = footprint()
+        run_ingestion(parsed(document), self.warehouse)
+        self.assertEqual(footprint(), before)
+
+    def test_case_twins_among_columns(self):
+        document = manifest()
+        columns = document["nodes"]["model.shop.stg_orders"]["columns"]
+        columns["Order_ID"] = {**columns["order_id"], "name": "Order_ID"}
+        run = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.RUNNING)
+
+    def test_meta_owner_as_a_list_or_number_and_punctuation_tags(self):
+        document = manifest()
+        node = document["nodes"]["model.shop.stg_orders"]
+        node["meta"] = {"owner": ["a", "b"], "department": 12, "deep": {"a": {"b": {"c": [1, [2, [3]]]}}}}
+        node["tags"] = ["!!!", "---", "¿?"]
+        run = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.FAILED, run.errors)
+
+    def test_depends_on_and_attached_node_pointing_at_missing_ids(self):
+        document = manifest()
+        document["nodes"]["model.shop.stg_orders"]["depends_on"]["nodes"] = ["model.shop.nowhere"]
+        test = document["nodes"]["test.shop.not_null_stg_orders_order_id.81cfe2fe64"]
+        test["attached_node"] = "model.shop.nowhere"
+        test["depends_on"]["nodes"] = ["model.shop.nowhere"]
+        run = run_ingestion(parsed(document), self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.FAILED, run.errors)
+
+
+class FailureMidIngestionTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.warehouse = factories.system(slug="warehouse", name="Warehouse", kind="warehouse")
+
+    def test_an_unexpected_error_fails_the_run_and_writes_nothing(self):
+        artifacts = parsed(manifest())
+        before = (Dataset.objects.count(), Field.objects.count(), DbtNode.objects.count(),
+                  AuditRecord.objects.count())
+        with mock.patch.object(dbt._Ingestion, "_tests", side_effect=RuntimeError("boom")):
+            try:
+                run_ingestion(artifacts, self.warehouse)
+            except RuntimeError:
+                pass
+        run = IngestionRun.objects.get()
+        self.assertEqual(run.status, IngestionStatus.FAILED)
+        self.assertIsNotNone(run.finished_at)
+        project_audits = AuditRecord.objects.count() - before[3]
+        self.assertEqual((Dataset.objects.count(), Field.objects.count(), DbtNode.objects.count()), before[:3])
+        self.assertLessEqual(project_audits, 1)  # at most the project's registration
+
+
+class PermissionReviewTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        from tests.mixins import make_user
+
+        sales, marketing = factories.department(slug="sales"), factories.department(slug="marketing")
+        cls.lead = make_user("review-sales-lead")
+        factories.membership(cls.lead, department=sales, role="lead")
+        cls.warehouse = factories.system(slug="warehouse", owner_department=sales)
+        cls.crm = factories.system(slug="crm", name="CRM", owner_department=marketing)
+
+    def client_for(self, user):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    def test_schema_systems_do_not_carry_an_ingestion_into_another_departments_system(self):
+        """The sales lead may change the warehouse, not marketing's CRM: mapping a schema onto the
+        CRM must not let the ingestion write there on the lead's behalf."""
+        client = self.client_for(self.lead)
+        response = client.post("/api/v1/dbt-projects/", {"name": "shop", "system": self.warehouse.pk,
+                                                          "schema_systems": {"raw": "crm"}}, format="json")
+        if response.status_code == 201:
+            response = client.post("/api/v1/ingest/dbt/", {"manifest": manifest()}, format="json")
+            self.assertEqual(response.status_code, 403, response.content[:500])
+        else:
+            self.assertIn(response.status_code, (400, 403), response.content[:500])
+        self.assertFalse(Dataset.objects.filter(system=self.crm).exists())
+
+
+class DraftHiddenFieldTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        from django.contrib.contenttypes.models import ContentType
+
+        from permissions.models import AccessRule
+        from tests.ingest.test_dbt import built
+        from tests.mixins import make_user
+
+        finance, cls.sales = factories.department(slug="finance"), factories.department(slug="sales")
+        cls.lead = make_user("review-finance-lead", is_staff=True)
+        factories.membership(cls.lead, department=finance, role="lead")
+        warehouse = factories.system(slug="warehouse", owner_department=finance)
+        run_ingestion(built(), warehouse)
+        cls.fct = DbtNode.objects.get(unique_id="model.shop.fct_orders")
+        email = Field.objects.get(dataset=cls.fct.dataset, name="customer_email")
+        AccessRule.objects.create(subject_kind="user", subject_user=cls.lead, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(email), target_id=email.pk,
+                                  reason="review: emails are hidden from this lead")
+
+    def test_the_draft_does_not_show_a_field_hidden_from_its_drafter(self):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.force_authenticate(self.lead)
+        response = client.post(f"/api/v1/dbt-nodes/{self.fct.pk}/draft-contract/", {"consumers": ["sales"]},
+                               format="json")
+        self.assertIn(response.status_code, (201, 400, 403), response.content[:500])
+        self.assertNotIn(b"customer_email", response.content)
