@@ -35,7 +35,7 @@ from typing import Any
 
 import attr
 from dateutil import parser as dateparser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from openlineage.client import event_v2
 from openlineage.client.facet_v2 import column_lineage_dataset, schema_dataset
@@ -269,16 +269,20 @@ def _datasets_of(event: Any) -> list[Any]:
     return [*(event.inputs or []), *(event.outputs or [])]
 
 
-def namespaces_of(events: list[Any]) -> set[str]:
-    found = set()
-    for event in events:
-        for dataset in _datasets_of(event):
-            found.add(dataset.namespace)
-            column_lineage = (dataset.facets or {}).get("columnLineage")
-            if isinstance(column_lineage, column_lineage_dataset.ColumnLineageDatasetFacet):
-                for spec in column_lineage.fields.values():
-                    found.update(item.namespace for item in spec.inputFields)
+def _named(event: Any) -> list[tuple[str, str]]:
+    """(namespace, name) of every dataset ``event`` names, its column lineage's inputs included."""
+    found = []
+    for dataset in _datasets_of(event):
+        found.append((dataset.namespace, dataset.name))
+        column_lineage = (dataset.facets or {}).get("columnLineage")
+        if isinstance(column_lineage, column_lineage_dataset.ColumnLineageDatasetFacet):
+            for spec in column_lineage.fields.values():
+                found.extend((item.namespace, item.name) for item in spec.inputFields)
     return found
+
+
+def namespaces_of(events: list[Any]) -> set[str]:
+    return {namespace for event in events for namespace, _ in _named(event)}
 
 
 def systems_for(namespaces: set[str], user) -> tuple[dict[str, System], set[str]]:
@@ -301,12 +305,12 @@ def _record_unknown(events: list[Any], unknown: set[str], now: datetime.datetime
     counted: dict[str, int] = {}
     for event in events:
         seen = set()
-        for dataset in _datasets_of(event):
-            if dataset.namespace in unmapped:
-                names.setdefault(dataset.namespace, [])
-                if dataset.name not in names[dataset.namespace]:
-                    names[dataset.namespace].append(dataset.name[:500])
-                seen.add(dataset.namespace)
+        for namespace, name in _named(event):
+            if namespace in unmapped:
+                names.setdefault(namespace, [])
+                if name not in names[namespace]:
+                    names[namespace].append(name[:500])
+                seen.add(namespace)
         for namespace in seen:
             counted[namespace] = counted.get(namespace, 0) + 1
     rows = {row.namespace: row for row in UnknownNamespace.objects.select_for_update().filter(
@@ -506,14 +510,30 @@ class _Ingestion:
             reconciler._classify_and_record()
 
 
+ATTEMPTS = 3
+
+
 def ingest_events(events: list[Any], *, systems: dict[str, System], unknown: set[str], requested_by) -> dict:
-    """Write what ``events`` say into the catalog, all or nothing; what they did."""
-    report = Report()
-    ingestion = _Ingestion(systems, report, requested_by)
+    """Write what ``events`` say into the catalog, all or nothing; what they did.
+
+    Two requests about the same new dataset or edge may race (several web processes): the one
+    that loses meets the other's row in a unique constraint, and its whole transaction is tried
+    again, when it finds that row and confirms it."""
     who = getattr(requested_by, "username", "") or "an unnamed sender"
-    with context.acting_as(ACTOR, reason=f"OpenLineage events sent by {who}"), transaction.atomic(), audit.batch():
-        for event in sorted(events, key=event_time):
-            ingestion.apply(event)
-        ingestion.record_drift()
-        _record_unknown(events, unknown, timezone.now())
-    return report.as_dict()
+    ordered = sorted(events, key=event_time)
+    for attempt in range(1, ATTEMPTS + 1):
+        report = Report()
+        ingestion = _Ingestion(systems, report, requested_by)
+        try:
+            with context.acting_as(ACTOR, reason=f"OpenLineage events sent by {who}"), transaction.atomic(), \
+                    audit.batch():
+                for event in ordered:
+                    ingestion.apply(event)
+                ingestion.record_drift()
+                _record_unknown(events, unknown, timezone.now())
+        except IntegrityError:
+            if attempt == ATTEMPTS:
+                raise
+            continue
+        return report.as_dict()
+    raise AssertionError("unreachable")
