@@ -108,6 +108,47 @@ class DatasetAdmin(AccordModelAdmin):
             },
         ),
     ]
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("search/", self.admin_site.admin_view(self.search_view), name="catalog_search"),
+                *super().get_urls()]
+
+    def search_view(self, request):
+        """The whole catalog searched as the API searches it (catalog.search), with its facets as links
+        that narrow the search; what the person may not see is neither shown nor counted."""
+        from urllib.parse import urlencode
+
+        from django.template.response import TemplateResponse
+
+        from catalog import search
+        from catalog.api.views import SearchQuerySerializer
+
+        answer, errors, text = None, {}, request.GET.get("q", "")
+        if text.strip():
+            params = SearchQuerySerializer(data=request.GET)
+            if params.is_valid():
+                data = params.validated_data
+                filters = search.SearchFilters(
+                    types=tuple(t for t in search.TYPES if t in data.get("type", search.TYPES)),
+                    system_ids=tuple(data.get("system", ())), department_ids=tuple(data.get("department", ())),
+                    classifications=tuple(data.get("classification", ())), kinds=tuple(data.get("kind", ())))
+                answer = search.search(request.user, data["q"], filters, 50)
+            else:
+                errors = params.errors
+        links = {"dataset": "admin:catalog_dataset_change", "field": "admin:catalog_field_change",
+                 "system": "admin:catalog_system_change", "department": "admin:catalog_department_change"}
+        hits = [{**hit, "admin_url": reverse(links[hit["type"]], args=[hit["id"]])}
+                for hit in (answer or {}).get("results", [])]
+        facets = []
+        for facet, entries in ((answer or {}).get("facets") or {}).items():
+            key = {"type": "type"}.get(facet, facet)
+            facets.append((facet, [{**entry, "url": "?" + urlencode({"q": text, key: entry["value"]}),
+                                    "shown": entry.get("label") or entry["value"]} for entry in entries]))
+        context = {**self.admin_site.each_context(request), "title": "Search the catalog", "q": text,
+                   "hits": hits, "facets": facets, "errors": errors, "answer": answer, "opts": self.opts}
+        return TemplateResponse(request, "admin/catalog/search.html", context)
+
     # The source is authoritative for these: harvests write them, people read them.
     readonly_fields = ("created_at", "updated_at", "source_description", "unique_keys", "removed_from_source_at")
     DRIFT_SHOWN = 20
