@@ -40,6 +40,7 @@ def sync_harvest_schedule(config: HarvestSettings, *, deleted: bool = False) -> 
             existing.save()
         return existing
     crontab = crontab_for(expression)
+    _free(task_name(system), args)
     if existing is None:
         return PeriodicTask.objects.create(
             name=task_name(system), task=HARVEST_TASK, crontab=crontab, args=args,
@@ -51,6 +52,15 @@ def sync_harvest_schedule(config: HarvestSettings, *, deleted: bool = False) -> 
             setattr(existing, key, value)
         existing.save()
     return existing
+
+
+def _free(name: str, args: str) -> None:
+    """Periodic task names are unique: a task another System still holds under this name (its slug
+    changed since its settings were saved, and this System took the old slug) is renamed with its
+    System's id, until its own settings are next saved."""
+    for stale in PeriodicTask.objects.filter(task=HARVEST_TASK, name=name).exclude(args=args):
+        stale.name = f"{name} (system #{', '.join(map(str, json.loads(stale.args or '[]')))})"[:200]
+        stale.save()
 
 
 def tick_for(system: System, at: datetime.datetime) -> datetime.datetime:
