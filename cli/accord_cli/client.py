@@ -33,8 +33,9 @@ def _flatten(errors: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {errors}" if prefix else str(errors)]
 
 
-def describe_error(response: httpx.Response) -> str:
-    """The server's refusal as lines: its detail, then each field's messages, then anything else it said."""
+def describe_error(response: httpx.Response, rename=None) -> str:
+    """The server's refusal as lines: its detail, then each field's messages (their paths passed
+    through ``rename`` if given), then anything else it said."""
     head = f"HTTP {response.status_code} from {response.request.method} {response.request.url.path}"
     try:
         body = response.json()
@@ -45,7 +46,10 @@ def describe_error(response: httpx.Response) -> str:
         return "\n".join([head, *("  " + line for line in _flatten(body))])
     lines = [f"{head}: {body['detail']}" if body.get("detail") else head]
     if "errors" in body:
-        lines += ["  " + line for line in _flatten(body["errors"])]
+        errors = body["errors"]
+        if rename is not None and isinstance(errors, dict):
+            errors = {rename(key): value for key, value in errors.items()}
+        lines += ["  " + line for line in _flatten(errors)]
     for key, value in body.items():
         if key not in ("detail", "errors"):
             lines += ["  " + line for line in _flatten(value, key)]
@@ -68,7 +72,8 @@ class Accord:
     def close(self) -> None:
         self.http.close()
 
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def request(self, method: str, path: str, *, check: bool = True, **kwargs) -> httpx.Response:
+        """The response; with ``check``, a 4xx/5xx is raised as a CliError that says what the server said."""
         try:
             response = self.http.request(method, path.lstrip("/"), **kwargs)
         except httpx.TimeoutException as exc:
@@ -76,7 +81,7 @@ class Accord:
                            2) from None
         except httpx.HTTPError as exc:
             raise CliError(f"Could not reach the server at {self.http.base_url}: {exc}", 2) from None
-        if response.status_code >= 400:
+        if check and response.status_code >= 400:
             raise CliError(describe_error(response), 1 if response.status_code < 500 else 2)
         return response
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import yaml
 
-from accord_cli.client import Accord, CliError
+from accord_cli.client import Accord, CliError, describe_error
 
 DBT_ARTIFACTS = ("manifest", "catalog", "run_results")
+#: The most events the server takes in one request (docs/ingestion.md).
+LINEAGE_BATCH = 1000
 
 
 def _read(path: str) -> str:
@@ -207,6 +210,49 @@ def dbt_push(api: Accord, args, out, err) -> int:
     return 1 if run.get("status") == "failed" else 0
 
 
+def lineage_send(api: Accord, args, out, err) -> int:
+    events, lines = [], []
+    for number, line in enumerate(_read(args.file).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{args.file} line {number} is not JSON: {exc.msg} (column {exc.colno}).", 2) from None
+        lines.append(number)
+    if not events:
+        raise CliError(f"{args.file} has no events (one JSON event per line).", 2)
+    totals: dict[str, int] = {}
+    unknown: set[str] = set()
+    for start in range(0, len(events), args.batch):
+        batch, batch_lines = events[start:start + args.batch], lines[start:start + args.batch]
+
+        def at_line(path: str, batch_lines=batch_lines) -> str:
+            match = re.match(r"^\[(\d+)\]\.?", path)
+            if not match or int(match[1]) >= len(batch_lines):
+                return path
+            rest = path[match.end():]
+            return f"line {batch_lines[int(match[1])]}" + (f" {rest}" if rest else "")
+
+        response = api.request("POST", "lineage/openlineage/", json=batch, check=False)
+        if response.status_code >= 400:
+            sent = f" (lines before {batch_lines[0]} were sent and written)" if start else ""
+            raise CliError(describe_error(response, rename=at_line) + sent,
+                           1 if response.status_code < 500 else 2)
+        report = response.json()
+        for kind, count in (report.get("events") or {}).items():
+            totals[kind] = totals.get(kind, 0) + count
+        unknown.update(report.get("unknown_namespaces") or [])
+        for warning in report.get("warnings") or []:
+            err.write(f"warning: {warning}\n")
+    out.write(f"{len(events)} events sent: " + ", ".join(f"{kind} {count}" for kind, count in sorted(totals.items()))
+              + "\n")
+    if unknown:
+        out.write("unknown namespaces (map them to systems: lineage-namespaces/): "
+                  + ", ".join(sorted(unknown)) + "\n")
+    return 0
+
+
 # --- the command line -------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
@@ -249,6 +295,14 @@ def parser() -> argparse.ArgumentParser:
     dbt_p.add_argument("target_dir")
     dbt_p.add_argument("--system", metavar="SLUG", help="the system a new dbt project belongs to")
     dbt_p.set_defaults(run=dbt_push)
+
+    lineage = commands.add_parser("lineage", help="send OpenLineage events")
+    lineage_commands = lineage.add_subparsers(dest="lineage_command", required=True)
+    send = lineage_commands.add_parser("send", help="send OpenLineage events, one JSON event per line")
+    send.add_argument("file", help="a JSON Lines file of RunEvents, DatasetEvents or JobEvents")
+    send.add_argument("--batch", type=int, default=LINEAGE_BATCH, choices=range(1, LINEAGE_BATCH + 1),
+                      metavar=f"1..{LINEAGE_BATCH}", help=f"events per request (default {LINEAGE_BATCH})")
+    send.set_defaults(run=lineage_send)
     return top
 
 

@@ -1,6 +1,6 @@
 """The ``accord`` command (cli/) against a real Accord server started by the test run (pytest-django's
 live_server on 127.0.0.1), with a real API token: push, pull, check --wait with JUnit, register,
-dbt push, and the refusals (a breaking change without a major bump, a bad token, no server)."""
+dbt push, lineage send, and the refusals (a breaking change without a major bump, a bad token, no server)."""
 
 from __future__ import annotations
 
@@ -207,3 +207,39 @@ def test_no_server_no_token_and_usage_errors_exit_2_without_a_traceback(world, m
     assert code == 2 and "--junit needs --wait" in err
     assert run("frobnicate")[0] == 2
     assert "Traceback" not in err
+
+
+def test_lineage_send_posts_jsonl_events_in_batches_and_names_bad_lines(world):
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.serde import Serde
+
+    from catalog.models import LineageEdge
+    from ingest.models import LineageNamespace
+
+    warehouse = "postgres://warehouse.example.com:5432/shop"
+    system = factories.system(name="Shop", slug="shop", owner_department=world["marketing"])
+    LineageNamespace.objects.create(namespace=warehouse, system=system)
+    run_, job = Run(runId="3f1c8a52-8a4e-4b4f-9a51-6f0f3f0c2b10"), Job(namespace="airflow", name="nightly.leads")
+    inputs = [InputDataset(namespace=warehouse, name="shop.raw.leads"), InputDataset(namespace="s3://raw", name="x")]
+    outputs = [OutputDataset(namespace=warehouse, name="shop.staging.stg_leads")]
+    events = [Serde.to_json(RunEvent(eventType=state, eventTime=f"2026-12-07T10:0{i}:00Z", run=run_, job=job,
+                                     inputs=inputs, outputs=outputs))
+              for i, state in enumerate((RunState.START, RunState.COMPLETE))]
+    path = world["tmp"] / "events.jsonl"
+    path.write_text(events[0] + "\n\n" + events[1] + "\n")
+    code, out, err = run("lineage", "send", str(path), "--batch", "1")
+    assert code == 0, err
+    assert out.splitlines() == ["2 events sent: COMPLETE 1, START 1",
+                                "unknown namespaces (map them to systems: lineage-namespaces/): s3://raw"]
+    assert set(LineageEdge.objects.values_list("source__qualified_name", "target__qualified_name")) == {
+        ("raw.leads", "staging.stg_leads")}
+
+    bad = json.loads(events[1])
+    bad["eventTime"] = "yesterday"
+    path.write_text(events[0] + "\n" + json.dumps(bad) + "\n")
+    code, out, err = run("lineage", "send", str(path))
+    assert code == 1 and out == ""
+    assert "HTTP 400" in err and "\n  line 2 eventTime: " in err
+    path.write_text("{not json\n")
+    code, _, err = run("lineage", "send", str(path))
+    assert code == 2 and "line 1 is not JSON" in err
