@@ -140,9 +140,32 @@ def incident_context(summary) -> dict:
     summary = summary if isinstance(summary, dict) else {}
     failing = summary.get("failing_rules") if isinstance(summary.get("failing_rules"), list) else []
     hidden = sum(int(item[redaction.PLACEHOLDER_KEY]) for item in failing if redaction.is_placeholder(item))
+    changes = summary.get("breaking_changes") if isinstance(summary.get("breaking_changes"), list) else []
+    hidden_changes = sum(int(item[redaction.PLACEHOLDER_KEY]) for item in changes if redaction.is_placeholder(item))
     return {"failing": [key for key in failing if isinstance(key, str)],
             "hidden_failing": redaction.hidden_phrase(hidden, "failing rule") if hidden else "",
+            # An incident a breaking schema drift opened (harvest): the changes that broke the contract.
+            "drift": "breaking_changes" in summary, "harvest_run": summary.get("harvest_run"),
+            "breaking_changes": [_drift_line(c) for c in changes if isinstance(c, dict) and not
+                                 redaction.is_placeholder(c)],
+            "hidden_changes": redaction.hidden_phrase(hidden_changes, "change") if hidden_changes else "",
             **counts_context(summary.get("counts"))}
+
+
+def _drift_line(change: dict) -> str:
+    from harvest.models import ChangeKind
+
+    kind = dict(ChangeKind.choices).get(change.get("kind"), str(change.get("kind")))
+    where = f" {change['field']}" if change.get("field") else ""
+
+    def shown(value):
+        if isinstance(value, dict):
+            return ", ".join(f"{k} {v}" for k, v in value.items())
+        return "—" if value is None else str(value)
+
+    before, after = change.get("before"), change.get("after")
+    return f"{kind}{where}" + (f": {shown(before)} → {shown(after)}" if before is not None or after is not None
+                               else "")
 
 
 def designation_label(designation: SystemOfRecord, user) -> str:

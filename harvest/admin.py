@@ -43,6 +43,9 @@ class HarvestRunAdmin(RunMessagesAdmin):
     date_hierarchy = "scheduled_for"
     list_select_related = ["system"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("system")  # the change page names its system
+
 
 @admin.register(SchemaChange)
 class SchemaChangeAdmin(ReadOnlyAdmin):
@@ -50,6 +53,17 @@ class SchemaChangeAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "compatibility", ("dataset__system", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["dataset__qualified_name", "field_name"]
     list_select_related = ["dataset"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("dataset", "run__system")
+
+    def get_readonly_fields(self, request, obj=None):
+        # ``contracts`` (ids of the contracts broken) is left out, as in the API: a contract the reader
+        # may not see would show through its id; the incident on the contract says the rest.
+        return [name for name in super().get_readonly_fields(request, obj) if name != "contracts"]
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
 
 
 @admin.register(FieldRelationship)

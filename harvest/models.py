@@ -166,8 +166,11 @@ class SchemaChange(models.Model):
         indexes = [models.Index(fields=["dataset", "-detected_at"], name="schema_change_dataset_idx")]
 
     def __str__(self) -> str:
+        # The dataset's name only when it is loaded already: naming a change must not cost a query.
+        dataset = self._state.fields_cache.get("dataset")
         where = f".{self.field_name}" if self.field_name else ""
-        return f"{self.get_kind_display()}: dataset #{self.dataset_id}{where}"
+        return f"{self.get_kind_display()}: {dataset.qualified_name if dataset else f'dataset #{self.dataset_id}'}" \
+               f"{where}"
 
 
 class FieldRelationship(AccordModel):

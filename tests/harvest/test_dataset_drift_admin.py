@@ -83,3 +83,52 @@ class DatasetDriftHistoryTests(TestCase):
         response = self.client.get(reverse("admin:catalog_dataset_add"))
         self.assertEqual(response.status_code, 200)
         self.assertNotIn("Drift history", response.content.decode())
+
+
+class DriftIncidentPageTests(DatasetDriftHistoryTests):
+    """The incident a breaking drift opened lists its breaking changes on its admin page, as the
+    reader may see them; schema change pages name their dataset and leave out contract ids."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        from governance.models import ComplianceRun, ContractVersion, Incident
+
+        contract = factories.contract(datasets=[cls.dataset])
+        version = ContractVersion.objects.create(contract=contract, version="1.0.0", terms={}, status="active",
+                                                 producer=contract.producer)
+        run = ComplianceRun.objects.create(contract_version=version, scheduled_for=timezone.now(),
+                                           trigger="schema_drift", status="completed", finished_at=timezone.now())
+        cls.incident = Incident.objects.create(
+            contract=contract, opened_by_run=run, title="Breaking schema drift", summary={
+                "dataset": cls.dataset.pk, "harvest_run": cls.harvest_run.pk, "breaking_changes": [
+                    {"kind": "type_narrowed", "field": "email", "before": "varchar(255)", "after": "varchar(100)"},
+                    {"kind": "field_removed", "field": "salary_band", "before": {"data_type": "text"},
+                     "after": None}]})
+
+    def incident_page(self, user) -> str:
+        self.client.force_login(user)
+        response = self.client.get(reverse("admin:governance_incident_change", args=[self.incident.pk]))
+        self.assertEqual(response.status_code, 200)
+        return response.content.decode()
+
+    def test_the_incident_page_lists_the_breaking_changes(self):
+        html = self.incident_page(self.admin)
+        self.assertIn("Breaking schema changes", html)
+        self.assertIn("Type narrowed email: varchar(255) → varchar(100)", html)
+        self.assertIn("Field removed salary_band", html)
+        self.assertIn(reverse("admin:harvest_harvestrun_change", args=[self.harvest_run.pk]), html)
+
+    def test_a_reader_does_not_see_the_hidden_fields_change(self):
+        html = self.incident_page(self.reader)
+        self.assertIn("Type narrowed email", html)
+        self.assertNotIn("salary_band", html)
+        self.assertIn("1 change you cannot see", html)
+
+    def test_the_schema_change_page_names_its_dataset_and_no_contract_ids(self):
+        change = SchemaChange.objects.get(field_name="email")
+        self.client.force_login(self.admin)
+        response = self.client.get(reverse("admin:harvest_schemachange_change", args=[change.pk]))
+        html = response.content.decode()
+        self.assertIn("Type narrowed: crm.leads.email", html)
+        self.assertNotIn("Contracts", html)
