@@ -537,7 +537,10 @@ class _Ingestion:
         digest = hashlib.sha256(f"{dialect}\n{relation.schema}\n{relation.compiled_code}".encode()).hexdigest()
         if isinstance(previous, dict) and previous.get("digest") == digest:
             return previous
-        parsed = parse_view(relation.compiled_code, default_schema=relation.schema, dialect=dialect)
+        try:
+            parsed = parse_view(relation.compiled_code, default_schema=relation.schema, dialect=dialect)
+        except RecursionError:  # nested deeper than sqlglot's recursive parser goes: as SQL that does not parse
+            parsed = None
         columns = None if parsed is None else {
             column: sorted([source, source_column] for source, source_column in origins)
             for column, origins in sorted(parsed.columns.items())}

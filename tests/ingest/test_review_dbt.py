@@ -4,7 +4,7 @@ guards against: a 500 or a run left 'running' where a clear failure or a warning
 from __future__ import annotations
 
 import copy
-from unittest import mock
+from unittest import expectedFailure, mock
 
 from django.test import TestCase
 
@@ -171,3 +171,111 @@ class DraftHiddenFieldTests(TestCase):
                                format="json")
         self.assertIn(response.status_code, (201, 400, 403), response.content[:500])
         self.assertNotIn(b"customer_email", response.content)
+
+
+class HiddenDatasetTests(TestCase):
+    """A deny rule hiding a dataset hides its dbt node and tests on every read path."""
+
+    @classmethod
+    def setUpTestData(cls):
+        from django.contrib.auth.models import Group
+        from django.contrib.contenttypes.models import ContentType
+
+        from permissions.models import AccessRule
+        from tests.ingest.test_dbt import built
+        from tests.mixins import make_user
+
+        finance = factories.department(slug="finance")
+        factories.department(slug="sales")
+        cls.lead = make_user("review-hidden-lead", is_staff=True)
+        factories.membership(cls.lead, department=finance, role="lead")
+        cls.reader = make_user("review-hidden-reader", is_staff=True)
+        cls.reader.groups.add(Group.objects.get(name="Readers"))
+        warehouse = factories.system(slug="warehouse", owner_department=finance)
+        run_ingestion(built(), warehouse)
+        cls.node = DbtNode.objects.get(unique_id="model.shop.stg_customers")
+        cls.hidden = cls.node.dataset
+        cls.hidden.owner_department = finance
+        cls.hidden.save()
+        for user in (cls.lead, cls.reader):
+            AccessRule.objects.create(subject_kind="user", subject_user=user, target_kind="object",
+                                      target_type=ContentType.objects.get_for_model(cls.hidden),
+                                      target_id=cls.hidden.pk, reason="review: hidden")
+
+    def api(self, user):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    def test_api_read_paths(self):
+        for user in (self.lead, self.reader):
+            client = self.api(user)
+            for url in ("/api/v1/dbt-nodes/", "/api/v1/dbt-tests/", "/api/v1/dbt-nodes/?ordering=-unique_id",
+                        "/api/v1/dbt-tests/?ordering=-executed_at", "/api/v1/dbt-tests/?q=stg_customers"):
+                response = client.get(url)
+                self.assertEqual(response.status_code, 200, (url, response.content[:300]))
+                self.assertNotIn(b"staging.stg_customers", response.content, (user, url))
+                self.assertNotIn(b"unique_stg_customers", response.content, (user, url))
+            for url in (f"/api/v1/dbt-nodes/?dataset={self.hidden.pk}", f"/api/v1/dbt-tests/?dataset={self.hidden.pk}"):
+                response = client.get(url)
+                self.assertNotIn(b"staging.stg_customers", response.content, (user, url))
+            self.assertEqual(client.get(f"/api/v1/dbt-nodes/{self.node.pk}/").status_code, 404)
+            response = client.post(f"/api/v1/dbt-nodes/{self.node.pk}/draft-contract/", {"consumers": ["sales"]},
+                                   format="json")
+            self.assertEqual(response.status_code, 404, response.content[:300])
+
+    def test_admin_read_paths(self):
+        from django.urls import reverse
+
+        from ingest.models import DbtTest
+
+        test = DbtTest.objects.filter(dataset=self.hidden).first()
+        for user in (self.lead, self.reader):
+            self.client.force_login(user)
+            for name in ("admin:ingest_dbtnode_changelist", "admin:ingest_dbttest_changelist"):
+                response = self.client.get(reverse(name))
+                self.assertEqual(response.status_code, 200)
+                self.assertNotIn(b"staging.stg_customers", response.content, (user, name))
+                self.assertNotIn(b"unique_stg_customers", response.content, (user, name))
+                response = self.client.get(reverse(name) + "?q=stg_customers")
+                self.assertNotIn(b"staging.stg_customers", response.content, (user, name))
+            for name, pk in (("admin:ingest_dbtnode_change", self.node.pk), ("admin:ingest_dbttest_change", test.pk)):
+                response = self.client.get(reverse(name, args=[pk]))
+                self.assertIn(response.status_code, (302, 404), (user, name))
+
+    @expectedFailure
+    def test_a_relationships_test_does_not_name_the_hidden_dataset_it_points_to(self):
+        """Not fixed (R17): a relationships test on a visible dataset names the other end in its name,
+        unique id and arguments (``to: ref('stg_customers')``), and only its own dataset and field
+        decide whether it is shown. Hiding it needs the other end recorded on DbtTest (a container),
+        in ingest/models.py."""
+        response = self.api(self.reader).get("/api/v1/dbt-tests/")
+        self.assertNotIn(b"stg_customers", response.content)
+
+
+class HostileTextTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.warehouse = factories.system(slug="warehouse", name="Warehouse", kind="warehouse")
+
+    def test_a_nul_character_in_a_description_is_no_crash(self):
+        document = manifest()
+        document["nodes"]["model.shop.stg_orders"]["description"] = "before\x00after"
+        run = run_ingestion(parsed(document), self.warehouse)
+        self.assertIn(run.status, (IngestionStatus.PARTIAL, IngestionStatus.SUCCEEDED, IngestionStatus.FAILED))
+        self.assertIsNotNone(run.finished_at)
+
+    def test_deeply_nested_compiled_sql_is_dataset_lineage_with_a_warning(self):
+        import time
+
+        document = manifest()
+        node = document["nodes"]["model.shop.fct_orders"]
+        node["compiled_code"] = "select " + "(" * 3000 + "1" + ")" * 3000 + " as order_id from staging.stg_orders"
+        started = time.monotonic()
+        run = run_ingestion(parsed(document), self.warehouse)
+        self.assertLess(time.monotonic() - started, 60)
+        self.assertNotEqual(run.status, IngestionStatus.FAILED, run.errors)
+        self.assertTrue(any("model.shop.fct_orders" in w and "does not parse" in w for w in run.warnings),
+                        run.warnings)
