@@ -158,16 +158,68 @@ def check(api: Accord, args, out, err) -> int:
 
 # --- register / dbt push ----------------------------------------------------------------------
 
+def _odcs_registrations(document: dict, system: str | None, department: str | None, path: str,
+                        err) -> list[dict]:
+    """An ODCS document's schema objects as registrations in ``system``: each object a dataset
+    (``physicalName``, else ``name``), each top-level property a field."""
+    if not system:
+        raise CliError(f"{path} is an ODCS document: name the system its tables are in with --system SLUG.", 2)
+    registrations = []
+    for index, obj in enumerate(document.get("schema") or []):
+        if not isinstance(obj, dict) or not (obj.get("physicalName") or obj.get("name")):
+            raise CliError(f"{path}: schema[{index}] has neither physicalName nor name.", 2)
+        qualified_name = str(obj.get("physicalName") or obj["name"])
+        fields = []
+        for position, prop in enumerate(obj.get("properties") or []):
+            where = f"schema[{index}].properties[{position}]"
+            if not isinstance(prop, dict) or not prop.get("name"):
+                raise CliError(f"{path}: {where} has no name.", 2)
+            data_type = prop.get("physicalType") or prop.get("logicalType")
+            if not data_type:
+                raise CliError(f"{path}: {where} ({prop['name']}) has neither physicalType nor logicalType.", 2)
+            if prop.get("properties") or prop.get("items"):
+                err.write(f"note: {qualified_name}.{prop['name']} is registered as one {data_type} field; "
+                          "its nested properties are not\n")
+            field = {"name": str(prop.get("physicalName") or prop["name"]), "data_type": str(data_type),
+                     "position": position, "nullable": not prop.get("required", False)}
+            if prop.get("primaryKey"):
+                field.update(is_key=True, nullable=False)
+            if prop.get("description"):
+                field["description"] = str(prop["description"])
+            fields.append(field)
+        registration = {"system": system, "qualified_name": qualified_name, "name": str(obj.get("name") or
+                                                                                       qualified_name),
+                        "fields": fields}
+        if obj.get("description"):
+            registration["description"] = str(obj["description"])
+        if department:
+            registration["owner_department"] = department
+        registrations.append(registration)
+    if not registrations:
+        raise CliError(f"{path}: the ODCS document has no schema objects to register.", 2)
+    return registrations
+
+
 def register(api: Accord, args, out, err) -> int:
+    text = _read(args.file)
     try:
-        payload = json.loads(_read(args.file))
+        payload = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CliError(f"{args.file} is not JSON: {exc}", 2) from None
+        try:
+            payload = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise CliError(f"{args.file} is neither JSON nor YAML: {exc}", 2) from None
+    if isinstance(payload, dict) and payload.get("kind") == "DataContract" and "apiVersion" in payload:
+        payload = _odcs_registrations(payload, args.system, args.owner_department, args.file, err)
+    elif args.system or args.owner_department:
+        raise CliError("--system and --owner-department are for ODCS documents; a registration names them itself.",
+                       2)
     if isinstance(payload, dict) and "datasets" in payload:
         payload = payload["datasets"]
     datasets = payload if isinstance(payload, list) else [payload]
     if not all(isinstance(item, dict) for item in datasets):
-        raise CliError(f"{args.file}: give one dataset object, a list of them, or {{\"datasets\": [...]}}.", 2)
+        raise CliError(f"{args.file}: give one dataset object, a list of them, {{\"datasets\": [...]}} "
+                       "or an ODCS document.", 2)
     for index, dataset in enumerate(datasets):
         name = f"{dataset.get('system')}/{dataset.get('qualified_name')}"
         try:
@@ -286,7 +338,10 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(run=check)
 
     reg = commands.add_parser("register", help="register datasets with their fields (idempotent)")
-    reg.add_argument("file", help="JSON: one registration, a list of them, or {\"datasets\": [...]}")
+    reg.add_argument("file", help="JSON: one registration, a list of them, or {\"datasets\": [...]}; "
+                                  "or an ODCS document (YAML or JSON), with --system")
+    reg.add_argument("--system", metavar="SLUG", help="for an ODCS document: the system its tables are in")
+    reg.add_argument("--owner-department", metavar="SLUG", help="for an ODCS document: the datasets' department")
     reg.set_defaults(run=register)
 
     dbt = commands.add_parser("dbt", help="send dbt artifacts")

@@ -243,3 +243,20 @@ def test_lineage_send_posts_jsonl_events_in_batches_and_names_bad_lines(world):
     path.write_text("{not json\n")
     code, _, err = run("lineage", "send", str(path))
     assert code == 2 and "line 1 is not JSON" in err
+
+
+def test_register_takes_an_odcs_document_with_its_system(world):
+    factories.system(name="CRM", slug="crm", owner_department=world["marketing"])
+    document = orders_document()
+    document["schema"][0]["properties"][0]["primaryKey"] = True
+    path = world["tmp"] / "orders.odcs.yaml"
+    path.write_text(yaml.safe_dump(document))
+    code, _, err = run("register", str(path))
+    assert code == 2 and "name the system its tables are in with --system SLUG" in err
+    code, out, err = run("register", str(path), "--system", "crm", "--owner-department", "marketing")
+    assert code == 0, err
+    assert out == "crm/sales.orders: created; fields created 2, updated 0, unchanged 0\n"
+    dataset = Dataset.objects.get(system__slug="crm", qualified_name="sales.orders")
+    assert (dataset.name, dataset.owner_department.slug) == ("orders", "marketing")
+    assert list(dataset.fields.order_by("position").values_list("name", "data_type", "nullable", "is_key")) == [
+        ("order_id", "varchar(18)", False, True), ("amount", "numeric(12,2)", True, False)]
