@@ -379,13 +379,15 @@ class _Ingestion:
         counts = self.report.counts["fields"]
         existing = self.fields[dataset.pk]
         for index, spec in enumerate(facet.fields or [], start=1):
-            facts: dict[str, Any] = {"position": spec.ordinal_position or index}
+            # A position only when the facet states it: an input's facet may list only the columns read.
+            facts: dict[str, Any] = {"position": spec.ordinal_position} if spec.ordinal_position else {}
             if spec.type:
                 facts["data_type"] = spec.type[:120]
             if spec.description is not None:
                 facts["source_description"] = spec.description
             current = existing.get(spec.name)
             if current is None:
+                facts.setdefault("position", index)
                 current = Field(dataset=dataset, name=spec.name[:255], data_type=facts.pop("data_type", ""), **facts)
                 current.save()
                 existing[spec.name] = current

@@ -211,6 +211,14 @@ class OpenLineageTests(TestCase):
         self.assertEqual(list(Field.objects.filter(dataset__qualified_name="raw.orders").values_list(
             "name", "data_type")), [("id", "bigint")])
 
+    def test_a_facet_without_positions_leaves_the_registered_ones(self):
+        factories.field(dataset=self.raw, name="status", data_type="text", position=7)
+        facet = schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(name="status", type="text")])
+        self.send(event(inputs=[InputDataset(namespace=WAREHOUSE, name="shop.raw.leads",
+                                             facets={"schema": facet})]))
+        self.assertEqual(Field.objects.get(dataset=self.raw, name="status").position, 7)
+
     def test_malformed_events_are_a_400_naming_the_path_and_nothing_is_written(self):
         good = leads_run()
         cases = [
