@@ -24,6 +24,11 @@ def _validate_cron(value: str) -> None:
     if len(value.split()) != 5:
         raise ValidationError("Give a cron expression of five fields: minute hour day-of-month month day-of-week.")
     crontab_validator(value)
+    from governance.terms import cron_problems  # also what celery's crontab (beat) refuses: 30 February, day 7
+
+    problems = cron_problems(value)
+    if problems:
+        raise ValidationError(problems)
 
 
 class HarvestSettings(AccordModel):

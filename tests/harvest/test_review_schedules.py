@@ -61,3 +61,21 @@ def test_the_admin_form_refuses_a_bad_cron_and_schedules_nothing(client):
     assert response.status_code == 200  # the form again, with its error
     assert not HarvestSettings.objects.filter(system=system).exists()
     assert periodic(system) is None
+
+
+@pytest.mark.parametrize("expression", ["0 0 30 2 *", "0 0 * * 7"])
+def test_a_cron_day_that_never_comes_is_a_form_error_not_a_crash(client, expression):
+    """django-celery-beat's validator lets these through; celery's crontab (what beat runs) refuses them."""
+    from django.urls import reverse
+
+    with system_actor("tests", reason="review"):
+        system = System.objects.create(name="Shop", slug="shop")
+    user = make_user("review-council", is_staff=True, is_superuser=True)
+    user.groups.add(Group.objects.get(name=settings.ACCORD_COUNCIL_GROUP))
+    client.force_login(user)
+    response = client.post(reverse("admin:harvest_harvestsettings_add"),
+                           {"system": system.pk, "schedule": expression, "include": "[]", "exclude": "[]"})
+    assert response.status_code == 200
+    assert "schedule" in response.context["adminform"].form.errors
+    assert not HarvestSettings.objects.filter(system=system).exists()
+    assert periodic(system) is None
