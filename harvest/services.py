@@ -308,7 +308,9 @@ class _Reconciler:
         facts: dict[str, Any] = {"kind": obj.kind}
         if "comments" not in missing:
             facts["source_description"] = obj.comment
-        if "keys" not in missing:
+        # A view declares no keys and no NOT NULL: what is registered for it (by people) stays.
+        declares_keys = "keys" not in missing and obj.kind != "view"
+        if declares_keys:
             facts["key_fields"] = obj.primary_key
             facts["unique_keys"] = obj.unique_keys
         if obj.row_estimate is not None:
@@ -338,7 +340,7 @@ class _Reconciler:
             else:
                 counts["unchanged"] += 1
         if "columns" not in missing:
-            self._fields(dataset, obj, fields, new, keys="keys" not in missing, comments="comments" not in missing)
+            self._fields(dataset, obj, fields, new, keys=declares_keys, comments="comments" not in missing)
 
     def _fields(self, dataset: Dataset, obj: SourceObject, fields: dict[str, _Registered], new: bool, *,
                 keys: bool, comments: bool) -> None:
@@ -348,8 +350,11 @@ class _Reconciler:
         for column in obj.columns:
             wanted.add(column.name)
             is_key = column.name in key_columns if keys else None
-            nullable = column.nullable and not is_key
             current = fields.get(column.name)
+            if obj.kind == "view":  # a view's columns are all "nullable" to the source: keep what is registered
+                nullable = current.nullable if current is not None else True
+            else:
+                nullable = column.nullable and not is_key
             if current is not None and current[2:] == (  # the common case, without building the facts below
                     column.data_type[:120] or current.data_type, nullable, current.is_key if is_key is None else
                     is_key, column.position, column.default, column.comment if comments else
