@@ -122,8 +122,10 @@ class DbtIngestView(RestrictedAPIView):
                    responses={201: ins.IngestionRunSerializer, 400: OpenApiResponse(description="Invalid artifacts"),
                               413: OpenApiResponse(description="An artifact is larger than the limit")})
     def post(self, request):
-        unknown = sorted(set(request.data.keys()) | set(getattr(request, "FILES", {}).keys())) if hasattr(
-            request.data, "keys") else []
+        if not hasattr(request.data, "keys"):
+            raise ValidationError({"non_field_errors": ["Send an object of manifest, catalog, run_results and "
+                                                        "system (JSON or multipart)."]})
+        unknown = sorted(set(request.data.keys()) | set(getattr(request, "FILES", {}).keys()))
         unknown = [key for key in unknown if key not in (*ARTIFACTS, "system")]
         if unknown:
             raise ValidationError({key: ["Unknown key: send manifest, catalog, run_results and system."]
@@ -135,8 +137,10 @@ class DbtIngestView(RestrictedAPIView):
                              "limit_bytes": max_artifact_bytes()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         if documents["manifest"] is None:
             raise ValidationError({"manifest": ["manifest.json is required."]})
-        slug = request.data.get("system") if hasattr(request.data, "get") else None
+        slug = request.data.get("system")
         system = None
+        if slug is not None and not isinstance(slug, str):
+            raise ValidationError({"system": ["Give the system's slug as text."]})
         if slug is not None:
             system = self.visible(System).filter(slug=str(slug)[:100]).first()
             if system is None:

@@ -4,6 +4,7 @@ guards against: a 500 or a run left 'running' where a clear failure or a warning
 from __future__ import annotations
 
 import copy
+import json
 from unittest import expectedFailure, mock
 
 from django.test import TestCase
@@ -279,3 +280,46 @@ class HostileTextTests(TestCase):
         self.assertNotEqual(run.status, IngestionStatus.FAILED, run.errors)
         self.assertTrue(any("model.shop.fct_orders" in w and "does not parse" in w for w in run.warnings),
                         run.warnings)
+
+
+class AuditReviewTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.warehouse = factories.system(slug="warehouse", name="Warehouse", kind="warehouse")
+
+    def test_every_row_an_ingestion_creates_has_its_audit_record(self):
+        from catalog.models import LineageEdge, Tag
+        from ingest.models import DbtTest
+        from tests.ingest.test_dbt import built
+
+        run = run_ingestion(built(), self.warehouse)
+        records = AuditRecord.objects.filter(actor_name__endswith=f"ingest:{run.pk}")
+        created = set(records.filter(action="create").values_list("object_type", "object_id"))
+        for model in (Dataset, Field, DbtNode, DbtTest, LineageEdge, Tag):
+            label = f"{model._meta.app_label}.{model._meta.model_name}"
+            for pk in model.objects.values_list("pk", flat=True):
+                self.assertIn((label, str(pk)), created)
+        self.assertEqual(set(records.values_list("actor_name", flat=True)), {f"system:ingest:{run.pk}"})
+
+
+class HostileRequestTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        from tests.mixins import make_user
+
+        sales = factories.department(slug="sales")
+        cls.lead = make_user("review-request-lead")
+        factories.membership(cls.lead, department=sales, role="lead")
+        factories.system(slug="warehouse", owner_department=sales)
+
+    def test_a_body_that_is_not_an_object_is_a_400(self):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.force_authenticate(self.lead)
+        for body in ([1, 2], "manifest", 3, None):
+            response = client.post("/api/v1/ingest/dbt/", json.dumps(body), content_type="application/json")
+            self.assertEqual(response.status_code, 400, (body, response.content[:300]))
+        response = client.post("/api/v1/ingest/dbt/", {"manifest": manifest(), "system": {"slug": "warehouse"}},
+                               format="json")
+        self.assertEqual(response.status_code, 400, response.content[:300])
