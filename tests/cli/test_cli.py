@@ -260,3 +260,20 @@ def test_register_takes_an_odcs_document_with_its_system(world):
     assert (dataset.name, dataset.owner_department.slug) == ("orders", "marketing")
     assert list(dataset.fields.order_by("position").values_list("name", "data_type", "nullable", "is_key")) == [
         ("order_id", "varchar(18)", False, True), ("amount", "numeric(12,2)", True, False)]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_console_script_is_installed_with_the_dev_requirements():
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("accord", path=str(Path(sys.executable).parent))
+    assert script, "the accord command is not installed: pip install -e ./cli (requirements-dev.txt)"
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0 and "{contract,check,register,dbt,lineage}" in done.stdout
+    done = subprocess.run([script, "contract", "pull", "x"], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and done.stderr == ("accord: Set ACCORD_URL (or --url) to the Accord server, "
+                                                    "e.g. https://accord.example.com.\n")
