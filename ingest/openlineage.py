@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -88,7 +89,9 @@ def qualified_name(namespace: str, name: str) -> str:
 # --- reading events -----------------------------------------------------------------------------
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """The attribute types the class declares (resolved once per class: they never change)."""
     return typing.get_type_hints(cls)
 
 
@@ -428,6 +431,10 @@ class _Ingestion:
         elif found.origin == LineageOrigin.OPENLINEAGE and ran_at is not None and (
                 found.last_run_at is None or ran_at > found.last_run_at):
             found.last_run_at, found.job = ran_at, job[:500]
+            # Its ends (and fields) are loaded already: the audit record's description reads them.
+            found.source, found.target = source, target
+            if source_field is not None:
+                found.source_field, found.target_field = source_field, target_field
             found.save()
             counts["changed"] += 1
         else:
