@@ -257,7 +257,8 @@ def _relations(artifacts: Artifacts) -> list[Relation]:
                     name = name[:FIELD_NAME_LENGTH]
                     found = columns[name] = Column(name=name)
                 found.data_type = _text(column.type) or found.data_type
-                found.position = int(column.index) if column.index is not None else None
+                index = int(column.index) if column.index is not None else None
+                found.position = index if index is not None and 0 <= index < 2 ** 31 else None
         contract = getattr(config, "contract", None) if kind == "model" else None
         enforced = bool(getattr(contract, "enforced", False))
         depends = getattr(node, "depends_on", None)
@@ -653,7 +654,7 @@ class _Ingestion:
             if result is not None:
                 status = _text(getattr(result.status, "value", result.status)).lower()
                 values.update(status=status if status in DbtTestStatus.values else DbtTestStatus.ERROR,
-                              failures=result.failures, message=_text(result.message)[:5000],
+                              failures=_bigint(result.failures), message=_text(result.message)[:5000],
                               executed_at=_executed_at(result))
             test = existing.get(unique_id)
             if test is None:
@@ -674,6 +675,11 @@ class _Ingestion:
         if unattached:
             self.warn(f"Tests on no relation Accord registered (ephemeral or disabled models, or tests of "
                       f"several models): {_listed(sorted(unattached))}.")
+
+
+def _bigint(value):
+    """A count as the database holds it (a bigint), or none for one beyond it."""
+    return value if value is None or -(2 ** 63) <= value < 2 ** 63 else None
 
 
 def _executed_at(result):

@@ -323,3 +323,81 @@ class HostileRequestTests(TestCase):
         response = client.post("/api/v1/ingest/dbt/", {"manifest": manifest(), "system": {"slug": "warehouse"}},
                                format="json")
         self.assertEqual(response.status_code, 400, response.content[:300])
+
+
+class DraftRequestTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        from tests.ingest.test_dbt import built
+        from tests.mixins import make_user
+
+        cls.finance, cls.sales = factories.department(slug="finance"), factories.department(slug="sales")
+        cls.lead = make_user("review-draft-lead", is_staff=True)
+        factories.membership(cls.lead, department=cls.finance, role="lead")
+        cls.steward = make_user("review-draft-steward")
+        warehouse = factories.system(slug="warehouse", owner_department=cls.finance)
+        run_ingestion(built(), warehouse)
+        cls.fct = DbtNode.objects.get(unique_id="model.shop.fct_orders")
+        dataset = cls.fct.dataset
+        dataset.steward = cls.steward
+        dataset.save()
+
+    def post(self, user, body):
+        from rest_framework.test import APIClient
+
+        client = APIClient()
+        client.force_authenticate(user)
+        return client.post(f"/api/v1/dbt-nodes/{self.fct.pk}/draft-contract/", body, format="json")
+
+    def test_odd_bodies_are_400s(self):
+        for body in ({"consumers": ["nobody"]}, {"consumers": "sales"}, {"consumers": [None]}, [1]):
+            response = self.post(self.lead, body)
+            self.assertEqual(response.status_code, 400, (body, response.content[:300]))
+
+    def test_the_producer_as_its_own_consumer_is_refused_or_dropped(self):
+        response = self.post(self.lead, {"consumers": ["finance"]})
+        self.assertIn(response.status_code, (201, 400), response.content[:300])
+        if response.status_code == 201:
+            from governance.models import ContractVersion
+
+            version = ContractVersion.objects.get(pk=response.json()["id"])
+            self.assertNotIn(self.finance, list(version.contract.consumers.all()))
+
+    def test_the_datasets_steward_may_not_draft(self):
+        response = self.post(self.steward, {"consumers": ["sales"]})
+        self.assertIn(response.status_code, (403, 404), response.content[:300])
+
+
+class HostileResultsTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.warehouse = factories.system(slug="warehouse", name="Warehouse", kind="warehouse")
+
+    def test_a_failure_count_beyond_a_bigint_is_no_crash(self):
+        results = copy.deepcopy(artifact("shop/built/run_results.json"))
+        for result in results["results"]:
+            result["failures"] = 10 ** 30
+        run = run_ingestion(dbt.parse_artifacts(manifest(), None, results), self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.FAILED, run.errors)
+
+    def test_a_column_index_beyond_a_field_position_is_no_crash(self):
+        catalog = copy.deepcopy(artifact("shop/built/catalog.json"))
+        for node in catalog["nodes"].values():
+            for column in node["columns"].values():
+                column["index"] = -5 if column["name"] == "order_id" else 10 ** 12
+        run = run_ingestion(dbt.parse_artifacts(manifest(), catalog), self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.FAILED, run.errors)
+
+    def test_results_dbt_never_writes(self):
+        results = copy.deepcopy(artifact("shop/built/run_results.json"))
+        results["results"][0]["status"] = "exploded"
+        results["results"][1]["failures"] = 10 ** 30
+        results["results"][2]["unique_id"] = "test.shop.nowhere"
+        results["results"][3]["message"] = "m" * 100_000
+        try:
+            artifacts = dbt.parse_artifacts(manifest(), None, results)
+        except dbt.IngestError:
+            return  # refused as a whole: a 400 naming the path
+        run = run_ingestion(artifacts, self.warehouse)
+        self.assertNotEqual(run.status, IngestionStatus.RUNNING)
+        self.assertFalse(any("OverflowError" in e or "DataError" in e for e in run.errors), run.errors)
