@@ -597,7 +597,9 @@ class _Reconciler:
             if run is None:
                 run = compliance.request_run(contract, trigger=RunTrigger.SCHEMA_DRIFT, actor=actor)
             incident = compliance.open_incident(contract, run, actor=actor)
-            incident.title = f"Breaking schema drift in {dataset.qualified_name}"[:300]
+            # Named for the contract, not the dataset: who reads the incident may not see the dataset
+            # (its summary names it, and is redacted for each reader).
+            incident.title = f"Breaking schema drift: {contract.name}"[:300]
             incident.summary = {"harvest_run": self.run.pk, "dataset": dataset.pk, "breaking_changes": [
                 {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after} for c in breaking]}
             incident.save()

@@ -42,9 +42,10 @@ def test_the_planted_drift_and_its_incident_are_in_the_admin(
 
     incident = Incident.objects.get(contract__slug="marketing-sales-lead-handoff")
     page.goto("/admin/governance/incident/")
-    expect(result_rows(page).first).to_contain_text("Breaking schema drift in staging.stg_leads")
+    expect(result_rows(page).first).to_contain_text("Breaking schema drift: Marketing → Sales lead hand-off")
     page.goto(f"/admin/governance/incident/{incident.pk}/change/")
-    expect(page.locator("#content")).to_contain_text("Breaking schema drift in staging.stg_leads")
+    expect(page.locator("#content")).to_contain_text("Breaking schema changes")
+    expect(page.locator(".accord-breaking-changes")).to_contain_text("Field removed created_at")
     expect(page.locator("#content")).to_contain_text("Marketing → Sales lead hand-off")
     page.screenshot(path=tmp_path / "incident.png", full_page=True)
     assert_loaded_cleanly(page, browser_problems)

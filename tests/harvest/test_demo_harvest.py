@@ -77,7 +77,7 @@ def test_the_first_harvest_finds_the_demo_as_registered_and_the_second_the_plant
         ChangeKind.FIELD_REMOVED, DRIFT_COLUMN, DRIFT_TABLE)
     assert (change.compatibility, change.contracts) == (Compatibility.BREAKING, [contract.pk])
     incident = Incident.objects.get(contract=contract)
-    assert incident.title == f"Breaking schema drift in {DRIFT_TABLE}"
+    assert incident.title == f"Breaking schema drift: {contract.name}"
     assert incident.summary["breaking_changes"][0]["field"] == DRIFT_COLUMN
     assert DRIFT_COLUMN not in _columns(warehouse, DRIFT_TABLE)
     assert "1 schema change, 1 breaking" in output

@@ -90,7 +90,7 @@ def test_drift_is_recorded_classified_signalled_and_a_breaking_one_opens_an_inci
                                               scheduled_for__gte=run.started_at)
     assert drift_runs.count() == 1  # governance's receiver asked for the checks, once
     incident = Incident.objects.get(contract=world["contract"])
-    assert incident.title == "Breaking schema drift in leads"
+    assert incident.title == f"Breaking schema drift: {world['contract'].name}"
     assert incident.opened_by_run == drift_runs.get()
     assert incident.summary["breaking_changes"][0]["field"] == "email"
     assert AuditRecord.objects.filter(actor_name=f"system:harvest:{run.pk}", object_type="catalog.field").exists()

@@ -186,7 +186,7 @@ def test_dataset_removed_is_breaking_when_contracted_and_compatible_when_not(src
     leads = Dataset.objects.get(qualified_name=src.name("leads"))
     assert leads.removed_from_source_at is not None and leads.fields.count() == 2  # kept, not deleted
     incident = drift_incidents(contract).get()
-    assert incident.title == f"Breaking schema drift in {src.name('leads')}"
+    assert incident.title == f"Breaking schema drift: {contract.name}"
     assert incident.summary["breaking_changes"] == [
         {"kind": ChangeKind.DATASET_REMOVED, "field": "", "before": None, "after": None}]
     assert ComplianceRun.objects.filter(contract_version__contract=contract, trigger=RunTrigger.SCHEMA_DRIFT).exists()
