@@ -114,11 +114,47 @@ def _validation_message(exc: Exception) -> str:
     return str(exc)[:500]
 
 
+def _nul_path(document: Any) -> str | None:
+    """The path of the first text (or key) holding a NUL character, which PostgreSQL cannot store
+    and dbt never writes; none when there is none."""
+    values, found = [document], False
+    while values and not found:  # first without paths, which cost more than the walk
+        value = values.pop()
+        if isinstance(value, str):
+            found = "\x00" in value
+        elif isinstance(value, dict):
+            found = any(isinstance(key, str) and "\x00" in key for key in value)
+            values.extend(value.values())
+        elif isinstance(value, list):
+            values.extend(value)
+    if not found:
+        return None
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path or "(the document)"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return f"{path}.{key!r}".lstrip(".")
+                stack.append((item, f"{path}.{key}".lstrip(".")))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}.{index}".lstrip(".")) for index, item in enumerate(value))
+    return None
+
+
 def parse_artifacts(manifest: Any, catalog: Any = None, run_results: Any = None) -> Artifacts:
     """The artifacts parsed, or an ``IngestError`` naming what is wrong (the version found, the
     path of the first invalid values)."""
     from dbt_artifacts_parser.parser import parse_catalog, parse_manifest, parse_run_results
 
+    for name, document in (("manifest", manifest), ("catalog", catalog), ("run_results", run_results)):
+        where = _nul_path(document) if document is not None else None
+        if where is not None:
+            raise IngestError(f"{name}.json holds a NUL character (\\u0000) at {where[:300]}: dbt never writes "
+                              "one, and the database cannot store it.", field=name)
     version = _schema_version(manifest, "manifest")
     if version not in SUPPORTED_MANIFESTS:
         raise IngestError(f"manifest.json is schema version {version}; Accord reads "

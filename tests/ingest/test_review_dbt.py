@@ -261,12 +261,16 @@ class HostileTextTests(TestCase):
     def setUpTestData(cls):
         cls.warehouse = factories.system(slug="warehouse", name="Warehouse", kind="warehouse")
 
-    def test_a_nul_character_in_a_description_is_no_crash(self):
+    def test_a_nul_character_is_refused_naming_where(self):
         document = manifest()
         document["nodes"]["model.shop.stg_orders"]["description"] = "before\x00after"
-        run = run_ingestion(parsed(document), self.warehouse)
-        self.assertIn(run.status, (IngestionStatus.PARTIAL, IngestionStatus.SUCCEEDED, IngestionStatus.FAILED))
-        self.assertIsNotNone(run.finished_at)
+        with self.assertRaisesMessage(dbt.IngestError, "NUL character (\\u0000) at nodes.model.shop.stg_orders."
+                                                       "description"):
+            parsed(document)
+        document = manifest()
+        document["nodes"]["model.shop.stg_orders"]["columns"]["a\x00b"] = {"name": "a\x00b"}
+        with self.assertRaisesMessage(dbt.IngestError, "NUL character"):
+            parsed(document)
 
     def test_deeply_nested_compiled_sql_is_dataset_lineage_with_a_warning(self):
         import time
