@@ -128,5 +128,9 @@ class LineageEdgeSerializer(AccordModelSerializer):
     class Meta:
         model = LineageEdge
         fields = [
-            "id", "source", "target", "source_field", "target_field", "transformation", "created_at", "updated_at",
+            "id", "source", "target", "source_field", "target_field", "transformation", "origin", "job",
+            "last_run_at", "created_at", "updated_at",
         ]
+        # Who made the edge (empty: people; else a harvest or an ingestion, which replaces its own edges),
+        # what moved the data, and when it last ran: written by harvests and ingestions only.
+        read_only_fields = ["origin", "job", "last_run_at"]

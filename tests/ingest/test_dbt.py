@@ -251,3 +251,22 @@ class DbtIngestionTests(TestCase):
             call_command("ingest_dbt", str(ARTIFACTS / "shop" / "built"), "--system", "nope", stdout=out)
         with self.assertRaisesMessage(CommandError, "No manifest.json"):
             call_command("ingest_dbt", str(ARTIFACTS), stdout=out)
+
+
+class LineageEdgeAPIOriginTests(TestCase):
+    def test_the_api_shows_who_made_an_edge_and_does_not_let_anyone_set_it(self):
+        from rest_framework.test import APIClient
+
+        warehouse = factories.system(slug="warehouse")
+        run_ingestion(built(), warehouse)
+        admin = make_user("edge-admin", is_superuser=True, is_staff=True)
+        client = APIClient()
+        client.force_authenticate(admin)
+        edge = LineageEdge.objects.filter(origin="dbt", source_field__isnull=True).first()
+        data = client.get(f"/api/v1/lineage-edges/{edge.pk}/").json()
+        self.assertEqual((data["origin"], data["job"]), ("dbt", edge.job))
+        a, b = factories.dataset(system=warehouse), factories.dataset(system=warehouse)
+        response = client.post("/api/v1/lineage-edges/", {"source": a.pk, "target": b.pk, "origin": "dbt",
+                                                          "job": "forged"}, format="json")
+        self.assertEqual(response.status_code, 201, response.content)  # read-only keys are ignored, as DRF does
+        self.assertEqual((response.json()["origin"], response.json()["job"]), ("", ""))
