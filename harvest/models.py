@@ -146,6 +146,17 @@ class Compatibility(models.TextChoices):
     COMPATIBLE = "compatible", "Compatible"
 
 
+class SchemaChangeQuerySet(RestrictedQuerySet):
+    def visible_to(self, user, *, inside: tuple[str, ...] = ()) -> SchemaChangeQuerySet:
+        """The changes of datasets and fields the user sees; a change about a field that a deny rule
+        hid from somebody when the harvest removed it (``field_restricted``: the field is gone, so
+        whom it was hidden from can no longer be told) only to the council."""
+        from permissions.council import is_council
+
+        rows = super().visible_to(user, inside=inside)
+        return rows if user is not None and is_council(user) else rows.exclude(field_restricted=True)
+
+
 class SchemaChange(models.Model):
     """One difference a harvest found (drift), classified against the active contracts
     covering the dataset. Written in bulk with its run; not audited one by one (the catalog
@@ -161,9 +172,11 @@ class SchemaChange(models.Model):
     compatibility = models.CharField(max_length=16, choices=Compatibility.choices, default=Compatibility.COMPATIBLE)
     contracts = models.JSONField(default=list, blank=True,
                                  help_text="Ids of the active contracts whose schema terms the change breaks.")
+    field_restricted = models.BooleanField(
+        default=False, help_text="About a removed field that a deny rule hid from somebody: shown to the council only.")
     detected_at = models.DateTimeField(auto_now_add=True)
 
-    objects = RestrictedQuerySet.as_manager()
+    objects = SchemaChangeQuerySet.as_manager()
     access = AccessSpec(targetable=False, containers=("run", "dataset", "field"))
 
     class Meta:

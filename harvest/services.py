@@ -40,6 +40,7 @@ from harvest.models import (
     SchemaChange,
 )
 from permissions import audit, context
+from permissions.access import restricted_flag
 from permissions.context import Actor
 
 KINDS = ("datasets", "fields", "relationships", "lineage")
@@ -281,9 +282,10 @@ class _Reconciler:
         self._removals: list[tuple[Dataset, _Registered]] = []
         self._ids: dict[str, int] = {}  # the system's datasets by qualified name, read when the batches are done
 
-    def _change(self, dataset, kind, *, field=None, field_name="", before=None, after=None) -> None:
+    def _change(self, dataset, kind, *, field=None, field_name="", before=None, after=None,
+                field_restricted=False) -> None:
         self.changes.append(SchemaChange(run=self.run, dataset=dataset, field=field, field_name=field_name,
-                                         kind=kind, before=before, after=after))
+                                         kind=kind, before=before, after=after, field_restricted=field_restricted))
 
     def reconcile(self, batch: SchemaBatch) -> None:
         names = [obj.qualified_name for obj in batch.objects]
@@ -408,9 +410,15 @@ class _Reconciler:
                 setattr(current, name, value)
             current.save()
             counts["changed"] += 1
+        # Fields some deny rule hides from somebody: once deleted, whom from can no longer be told, so
+        # their removal is recorded as restricted (shown to the council only, SchemaChangeQuerySet).
+        flag = restricted_flag(Field) if self._removals else None
+        restricted = set(Field.objects.filter(pk__in=[gone.pk for _, gone in self._removals]).filter(flag)
+                         .values_list("pk", flat=True)) if flag is not None else set()
         for dataset, gone in self._removals:
             self._change(dataset, ChangeKind.FIELD_REMOVED, field_name=gone.name,
-                         before={"data_type": gone.data_type, "nullable": gone.nullable})
+                         before={"data_type": gone.data_type, "nullable": gone.nullable},
+                         field_restricted=gone.pk in restricted)
             counts["removed"] += 1
         if self._removals:
             Field.objects.filter(pk__in=[gone.pk for _, gone in self._removals]).delete()
@@ -564,7 +572,8 @@ class _Reconciler:
         """After commit: the catalog's ``schema_changed`` signal, on which governance sends
         ``schema.drift`` to each covering contract's subscribers and starts its checks
         (governance.apps._schema_drift); then an incident on each contract the drift breaks."""
-        fields = {kind: sorted({c.field_name for c in changes if c.field_name and c.kind in kinds})
+        fields = {kind: sorted({c.field_name for c in changes if c.field_name and c.kind in kinds
+                                and not c.field_restricted})
                   for kind, kinds in (("created", {ChangeKind.FIELD_ADDED}),
                                       ("removed", {ChangeKind.FIELD_REMOVED}),
                                       ("updated", {ChangeKind.TYPE_WIDENED, ChangeKind.TYPE_NARROWED,
@@ -572,7 +581,8 @@ class _Reconciler:
                                                    ChangeKind.KEY_CHANGED}))}
         details = {**fields, "harvest_run": self.run.pk, "changes": [
             {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after,
-             "compatibility": c.compatibility} for c in changes]}
+             "compatibility": c.compatibility, **({"restricted": True} if c.field_restricted else {})}
+            for c in changes]}
         # One transaction: the checks the receiver asks for start when it commits, so the incident
         # below is opened by the drift (at once), not by whatever those checks find later.
         with transaction.atomic():
@@ -601,6 +611,7 @@ class _Reconciler:
             # (its summary names it, and is redacted for each reader).
             incident.title = f"Breaking schema drift: {contract.name}"[:300]
             incident.summary = {"harvest_run": self.run.pk, "dataset": dataset.pk, "breaking_changes": [
-                {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after} for c in breaking]}
+                {"kind": c.kind, "field": c.field_name, "before": c.before, "after": c.after,
+                 **({"restricted": True} if c.field_restricted else {})} for c in breaking]}
             incident.save()
             notifications.emit(EventType.INCIDENT_OPENED, contract=contract, run=run, incident=incident)

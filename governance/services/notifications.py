@@ -119,8 +119,13 @@ def _visible_details(details: dict, owner) -> dict | None:
     seen = set(fields.visible_to(owner, inside=("dataset",)).values_list("name", flat=True))
     visible = {**details, **{key: [name for name in value if str(name) in seen] for key, value in named.items()}}
     if changes is not None:
+        from permissions.council import is_council
+
         hidden = set(fields.values_list("name", flat=True)) - seen
-        visible["changes"] = [c for c in changes if not (isinstance(c, dict) and str(c.get("field")) in hidden)]
+        # A removed field some rule hid ("restricted"): whom from cannot be told any more, so only the council.
+        council = any(isinstance(c, dict) and c.get("restricted") for c in changes) and is_council(owner)
+        visible["changes"] = [c for c in changes if not (isinstance(c, dict) and (
+            str(c.get("field")) in hidden or c.get("restricted") and not council))]
     return visible
 
 

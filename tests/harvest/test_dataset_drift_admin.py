@@ -12,6 +12,7 @@ from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog.models import Field
 from harvest.models import ChangeKind, HarvestRun, SchemaChange
 from permissions.models import AccessRule
 from tests import factories
@@ -132,3 +133,97 @@ class DriftIncidentPageTests(DatasetDriftHistoryTests):
         html = response.content.decode()
         self.assertIn("Type narrowed: crm.leads.email", html)
         self.assertNotIn("Contracts", html)
+
+
+class RemovedHiddenFieldTests(TestCase):
+    """A field some rule hides, once gone from the source (or deleted by hand), keeps its schema
+    changes hidden: they become the council's only."""
+
+    def test_a_removed_hidden_fields_changes_are_the_councils_only(self):
+        import os
+        import sqlite3
+        import tempfile
+        from unittest import mock
+
+        from django.conf import settings
+        from rest_framework.test import APIClient
+
+        from catalog.models import Dataset, System
+        from harvest import services
+        from permissions.context import system_actor
+
+        path = os.path.join(tempfile.mkdtemp(), "src.sqlite3")
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE staff (id integer PRIMARY KEY, name text, salary_band text)")
+        db.close()
+        with mock.patch.dict("os.environ", {"HIDDEN_FIELD_DSN": f"sqlite:///{path}"}):
+            with system_actor("tests", reason="source"):
+                system = System.objects.create(name="HR", slug="hr", connection_engine="sqlite",
+                                               connection_env="HIDDEN_FIELD_DSN")
+            services.harvest(system)
+            salary = Field.objects.get(dataset__qualified_name="staff", name="salary_band")
+            name = Field.objects.get(dataset__qualified_name="staff", name="name")
+            reader = make_user("hr-reader", is_staff=True)
+            reader.groups.add(Group.objects.get(name="Readers"))
+            AccessRule.objects.create(subject_kind="user", subject_user=reader, target_kind="object",
+                                      target_type=ContentType.objects.get_for_model(salary), target_id=salary.pk,
+                                      reason="tests: pay bands are HR's")
+            db = sqlite3.connect(path)
+            db.executescript("ALTER TABLE staff DROP COLUMN salary_band; ALTER TABLE staff DROP COLUMN name;")
+            db.close()
+            run = services.harvest(system)
+        self.assertEqual(run.status, "succeeded", run.errors)
+        staff = Dataset.objects.get(qualified_name="staff")
+        removed = SchemaChange.objects.filter(dataset=staff, kind=ChangeKind.FIELD_REMOVED)
+        self.assertEqual(set(removed.values_list("field_name", "field_restricted")),
+                         {("salary_band", True), ("name", False)})
+        self.assertEqual(list(SchemaChange.objects.visible_to(reader).filter(pk__in=removed)
+                              .values_list("field_name", flat=True)), ["name"])
+        client = APIClient()
+        client.force_authenticate(reader)
+        listed = client.get("/api/v1/schema-changes/", {"dataset": staff.pk}).json()["results"]
+        self.assertEqual(sorted(c["field_name"] for c in listed), ["", "name"])  # the dataset's addition, and name
+        council = make_user("hr-council", is_staff=True)
+        council.groups.add(Group.objects.get(name=settings.ACCORD_COUNCIL_GROUP))
+        self.assertEqual(SchemaChange.objects.visible_to(council).filter(pk__in=removed).count(), 2)
+        self.assertEqual(name.name, "name")
+
+    def test_deleting_a_hidden_field_by_hand_hides_its_earlier_changes(self):
+        dataset = factories.dataset(qualified_name="crm.leads")
+        secret = factories.field(dataset=dataset, name="salary_band", data_type="text")
+        run = HarvestRun.objects.create(system=dataset.system, trigger="scheduled", scheduled_for=timezone.now(),
+                                        status="succeeded", finished_at=timezone.now())
+        SchemaChange.objects.create(run=run, dataset=dataset, field=secret, field_name="salary_band",
+                                    kind=ChangeKind.FIELD_ADDED, after={"data_type": "text"})
+        reader = make_user("hand-reader", is_staff=True)
+        AccessRule.objects.create(subject_kind="user", subject_user=reader, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(secret), target_id=secret.pk,
+                                  reason="tests")
+        secret.delete()
+        self.assertFalse(SchemaChange.objects.visible_to(reader).filter(dataset=dataset).exists())
+
+    def test_restricted_changes_leave_payloads_and_incident_summaries_but_for_the_council(self):
+        from django.conf import settings
+
+        from governance import redaction
+        from governance.services.notifications import _visible_details
+
+        dataset = factories.dataset(qualified_name="hr.staff")
+        reader = make_user("payload-reader")
+        council = make_user("payload-council")
+        council.groups.add(Group.objects.get(name=settings.ACCORD_COUNCIL_GROUP))
+        changes = [{"kind": "field_removed", "field": "salary_band", "restricted": True},
+                   {"kind": "field_removed", "field": "name"}]
+        other = factories.dataset(qualified_name="hr.payroll")  # some rule is active, as when the field was hidden
+        AccessRule.objects.create(subject_kind="user", subject_user=reader, target_kind="object",
+                                  target_type=ContentType.objects.get_for_model(other), target_id=other.pk,
+                                  reason="tests")
+        details = {"dataset": dataset.pk, "removed": ["name"], "changes": changes}
+        self.assertEqual(_visible_details(details, reader)["changes"], [changes[1]])
+        self.assertEqual(_visible_details(details, council)["changes"], changes)
+        summary = {"dataset": dataset.pk, "breaking_changes": changes}
+        shown = redaction.Redactor(reader).incident_summary(summary, run_id=None)
+        self.assertEqual(shown["breaking_changes"][0], changes[1])
+        self.assertTrue(redaction.is_placeholder(shown["breaking_changes"][1]))
+        self.assertEqual(redaction.Redactor(council).incident_summary(summary, run_id=None)["breaking_changes"],
+                         changes)

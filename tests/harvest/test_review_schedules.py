@@ -81,9 +81,6 @@ def test_a_cron_day_that_never_comes_is_a_form_error_not_a_crash(client, express
     assert periodic(system) is None
 
 
-@pytest.mark.xfail(strict=False, reason="Not fixed (R17): a change whose field is gone (SET_NULL) loses the field "
-                                       "as its container, so a hidden field's name and type show once it is "
-                                       "dropped from the source; SchemaChange would need to keep what hid it")
 def test_the_drift_of_a_dropped_hidden_field_stays_hidden(client):
     from django.contrib.contenttypes.models import ContentType
     from django.urls import reverse
