@@ -73,6 +73,11 @@ class LineageNamespaceFilterSet(AccordFilterSet):
 
 class UnknownNamespaceFilterSet(AccordFilterSet):
     since = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    # No created_at/updated_at on these rows: first seen and last seen stand for them.
+    created_after = django_filters.IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="first_seen_at", lookup_expr="lt")
+    updated_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    updated_before = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="lt")
     q_fields = ("namespace",)
 
     class Meta:
