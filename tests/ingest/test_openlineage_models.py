@@ -3,6 +3,7 @@ whoever may change it); unknown namespaces are written by the ingestion and read
 
 from __future__ import annotations
 
+from django.test import TestCase
 from django.utils import timezone
 
 from ingest.models import LineageNamespace, UnknownNamespace
@@ -75,3 +76,22 @@ class TestUnknownNamespaceAdmin(AdminTests):
 
     def listed_text(self, obj):
         return obj.namespace
+
+
+class UnknownNamespaceDateFilterTests(TestCase):
+    def test_the_common_date_filters_read_first_and_last_seen(self):
+        import datetime
+
+        from django.utils import timezone
+        from rest_framework.test import APIClient
+
+        from tests.mixins import make_user
+
+        make_unknown()
+        client = APIClient()
+        client.force_authenticate(make_user("namespace-reader"))
+        past = (timezone.now() - datetime.timedelta(days=1)).isoformat()
+        for key, count in (("created_after", 1), ("created_before", 0), ("updated_after", 1), ("updated_before", 0)):
+            response = client.get("/api/v1/unknown-namespaces/", {key: past})
+            self.assertEqual(response.status_code, 200, response.content)
+            self.assertEqual(len(response.json()["results"]), count, key)
