@@ -99,17 +99,10 @@ class HarvestRun(models.Model):
     access = AccessSpec(targetable=False, containers=("system",))
 
     def messages_for(self, user, name: str) -> list[str]:
-        """The run's ``warnings`` or ``errors`` as ``user`` may read them. They name the source's
-        tables as the database reported them, hidden ones included, so only who may change the
-        System (who runs its harvests) reads them; anyone else learns how many there are."""
-        from permissions.edit import can_change
+        """The run's ``warnings`` or ``errors`` as ``user`` may read them (``permissions.edit.source_messages``)."""
+        from permissions.edit import source_messages
 
-        messages = list(getattr(self, name) or [])
-        if not messages or can_change(user, self.system):
-            return messages
-        noun = "warning" if name == "warnings" else "error"
-        return [f"{len(messages)} {noun if len(messages) == 1 else noun + 's'}, shown to those who may change "
-                "the system"]
+        return source_messages(user, getattr(self, name), name, self.system)
 
     class Meta:
         ordering = ["-scheduled_for", "-id"]

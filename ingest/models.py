@@ -96,16 +96,10 @@ class IngestionRun(models.Model):
         return f"ingest:{self.pk}"
 
     def messages_for(self, user, name: str) -> list[str]:
-        """Warnings and errors name the project's relations, hidden ones included: shown to who
-        may change the project's System; others read how many there are."""
-        from permissions.edit import can_change
+        """The run's ``warnings`` or ``errors`` as ``user`` may read them (``permissions.edit.source_messages``)."""
+        from permissions.edit import source_messages
 
-        messages = list(getattr(self, name) or [])
-        if not messages or can_change(user, self.project.system):
-            return messages
-        noun = "warning" if name == "warnings" else "error"
-        return [f"{len(messages)} {noun if len(messages) == 1 else noun + 's'}, shown to those who may change "
-                "the system"]
+        return source_messages(user, getattr(self, name), name, self.project.system)
 
 
 class DbtResourceType(models.TextChoices):

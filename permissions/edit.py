@@ -61,3 +61,14 @@ def can_create(user, model: type[Model], data: dict) -> bool:
         department_model = apps.get_model(settings.ACCORD_DEPARTMENT_MODEL)
         return data[department_field].pk in department_model.led_ids_for(user)
     return False
+
+
+def source_messages(user, messages, name: str, system) -> list[str]:
+    """A run's ``warnings`` or ``errors`` (``name``) as ``user`` may read them. A harvest's or an
+    ingestion's messages quote its source, names of hidden tables included, so only who may change
+    the ``system`` it read (who runs it) reads them; anyone else learns how many there are."""
+    messages = list(messages or [])
+    if not messages or can_change(user, system):
+        return messages
+    noun = "warning" if name == "warnings" else "error"
+    return [f"{len(messages)} {noun if len(messages) == 1 else noun + 's'}, shown to those who may change the system"]

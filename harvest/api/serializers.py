@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from catalog.api.serializers import system_ref
 from harvest.models import FieldRelationship, HarvestRun, HarvestSettings, SchemaChange
-from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, request_user
+from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, RunMessagesMixin
 
 # Read-only references, shown briefly as the catalog's serializers show them.
 SYSTEM_BRIEF = ("id", "name", "slug", "kind")
@@ -20,7 +20,7 @@ class HarvestSettingsSerializer(AccordModelSerializer):
         fields = ["id", "system", "include", "exclude", "schedule", "created_at", "updated_at"]
 
 
-class HarvestRunSerializer(AccordModelSerializer):
+class HarvestRunSerializer(RunMessagesMixin, AccordModelSerializer):
     system = BriefRelatedField(brief_fields=SYSTEM_BRIEF, read_only=True)
     requested_by = BriefUserField(read_only=True)
     counts = serializers.JSONField(read_only=True, help_text=HarvestRun._meta.get_field("counts").help_text)
@@ -31,12 +31,6 @@ class HarvestRunSerializer(AccordModelSerializer):
                   "finished_at", "counts", "warnings", "errors"]
         read_only_fields = fields
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        user = request_user(self)
-        for name in ("warnings", "errors"):
-            data[name] = instance.messages_for(user, name)
-        return data
 
 
 class SchemaChangeSerializer(AccordModelSerializer):

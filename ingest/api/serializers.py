@@ -5,7 +5,7 @@ from rest_framework import serializers
 from catalog.api.serializers import system_ref
 from catalog.models import Department
 from ingest.models import DbtNode, DbtProject, DbtTest, IngestionRun
-from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, request_user
+from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, RunMessagesMixin
 
 PROJECT_BRIEF = ("id", "name", "system_id")
 DATASET_BRIEF = ("id", "qualified_name", "name", "system_id")
@@ -21,7 +21,7 @@ class DbtProjectSerializer(AccordModelSerializer):
                   "department_meta_key", "created_at", "updated_at"]
 
 
-class IngestionRunSerializer(AccordModelSerializer):
+class IngestionRunSerializer(RunMessagesMixin, AccordModelSerializer):
     project = BriefRelatedField(brief_fields=PROJECT_BRIEF, read_only=True)
     requested_by = BriefUserField(read_only=True)
     counts = serializers.JSONField(read_only=True, help_text=IngestionRun._meta.get_field("counts").help_text)
@@ -32,12 +32,6 @@ class IngestionRunSerializer(AccordModelSerializer):
                   "dbt_version", "counts", "warnings", "errors"]
         read_only_fields = fields
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        user = request_user(self)
-        for name in ("warnings", "errors"):
-            data[name] = instance.messages_for(user, name)
-        return data
 
 
 class DbtNodeSerializer(AccordModelSerializer):

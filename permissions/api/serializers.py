@@ -427,3 +427,15 @@ class AuditRecordSerializer(serializers.Serializer):
     reason = serializers.CharField()
     prev_hash = serializers.CharField()
     record_hash = serializers.CharField()
+
+
+class RunMessagesMixin:
+    """A run's ``warnings`` and ``errors`` as the requesting user may read them (the model's
+    ``messages_for``: a harvest's or an ingestion's quote its source)."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        user = request_user(self)
+        for name in ("warnings", "errors"):
+            data[name] = instance.messages_for(user, name)
+        return data
