@@ -680,8 +680,12 @@ class _Ingestion:
             arguments = {k: v for k, v in dict(getattr(metadata, "kwargs", None) or {}).items()
                          if k not in ("model", "column_name")} if metadata is not None else {}
             column = _text(getattr(node, "column_name", ""))[:FIELD_NAME_LENGTH]
+            others = [self.datasets[u[:UNIQUE_ID_LENGTH]] for u in
+                      (getattr(getattr(node, "depends_on", None), "nodes", None) or [])
+                      if u[:UNIQUE_ID_LENGTH] != attached and u[:UNIQUE_ID_LENGTH] in self.datasets]
             values: dict[str, Any] = {
                 "name": _text(node.name)[:500], "dataset_id": dataset.pk,
+                "related_dataset_id": others[0].pk if others else None,
                 "test_type": test_name if test_name in DbtTestType.values else DbtTestType.OTHER,
                 "field_id": getattr(self.fields.get(dataset.pk, {}).get(column), "pk", None),
                 "column_name": column[:255], "arguments": audit.jsonable(arguments),

@@ -165,6 +165,9 @@ class DbtTest(AccordModel):
     dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="dbt_tests")
     field = models.ForeignKey("catalog.Field", null=True, blank=True, on_delete=models.CASCADE,
                               related_name="dbt_tests")
+    related_dataset = models.ForeignKey(
+        "catalog.Dataset", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="The other dataset a test reads (a relationships test's 'to'): the test is seen only with it.")
     column_name = models.CharField(max_length=255, blank=True)
     arguments = models.JSONField(default=dict, blank=True, help_text="The test's arguments (values, to, field…).")
     severity = models.CharField(max_length=8, blank=True)
@@ -173,7 +176,8 @@ class DbtTest(AccordModel):
     message = models.TextField(blank=True)
     executed_at = models.DateTimeField(null=True, blank=True, help_text="When dbt last ran the test.")
 
-    access = AccessSpec(targetable=False, containers=("dataset", "field"))
+    # A test names what it reads: hidden with its dataset, its field, or the other dataset it reads.
+    access = AccessSpec(targetable=False, containers=("dataset", "field", "related_dataset"))
     audit_parent = "dataset"
     edit_container = "dataset"
 

@@ -50,10 +50,12 @@ class DbtTestSerializer(AccordModelSerializer):
     project = BriefRelatedField(brief_fields=PROJECT_BRIEF, read_only=True)
     dataset = BriefRelatedField(brief_fields=DATASET_BRIEF, read_only=True)
     field = BriefRelatedField(brief_fields=FIELD_BRIEF, read_only=True, allow_null=True)
+    related_dataset = BriefRelatedField(brief_fields=DATASET_BRIEF, read_only=True, allow_null=True)
 
     class Meta:
         model = DbtTest
-        fields = ["id", "project", "unique_id", "name", "test_type", "dataset", "field", "column_name", "arguments",
+        fields = ["id", "project", "unique_id", "name", "test_type", "dataset", "field", "related_dataset",
+                  "column_name", "arguments",
                   "severity", "status", "failures", "message", "executed_at", "created_at", "updated_at"]
         read_only_fields = fields
 

@@ -77,7 +77,7 @@ class DbtNodeViewSet(AccordReadOnlyModelViewSet):
 class DbtTestViewSet(AccordReadOnlyModelViewSet):
     """dbt data tests on datasets and fields, with their latest result."""
 
-    queryset = DbtTest.objects.select_related("project", "dataset", "field")
+    queryset = DbtTest.objects.select_related("project", "dataset", "field", "related_dataset")
     serializer_class = ins.DbtTestSerializer
     filterset_class = filtersets.DbtTestFilterSet
     ordering_fields = ["unique_id", "executed_at", "id"]

@@ -94,6 +94,7 @@ class DbtIngestionTests(TestCase):
         relationship = DbtTest.objects.get(test_type="relationships")
         self.assertEqual((relationship.field.name, relationship.arguments["field"], relationship.status),
                          ("customer_id", "customer_id", "pass"))
+        self.assertEqual(relationship.related_dataset, self.dataset("staging.stg_customers"))
         self.assertEqual(DbtTest.objects.get(name="not_null_stg_customers_email").status, "warn")
         self.assertEqual(DbtTest.objects.get(name="source_unique_crm_accounts_account_id").dataset,
                          self.dataset("crm.accounts"))
