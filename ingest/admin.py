@@ -12,6 +12,24 @@ class DbtProjectAdmin(AccordModelAdmin):
     autocomplete_fields = ["system"]
     list_select_related = ["system"]
 
+    def get_form(self, request, obj=None, **kwargs):
+        """The form refuses schema_systems naming a System the user may not change, as the API does."""
+        from django import forms
+
+        from ingest.dbt import schema_system_problems
+
+        base = super().get_form(request, obj, **kwargs)
+
+        class Checked(base):
+            def clean_schema_systems(self):
+                value = self.cleaned_data.get("schema_systems")
+                problems = schema_system_problems(request.user, value)
+                if problems:
+                    raise forms.ValidationError(problems)
+                return value
+
+        return Checked
+
 
 @admin.register(IngestionRun)
 class IngestionRunAdmin(RunMessagesAdmin):

@@ -189,6 +189,18 @@ def parse_artifacts(manifest: Any, catalog: Any = None, run_results: Any = None)
 # --- the run -----------------------------------------------------------------------------------------------------
 
 
+def schema_system_problems(user, schema_systems) -> list[str]:
+    """Why ``user`` may not give a project these ``schema_systems``: each System named must be one
+    they see and may change, since the project's ingestions write its datasets there (API and admin)."""
+    from permissions.edit import can_change
+
+    slugs = {str(slug) for slug in schema_systems.values()} if isinstance(schema_systems, dict) else set()
+    systems = {s.slug: s for s in System.objects.visible_to(user).filter(slug__in=slugs)}
+    problems = [f"No system with slug {slug!r}." for slug in sorted(slugs - set(systems))]
+    return problems + [f"You may not change the system {slug!r}, so its datasets cannot be written by this project."
+                       for slug, system in sorted(systems.items()) if not can_change(user, system)]
+
+
 def project_for(artifacts: Artifacts, *, system: System | None, actor) -> DbtProject:
     """The registered project the manifest names, or one registered now on ``system``."""
     project = DbtProject.objects.filter(name=artifacts.project_name).select_related("system").first()

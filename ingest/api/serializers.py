@@ -5,7 +5,13 @@ from rest_framework import serializers
 from catalog.api.serializers import system_ref
 from catalog.models import Department
 from ingest.models import DbtNode, DbtProject, DbtTest, IngestionRun
-from permissions.api.serializers import AccordModelSerializer, BriefRelatedField, BriefUserField, RunMessagesMixin
+from permissions.api.serializers import (
+    AccordModelSerializer,
+    BriefRelatedField,
+    BriefUserField,
+    RunMessagesMixin,
+    request_user,
+)
 
 PROJECT_BRIEF = ("id", "name", "system_id")
 DATASET_BRIEF = ("id", "qualified_name", "name", "system_id")
@@ -19,6 +25,14 @@ class DbtProjectSerializer(AccordModelSerializer):
         model = DbtProject
         fields = ["id", "name", "system", "schema_systems", "qualify_with_database", "owner_meta_key",
                   "department_meta_key", "created_at", "updated_at"]
+
+    def validate_schema_systems(self, value):
+        from ingest.dbt import schema_system_problems
+
+        problems = schema_system_problems(request_user(self), value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
 
 class IngestionRunSerializer(RunMessagesMixin, AccordModelSerializer):

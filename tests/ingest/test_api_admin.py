@@ -39,10 +39,11 @@ def make_test() -> DbtTest:
 class TestDbtProjectAPI(CRUDAPITests):
     model = DbtProject
     basename = "dbtproject"
-    update_payload = {"schema_systems": {"raw": "crm"}, "owner_meta_key": "maintainer"}
+    update_payload = {"qualify_with_database": True, "owner_meta_key": "maintainer"}
     invalid_payloads = [
         ({"schema_systems": ["raw"]}, "schema_systems"),
         ({"schema_systems": {"raw": ""}}, "schema_systems"),
+        ({"schema_systems": {"raw": "no-such-system"}}, "schema_systems"),
         ({"name": ""}, "name"),
     ]
 
@@ -56,6 +57,43 @@ class TestDbtProjectAPI(CRUDAPITests):
     @classmethod
     def make_objects(cls, count):
         return [make_project() for _ in range(count)]
+
+    def test_a_lead_may_not_map_schemas_to_a_system_of_another_department(self):
+        from tests.mixins import make_user
+
+        sales, finance = factories.department(), factories.department()
+        lead = make_user("dbt-project-lead")
+        factories.membership(lead, department=sales, role="lead")
+        project = make_project(system=factories.system(owner_department=sales))
+        factories.system(slug="finance-ledger", owner_department=finance)
+        factories.system(slug="sales-replica", owner_department=sales)
+        url = self.detail_url(project.pk)
+        response = self.client_for(lead).patch(url, {"schema_systems": {"ledger": "finance-ledger"}}, format="json")
+        self.assertEqual(response.status_code, 400, response.content)
+        errors = " ".join(response.json()["errors"]["schema_systems"])
+        self.assertIn("may not change the system 'finance-ledger'", errors)
+        response = self.client_for(lead).patch(url, {"schema_systems": {"raw": "sales-replica"}}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+
+    def test_the_admin_form_refuses_it_too(self):
+        from django.urls import reverse
+
+        from tests.mixins import make_user
+
+        sales, finance = factories.department(), factories.department()
+        lead = make_user("dbt-admin-lead", is_staff=True)
+        factories.membership(lead, department=sales, role="lead")
+        system = factories.system(owner_department=sales)
+        project = make_project(system=system)
+        factories.system(slug="finance-books", owner_department=finance)
+        self.client.force_login(lead)
+        response = self.client.post(reverse("admin:ingest_dbtproject_change", args=[project.pk]), {
+            "name": project.name, "system": system.pk, "schema_systems": '{"books": "finance-books"}',
+            "owner_meta_key": "owner", "department_meta_key": "department"})
+        self.assertEqual(response.status_code, 200)  # the form again, with the error
+        self.assertIn("may not change the system", response.content.decode())
+        project.refresh_from_db()
+        self.assertEqual(project.schema_systems, {})
 
     def create_payloads(self):
         return [{"name": f"jaffle_{factories.n()}", "system": self.target.pk},
