@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import logging
 import re
 from typing import Any, NamedTuple
 
@@ -43,6 +44,7 @@ from permissions import audit, context
 from permissions.access import restricted_flag
 from permissions.context import Actor
 
+logger = logging.getLogger(__name__)
 KINDS = ("datasets", "fields", "relationships", "lineage")
 
 
@@ -102,14 +104,20 @@ def harvest(system: System, *, trigger: str = HarvestTrigger.COMMAND, requested_
         run.errors = [str(exc) if not isinstance(exc, KeyError) else f"No connector for engine {exc}."]
         run.status = HarvestStatus.FAILED
     except Exception as exc:  # noqa: BLE001 - a failed harvest is recorded on its run, never a crash
+        import sqlite3
+
+        import psycopg
+
         from governance.checks.data import CheckSetupError, SourceUnavailable
 
-        if not isinstance(exc, (SourceUnavailable, CheckSetupError, HarvestError)):
-            import psycopg
-
-            if not isinstance(exc, psycopg.Error):
-                raise
-        run.errors = [f"{type(exc).__name__}: {exc}"[:2000]]
+        if isinstance(exc, (SourceUnavailable, CheckSetupError, HarvestError, psycopg.Error, sqlite3.Error)):
+            run.errors = [f"{type(exc).__name__}: {exc}"[:2000]]  # the source's own answer
+        else:
+            # The registry's database, or a bug: what this batch wrote is rolled back (each schema is
+            # one transaction), and the run ends failed instead of staying "running" behind a crash.
+            logger.exception("Harvest #%s of %s failed", run.pk, system.slug)
+            run.errors = [f"The harvest failed ({type(exc).__name__}); schemas reconciled before it are kept, the "
+                          "one in progress was rolled back; the server log has the details."]
         run.status = HarvestStatus.FAILED
     run.counts = reconciler.counts
     run.finished_at = timezone.now()
