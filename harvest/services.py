@@ -14,6 +14,7 @@ audit record (only its run row)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fnmatch
 import logging
@@ -21,7 +22,7 @@ import re
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, Field, LineageEdge, System
@@ -80,14 +81,43 @@ def get_or_create_run(system: System, *, trigger: str, scheduled_for: datetime.d
         return HarvestRun.objects.get(system=system, scheduled_for=at), False
 
 
+#: The first key of the PostgreSQL advisory locks that keep one System's harvests one at a time.
+_LOCK_NAMESPACE = 0x48525653  # "HRVS"
+
+
+@contextlib.contextmanager
+def _one_at_a_time(system: System):
+    """On PostgreSQL, wait for any other harvest of ``system`` to finish (a session-level advisory
+    lock, released when the harvest ends or its connection goes): two deliveries of one tick, or a
+    scheduled and a manual harvest, do not reconcile the same datasets at once."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, system.pk])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, system.pk])
+
+
 def harvest(system: System, *, trigger: str = HarvestTrigger.COMMAND, requested_by=None,
             scheduled_for: datetime.datetime | None = None) -> HarvestRun:
     """Harvest ``system`` now (or finish the run of ``scheduled_for``); the run, finished."""
-    from governance.services.compliance import SourceNotConfigured, dsn_for
-
     run, _ = get_or_create_run(system, trigger=trigger, scheduled_for=scheduled_for, requested_by=requested_by)
     if run.status != HarvestStatus.RUNNING:
         return run  # a redelivered task: this tick's harvest already ran
+    with _one_at_a_time(system):
+        run.refresh_from_db()
+        if run.status != HarvestStatus.RUNNING:
+            return run  # the same run, finished by the harvest this one waited for
+        return _harvest(system, run)
+
+
+def _harvest(system: System, run: HarvestRun) -> HarvestRun:
+    from governance.services.compliance import SourceNotConfigured, dsn_for
+
     actor = Actor(system=run.actor_name)
     reconciler = _Reconciler(system, run)
     try:
