@@ -50,9 +50,10 @@ class CockpitTests(TestCase):
         cls.incident = Incident.objects.create(contract=failing, opened_by_run=run, title="Pipeline numbers fail",
                                                assignee=cls.lead,
                                                ack_due_at=timezone.now() + datetime.timedelta(hours=3))
-        cls.dataset = factories.dataset(qualified_name="crm.opportunities", owner_department=cls.sales,
-                                        steward=cls.lead)
-        cls.secret = factories.dataset(qualified_name="crm.commissions", owner_department=cls.sales)
+        cls.dataset = factories.dataset(qualified_name="crm.opportunities", name="Opportunities",
+                                        owner_department=cls.sales, steward=cls.lead)
+        cls.secret = factories.dataset(qualified_name="crm.commissions", name="Commissions",
+                                       owner_department=cls.sales)
         harvest = HarvestRun.objects.create(system=cls.dataset.system, trigger="scheduled",
                                             scheduled_for=timezone.now(), status="succeeded")
         for dataset in (cls.dataset, cls.secret):
@@ -117,12 +118,18 @@ class CockpitTests(TestCase):
 
     def test_the_search_page_answers_as_the_api_and_hides_what_is_hidden(self):
         self.client.force_login(self.reader)
-        response = self.client.get(reverse("admin:catalog_search"), {"q": "crm"})
+        response = self.client.get(reverse("admin:catalog_search"), {"q": "opportunities"})
         self.assertEqual(response.status_code, 200)
         html = response.content.decode()
         self.assertIn("crm.opportunities", html)
-        self.assertNotIn("crm.commissions", html)
         self.assertIn(reverse("admin:catalog_dataset_change", args=[self.dataset.pk]), html)
-        response = self.client.get(reverse("admin:catalog_search"), {"q": "crm", "system": "nope"})
+        html = self.client.get(reverse("admin:catalog_search"), {"q": "commissions"}).content.decode()
+        self.assertNotIn("crm.commissions", html)
+        self.assertIn("0 results", html)
+        self.client.force_login(self.lead)  # who may see it finds it
+        html = self.client.get(reverse("admin:catalog_search"), {"q": "commissions"}).content.decode()
+        self.assertIn("crm.commissions", html)
+        self.client.force_login(self.reader)
+        response = self.client.get(reverse("admin:catalog_search"), {"q": "opportunities", "system": "nope"})
         self.assertEqual(response.status_code, 200)
         self.assertIn("errorlist", response.content.decode())
