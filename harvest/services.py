@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from catalog.lineage_sync import replace_edges
 from catalog.models import Dataset, Field, LineageEdge, System
 from catalog.models.lineage import HARVEST_ORIGINS, LineageOrigin
 from catalog.signals import schema_changed
@@ -569,23 +570,11 @@ class _Reconciler:
                     for e in LineageEdge.objects.filter(target__system=self.system, origin__in=HARVEST_ORIGINS)}
         others = set(LineageEdge.objects.filter(target__system=self.system).exclude(
             origin__in=HARVEST_ORIGINS).values_list("source_id", "target_id", "source_field_id", "target_field_id"))
-        for key, (origin, text) in wanted.items():
-            if key in others:
-                continue  # people drew it (or an ingestion made it) already; theirs stays as it is
-            edge = existing.get(key)
-            if edge is None:
-                LineageEdge(source_id=key[0], target_id=key[1], source_field_id=key[2], target_field_id=key[3],
-                            origin=origin, transformation=text).save()
-                counts["added"] += 1
-            elif edge.origin != origin or edge.transformation != text:
-                edge.origin, edge.transformation = origin, text
-                edge.save()
-                counts["changed"] += 1
-            else:
-                counts["unchanged"] += 1
-        for key in set(existing) - set(wanted):
-            existing[key].delete()
-            counts["removed"] += 1
+        # People drew it (or an ingestion made it) already: theirs stays as it is.
+        replace_edges({key: {"origin": origin, "transformation": text} for key, (origin, text) in wanted.items()},
+                      existing, others, counts, lambda key, values: LineageEdge(
+                          source_id=key[0], target_id=key[1], source_field_id=key[2], target_field_id=key[3],
+                          **values))
 
     def _classify_and_record(self) -> None:
         if not self.changes:

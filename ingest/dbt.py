@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
+from catalog.lineage_sync import replace_edges
 from catalog.models import Dataset, Department, Field, LineageEdge, System, Tag
 from catalog.models.lineage import LineageOrigin
 from harvest.lineage import parse_view
@@ -643,25 +644,11 @@ class _Ingestion:
         text = f"Ingested from dbt project {self.project.name}."
         datasets = {d.pk: d for d in self.datasets.values()}
         fields = {f.pk: f for by_name in self.fields.values() for f in by_name.values()}
-        for key, job in wanted.items():
-            if key in others:
-                continue  # people drew it, a harvest or another project made it: theirs stays
-            edge = existing.get(key)
-            if edge is None:
-                # The ends as loaded objects: naming the edge in its audit record then costs no query.
-                LineageEdge(source=datasets[key[0]], target=datasets[key[1]],
-                            source_field=fields.get(key[2]), target_field=fields.get(key[3]),
-                            origin=LineageOrigin.DBT, job=job[:500], transformation=text).save()
-                counts["added"] += 1
-            elif edge.job != job or edge.transformation != text:
-                edge.job, edge.transformation = job[:500], text
-                edge.save()
-                counts["changed"] += 1
-            else:
-                counts["unchanged"] += 1
-        for key in set(existing) - set(wanted):
-            existing[key].delete()
-            counts["removed"] += 1
+        # The ends as loaded objects: naming a new edge in its audit record then costs no query.
+        replace_edges({key: {"job": job[:500], "transformation": text} for key, job in wanted.items()}, existing,
+                      others, counts, lambda key, values: LineageEdge(
+                          source=datasets[key[0]], target=datasets[key[1]], source_field=fields.get(key[2]),
+                          target_field=fields.get(key[3]), origin=LineageOrigin.DBT, **values))
 
     # -- tests and their results
 
