@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: Accord on the embedded default (SQLite and a filesystem Celery broker
-# under var/, or ACCORD_VAR_DIR) in one terminal. Migrates, collects static files,
+# under var/, or ACCORD_VAR_DIR) in one terminal. Migrates, builds the JavaScript libraries
+# (scripts/build_js.sh) and collects static files,
 # loads the demo company and harvests its warehouse, makes sure there is an admin,
 # then runs the web server (gunicorn), a Celery worker and Celery beat. Ctrl-C stops all three; if one of
 # them dies, the others are stopped and the script exits non-zero.
@@ -26,6 +27,8 @@ fi
 
 mkdir -p "$ACCORD_VAR_DIR"
 "$BIN/python" manage.py migrate --noinput
+# The charts' and maps' JavaScript libraries (npm, pinned by package-lock.json), before collectstatic.
+bash scripts/build_js.sh
 "$BIN/python" manage.py collectstatic --noinput --verbosity 0
 # The demo, then a harvest of its warehouse; the first time, a contracted column is dropped from
 # the warehouse and harvested again, so a breaking schema drift (and its incident) is in the admin.

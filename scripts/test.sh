@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test run: lint, migrations check, OpenAPI schema without warnings,
+# The whole test run: the JavaScript build, lint, migrations check, OpenAPI schema without warnings,
 # then the pytest suite on a throwaway PostgreSQL 15 and again on SQLite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,8 @@ export DJANGO_SETTINGS_MODULE=config.settings_test
 export ACCORD_VAR_DIR="$WORK/var"
 export SECRET_KEY=test-only-secret-key-not-for-production
 
+echo "== JavaScript build (scripts/build_js.sh)"
+bash scripts/build_js.sh
 echo "== ruff"
 $BIN/ruff check .
 echo "== makemigrations --check"
