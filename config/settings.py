@@ -197,6 +197,13 @@ ACCORD_CHECK_MAX_RETRIES = env_int("ACCORD_CHECK_MAX_RETRIES", 5)
 ACCORD_CHECK_RETRY_BASE_SECONDS = env_int("ACCORD_CHECK_RETRY_BASE_SECONDS", 30)
 ACCORD_CHECK_TIME_LIMIT_SECONDS = env_int("ACCORD_CHECK_TIME_LIMIT_SECONDS", 900)
 ACCORD_INCIDENT_ACK_HOURS = env_int("ACCORD_INCIDENT_ACK_HOURS", 4)
+# The scorecard (docs/scorecard.md): snapshots kept this many days (at least a year), a draft state definition
+# untouched this long is stale, a harvest or check this recent is fresh, these classification levels call for a
+# deny rule.
+ACCORD_SCORECARD_RETENTION_DAYS = max(366, env_int("ACCORD_SCORECARD_RETENTION_DAYS", 400))
+ACCORD_SCORECARD_STALE_DRAFT_DAYS = env_int("ACCORD_SCORECARD_STALE_DRAFT_DAYS", 30)
+ACCORD_SCORECARD_FRESH_HOURS = env_int("ACCORD_SCORECARD_FRESH_HOURS", 48)
+ACCORD_SCORECARD_RULE_LEVELS = env_list("ACCORD_SCORECARD_RULE_LEVELS", ["pii", "restricted"])
 ACCORD_WEBHOOK_RETRY_HOURS = env_int("ACCORD_WEBHOOK_RETRY_HOURS", 24)
 ACCORD_WEBHOOK_TIMEOUT_SECONDS = env_int("ACCORD_WEBHOOK_TIMEOUT_SECONDS", 10)
 # Webhook URLs may only reach public addresses (governance/outbound.py) unless their network is listed here,

@@ -1123,3 +1123,4 @@ class DeliveryAdmin(GovernanceAdmin):
     @admin.action(description="Re-send the selected deliveries (same event id)")
     def resend_selected(self, request, queryset):
         _run(request, [lambda d=d: notifications.redeliver(d, actor=request.user) for d in queryset], "queued")
+from governance import scorecard_admin  # noqa: E402, F401  (the scorecard's pages, snapshots and meetings)

@@ -98,3 +98,12 @@ def activate_due_contract_versions() -> int:
 
     with system_actor("contracts", reason="Activate contract versions whose notice period ended") as audit_context:
         return len(activate_due_versions(actor=audit_context.actor))
+
+
+@shared_task(acks_late=True)
+def take_scorecard_snapshot() -> int:
+    """Today's scorecard snapshot of the organisation and every department (rerun: replaced), and pruning."""
+    from governance import scorecard
+
+    with system_actor("scorecard", reason="Daily scorecard snapshot"):
+        return scorecard.take_snapshots()

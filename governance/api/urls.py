@@ -1,5 +1,7 @@
 
-from governance.api import views
+from django.urls import path
+
+from governance.api import scorecard, views
 from permissions.api.routers import AccordRouter
 
 router = AccordRouter()
@@ -16,5 +18,12 @@ router.register("compliance-runs", views.ComplianceRunViewSet)
 router.register("incidents", views.IncidentViewSet)
 router.register("subscriptions", views.SubscriptionViewSet)
 router.register("deliveries", views.DeliveryViewSet)
+router.register("scorecard-snapshots", scorecard.ScorecardSnapshotViewSet)
+router.register("council-meetings", scorecard.CouncilMeetingViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("scorecard/", scorecard.ScorecardView.as_view(), name="scorecard"),
+    path("scorecard/departments/<slug:slug>/", scorecard.ScorecardDepartmentView.as_view(),
+         name="scorecard-department"),
+    *router.urls,
+]

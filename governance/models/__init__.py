@@ -9,6 +9,7 @@ from governance.models.compliance import (
 )
 from governance.models.contracts import ContractSignature, ContractVersion, DataContract
 from governance.models.entities import BusinessEntity, EntityAttribute, SystemOfRecord
+from governance.models.scorecard import CouncilMeeting, ScorecardSnapshot
 from governance.models.states import (
     StateApproval,
     StateDefinition,
@@ -19,7 +20,7 @@ from governance.models.states import (
 
 __all__ = [
     "CheckResult", "ComplianceRun", "ComplianceStatus", "Delivery", "EventType", "Incident",
-    "NotificationSubscription",
+    "NotificationSubscription", "CouncilMeeting", "ScorecardSnapshot",
     "BusinessEntity", "ContractSignature", "ContractVersion", "DataContract", "EntityAttribute", "StateApproval",
     "StateDefinition", "StateDefinitionVersion", "StateTransition", "StateWorkflow", "SystemOfRecord",
 ]

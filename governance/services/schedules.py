@@ -24,6 +24,8 @@ HOUSEKEEPING = [
      3600),
     # Closes ended repeat windows, verifies the chain from its last checkpoint and, with a signing key, signs its head.
     ("Accord: audit checkpoint", "permissions.tasks.audit_checkpoint", 3600),
+    # The day's scorecard snapshot, refreshed every hour (idempotent per day: the last run of a day stands).
+    ("Accord: scorecard snapshot", "governance.tasks.take_scorecard_snapshot", 3600),
 ]
 
 
