@@ -17,6 +17,8 @@ export SECRET_KEY=test-only-secret-key-not-for-production
 
 echo "== JavaScript build (scripts/build_js.sh)"
 bash scripts/build_js.sh
+echo "== datacontract-cli for the interop tests (.venv-interop, cached)"
+bash scripts/ensure_datacontract.sh >/dev/null
 echo "== ruff"
 $BIN/ruff check .
 echo "== makemigrations --check"
