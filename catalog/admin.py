@@ -3,6 +3,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_maps import LineageMapAdminMixin
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
 from permissions.admin_base import AccordInline, AccordModelAdmin
 
@@ -64,7 +65,7 @@ class FieldInline(AccordInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(AccordModelAdmin):
+class DatasetAdmin(LineageMapAdminMixin, AccordModelAdmin):
     list_display = [
         "qualified_name",
         "name",
@@ -251,7 +252,7 @@ def _drift_value(value) -> str:
 
 
 @admin.register(Field)
-class FieldAdmin(AccordModelAdmin):
+class FieldAdmin(LineageMapAdminMixin, AccordModelAdmin):
     list_display = ["name", "dataset", "data_type", "nullable", "is_key", "classification", "owner", "owner_department"]
     list_filter = [
         "classification",

@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from catalog.models import Department, System
 from governance import redaction
+from governance.admin_maps import DataFlowAdminMixin
 from governance.choices import ContractStatus, DesignationStatus, VersionStatus
 from governance.forms import contract_form_for, criteria_form_for, is_flat
 from governance.models import (
@@ -861,7 +862,7 @@ class ContractVersionInline(AccordInline):
 
 
 @admin.register(DataContract)
-class DataContractAdmin(GovernanceAdmin):
+class DataContractAdmin(DataFlowAdminMixin, GovernanceAdmin):
     list_display = ["name", "producer", "consumer_list", "status", "compliance_status", "last_checked_at"]
     list_filter = [("producer", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "slug", "description"]

@@ -23,6 +23,11 @@ class GovernanceConfig(AppConfig):
 
         register_guard(kept_history)  # deleting a catalog object never deletes governance history
 
+        from catalog.lineage_map import register_edge_marker
+        from governance.maps import contract_marks
+
+        register_edge_marker("contracts", contract_marks)  # the lineage map marks the edges contracts cover
+
 
 def _checkpoint_signed(sender, line, **kwargs) -> None:
     """A signed audit checkpoint was stored: send it to its subscribers (the ``audit.checkpoint`` event)."""

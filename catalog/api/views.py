@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from catalog import filtersets, search
 from catalog.api import serializers as catalog_serializers
+from catalog.api.lineage_map import LineageGraphMixin
 from catalog.api.registration import DatasetRegistrationSerializer
 from catalog.models import Dataset, Department, DepartmentMembership, Field, LineageEdge, System, Tag
 from catalog.services import register_dataset
@@ -80,7 +81,7 @@ def visible_fields(user):
     )
 
 
-class DatasetViewSet(AccordModelViewSet):
+class DatasetViewSet(LineageGraphMixin, AccordModelViewSet):
     queryset = Dataset.objects.select_related("system", "owner_department", "steward").prefetch_related(
         tags_prefetch())
     serializer_class = catalog_serializers.DatasetSerializer
@@ -215,7 +216,7 @@ class DatasetViewSet(AccordModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED if result.dataset_created else status.HTTP_200_OK)
 
 
-class FieldViewSet(AccordModelViewSet):
+class FieldViewSet(LineageGraphMixin, AccordModelViewSet):
     queryset = Field.objects.select_related("dataset", "owner", "owner_department").prefetch_related(
         tags_prefetch())
     serializer_class = catalog_serializers.FieldSerializer
