@@ -106,6 +106,10 @@
     draw();
   }
 
+  // The admin's sidebar settles the page's width after the first drawing: fit again when the canvas changes size.
+  new ResizeObserver(() => {
+    if (window.accordLineageMap) { window.accordLineageMap.resize(); window.accordLineageMap.fit(undefined, 20); }
+  }).observe(canvas);
   depth.addEventListener("change", load);
   if (fields) fields.addEventListener("change", load);
   root.querySelector("button[name=fit]").addEventListener("click", () => window.accordLineageMap.fit(undefined, 20));

@@ -52,6 +52,8 @@
                         wheelSensitivity: 0.3, minZoom: 0.1, maxZoom: 3});
   cy.on("tap", "node", (event) => { window.location.href = systemUrl(event.target.data("system")); });
   root.querySelector("button[name=fit]").addEventListener("click", () => cy.fit(undefined, 40));
+  // The admin's sidebar settles the page's width after this runs: fit again when the canvas changes size.
+  new ResizeObserver(() => { cy.resize(); cy.fit(undefined, 40); }).observe(canvas);
   window.accordDataFlowMap = cy;
   canvas.dataset.ready = "true";
 })();
