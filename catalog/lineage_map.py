@@ -29,7 +29,7 @@ DEFAULT_DEPTH = 2
 def max_nodes() -> int:
     """The walk stops expanding once the map holds this many datasets (the level that crossed it is
     kept whole, and the answer says ``truncated``)."""
-    return getattr(settings, "ACCORD_LINEAGE_MAP_MAX_NODES", 1000)
+    return settings.ACCORD_LINEAGE_MAP_MAX_NODES
 
 
 #: ``marker(user, edges) -> {(source id, target id): [mark, ...]}`` for the dataset edges given

@@ -349,3 +349,5 @@ ACCORD_SEARCH_MAX_LIMIT = 100
 # not with the catalog (docs/api.md, docs/benchmarks.md). The default equals the largest
 # page, so one type's candidates can still fill any page.
 ACCORD_SEARCH_EXACT_LIMIT = env_int("ACCORD_SEARCH_EXACT_LIMIT", 100)
+# The lineage map stops expanding once it holds this many datasets (catalog.lineage_map).
+ACCORD_LINEAGE_MAP_MAX_NODES = env_int("ACCORD_LINEAGE_MAP_MAX_NODES", 1000)
