@@ -54,6 +54,8 @@ def contract_push(api: Accord, args, out, err) -> int:
         body["producer"] = args.producer
     if args.consumer:
         body["consumers"] = args.consumer
+    if args.system:
+        body["system"] = args.system
     version = api.post("contracts/import-odcs/", json=body)
     for warning in version.get("warnings") or []:
         err.write(f"warning: {warning}\n")
@@ -321,6 +323,8 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--contract", metavar="SLUG", help="add a version to this contract (default: a new contract)")
     push.add_argument("--producer", metavar="SLUG", help="the producing department (new contracts)")
     push.add_argument("--consumer", metavar="SLUG", action="append", help="a consuming department (repeatable)")
+    push.add_argument("--system", metavar="SLUG",
+                      help="the system the document's tables are in (default: found from its servers entry)")
     push.set_defaults(run=contract_push)
     pull = contract_commands.add_parser("pull", help="export a contract version as ODCS")
     pull.add_argument("slug")

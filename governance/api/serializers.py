@@ -315,6 +315,9 @@ class OdcsImportSerializer(serializers.Serializer):
                     help_text="Import as a new version of this contract; omit to create a contract.")
     producer = department_ref(required=False, allow_null=True)
     consumers = department_ref(many=True, required=False)
+    system = system_ref(required=False, allow_null=True,
+                        help_text="The System the document's tables are in; omit to find it from the document's "
+                                  "servers (engine, host, port, database).")
 
     def validate_document(self, value):
         if not isinstance(value, (str, dict)) or not value:

@@ -303,7 +303,7 @@ class DataContractViewSet(GovernanceModelViewSet):
             self.permission_denied(request, message="You may not create contracts for this producer.")
         version, warnings = odcs_io.import_document(data["document"], producer=data.get("producer"),
                                                     consumers=data.get("consumers", []), contract=contract,
-                                                    actor=request.user)
+                                                    system=data.get("system"), actor=request.user)
         fresh = ContractVersion.objects.get(pk=version.pk)
         body = gs.ContractVersionSerializer(fresh, context=self.get_serializer_context()).data
         return Response({**body, "warnings": warnings}, status=status.HTTP_201_CREATED)

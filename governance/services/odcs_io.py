@@ -20,6 +20,7 @@ from governance import odcs, redaction
 from governance.choices import ContractStatus, VersionStatus
 from governance.models import ContractVersion, DataContract, StateDefinition
 from governance.services import contracts as contract_services
+from governance.services import odcs_mapping
 from permissions.errors import Invalid
 
 # Accord's lifecycle → the statuses ODCS documents use.
@@ -134,11 +135,15 @@ def _free_slug(name: str) -> str:
 
 @transaction.atomic
 def import_document(document_text, *, producer: Department | None, consumers: list[Department],
-                    contract: DataContract | None, actor) -> tuple[ContractVersion, list[str]]:
+                    contract: DataContract | None, actor, system=None) -> tuple[ContractVersion, list[str]]:
     """A new draft version (and, unless ``contract`` is given, a new contract) from an ODCS document,
-    with the warnings the import raised."""
+    with the warnings the import raised. Its datasets are those its schema objects name, in ``system``
+    or the System its ``servers`` match (``governance.services.odcs_mapping``)."""
     document, warnings = parse_and_validate(document_text)
     parts = odcs.split(document)
+    mapping = odcs_mapping.map_datasets(document, parts.terms.get("schema"), system=system, actor=actor,
+                                        contract=contract)
+    warnings = [*warnings, *mapping.warnings]
     meta = parts.meta
     version_label = str(meta.get("version") or "")
     _check_length(ContractVersion, "version", version_label, "version")
@@ -160,7 +165,7 @@ def import_document(document_text, *, producer: Department | None, consumers: li
         contract.consumers.set(consumers)
     version = contract_services.create_version(
         contract=contract, version=version_label, terms=parts.terms, meta=meta, residual=parts.residual,
-        state_definitions=_states_for(parts.terms.get("state_definitions")), actor=actor)
+        state_definitions=_states_for(parts.terms.get("state_definitions")), datasets=mapping.datasets, actor=actor)
     return version, warnings
 
 

@@ -83,7 +83,9 @@ def test_every_example_imports_and_exports_unchanged(council_client, path):
     response = _import(council_client, text)
     assert response.status_code == 201, response.content
     # Three of the standard's examples declare v3.0.2 but use v3.1 features: accepted, with a warning.
-    assert bool(response.json()["warnings"]) == bool(odcs.validate(original))
+    # (Their servers match no registered System here: a warning of its own, see test_odcs_mapping.)
+    declared = [warning for warning in response.json()["warnings"] if "validated against" in warning]
+    assert bool(declared) == bool(odcs.validate(original))
     version_id = response.json()["id"]
     for fmt, load in (("json", json.loads), ("yaml", yaml.safe_load)):
         exported = council_client.get(f"/api/v1/contract-versions/{version_id}/odcs/", {"as": fmt})
