@@ -200,6 +200,11 @@ class ParityWorld(TestCase):
             name="Budget alerts", owner=cls.lead, url="https://hooks.example.com/accord", event_types=[])
         Delivery.objects.create(subscription=subscription, event_id="evt_" + "0" * 32, event_type="incident.opened",
                                 status="failed", attempts=3, last_status_code=502, payload={})
+        from governance.models import CouncilMeeting, ScorecardSnapshot
+
+        CouncilMeeting.objects.create(held_on=datetime.date(2026, 11, 30), notes="Monthly review")
+        ScorecardSnapshot.objects.create(day=datetime.date(2026, 11, 30), department=finance, facts={"datasets": 1},
+                                         computed_at=timezone.now())
         for user in (cls.lead, cls.reader):
             create_token(user=user, name="laptop", actor=user)
         rule = AccessRule.objects.create(
