@@ -122,7 +122,13 @@ def _classify(version: ContractVersion, coverage: Coverage | None = None) -> Non
         result = contract_terms.classify(previous.terms, version.terms)
         if previous.producer_id is not None:  # versions migrated without parties compare on terms only
             _coverage_changes(_coverage(previous), coverage or _coverage(version), result)
-        contract_terms.check_bump(previous.version, version.version, result.change_class)
+        try:
+            contract_terms.check_bump(previous.version, version.version, result.change_class)
+        except contract_terms.TermsError as exc:
+            # The refusal lists what makes the version that class, so a pipeline can say what to fix.
+            refusal = _invalid_terms(exc)
+            refusal.errors["changes"] = [f"{c['class']}: {c['change']}" for c in result.changes]
+            raise refusal from exc
     except contract_terms.TermsError as exc:
         raise _invalid_terms(exc) from exc
     version.change_class, version.changes = result.change_class, result.changes

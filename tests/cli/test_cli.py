@@ -100,6 +100,7 @@ def test_push_adds_a_version_and_refuses_a_breaking_change_without_a_major_bump(
     code, out, err = run("contract", "push", str(path), "--contract", "handoff")
     assert code == 1 and out == ""
     assert "HTTP 400" in err and "needs a major bump from 1.0.0; 1.1.0 is a minor bump" in err
+    assert "changes: breaking: field leads.score removed or renamed" in err
     assert not ContractVersion.objects.filter(contract__slug="handoff", version="1.1.0").exists()
 
 
