@@ -146,10 +146,12 @@ __all__ = [
     "run_state_conformance",
 ]
 
-RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "row_count", "freshness", "custom_sql")
-COLUMN_RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "freshness")
-_COUNTED_RULES = ("not_null", "unique", "accepted_values", "pattern", "range")  # measure a violation count
-_PERCENT_RULES = ("not_null", "unique", "accepted_values", "pattern")
+RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "length", "row_count", "freshness",
+         "custom_sql")
+COLUMN_RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "length", "freshness")
+_COUNTED_RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "length")  # a violation count
+_PERCENT_RULES = ("not_null", "unique", "accepted_values", "pattern", "length")
+GUARANTEED_RULES = ("not_null", "unique")  # what a source's constraints can guarantee
 _PERCENT_UNITS = ("percent", "%")
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "between", "not_between")
 CUSTOM_SQL_CAP = 10_000  # custom queries count at most this many rows (+1 to know that there are more)
@@ -193,6 +195,7 @@ class Rule:
     field: str | None = None
     params: dict = _field(default_factory=dict)
     severity: str | None = None
+    term: str | None = None  # the contract term it comes from ("required", "logicalTypeOptions.pattern"...)
 
 
 @dataclass
@@ -208,6 +211,9 @@ class RuleResult:
     violations: int | None
     duration_ms: float
     message: str
+    term: str | None = None  # the rule's term, as given in Rule.term
+    guaranteed_by: str | None = None  # the source constraint that guarantees it: no data was scanned
+    duplicated_values: int | None = None  # unique: distinct values occurring more than once
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -589,6 +595,9 @@ class _Planned:
     percent: bool = False
     max_age_hours: float | None = None
     slot: int = 0
+    quoted: str | None = None  # unique: the quoted column (its duplicated values are counted afterwards)
+    of_values: str | None = None  # unique in percent: measured against the non-NULL values, count(col)
+    of_slot: int = 0
 
 
 def _require_params(rule: Rule) -> dict:
@@ -628,7 +637,8 @@ def _plan(index: int, rule: Rule, source: Source, names: dict[str, str], columns
     if kind == "not_null":
         return _Planned(index, rule, f"count(*) - count({quoted})", [], threshold, percent)
     if kind == "unique":
-        return _Planned(index, rule, f"count({quoted}) - count(DISTINCT {quoted})", [], threshold, percent)
+        return _Planned(index, rule, f"count({quoted}) - count(DISTINCT {quoted})", [], threshold, percent,
+                        quoted=quoted, of_values=f"count({quoted})" if percent else None)
     if kind == "accepted_values":
         values = params.get("values")
         if not isinstance(values, list | tuple):
@@ -657,16 +667,29 @@ def _plan(index: int, rule: Rule, source: Source, names: dict[str, str], columns
         if "min" in bounds and "max" in bounds and _is_number(bounds["min"]) and _is_number(bounds["max"]) \
                 and bounds["min"] > bounds["max"]:
             raise CheckSetupError("range: params.min is greater than params.max")
-        tests = ([{"field": field_name, "op": "lt", "value": bounds["min"]}] if "min" in bounds else []) + \
-                ([{"field": field_name, "op": "gt", "value": bounds["max"]}] if "max" in bounds else [])
+        below = "lte" if params.get("min_exclusive") is True else "lt"
+        above = "gte" if params.get("max_exclusive") is True else "gt"
+        tests = ([{"field": field_name, "op": below, "value": bounds["min"]}] if "min" in bounds else []) + \
+                ([{"field": field_name, "op": above, "value": bounds["max"]}] if "max" in bounds else [])
         outside, sql_params = _compiled({"any": tests}, columns, vendor, physical, now,
                                         f"cannot compare {field_name!r} with the range")
         return _Planned(index, rule, f"sum(CASE WHEN {outside} THEN 1 ELSE 0 END)", sql_params, threshold)
+    if kind == "length":
+        limits = {key: params[key] for key in ("min_length", "max_length") if params.get(key) is not None}
+        if not limits or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in limits.values()):
+            raise CheckSetupError("length needs params.min_length, params.max_length or both (whole numbers >= 0)")
+        size = ("char_length" if vendor == "postgresql" else "length") + f"(CAST({quoted} AS TEXT))"
+        tests = ([f"{size} < %s"] if "min_length" in limits else []) + ([f"{size} > %s"] if "max_length" in limits
+                                                                          else [])
+        violation = f"{quoted} IS NOT NULL AND ({' OR '.join(tests)})"
+        return _Planned(index, rule, f"sum(CASE WHEN {violation} THEN 1 ELSE 0 END)", list(limits.values()),
+                        threshold, percent)
     raise CheckSetupError(f"unknown rule {kind!r}; rules are: {', '.join(RULES)}")  # pragma: no cover
 
 
 def _error(rule: Rule, message: str, duration_ms: float = 0.0, threshold: str | None = None) -> RuleResult:
-    return RuleResult(rule.key, rule.rule, rule.field, "error", None, threshold, None, round(duration_ms, 3), message)
+    return RuleResult(rule.key, rule.rule, rule.field, "error", None, threshold, None, round(duration_ms, 3), message,
+                      rule.term)
 
 
 def _finish(planned: _Planned, row: tuple, duration_ms: float, now: dt.datetime) -> RuleResult:
@@ -680,11 +703,12 @@ def _finish(planned: _Planned, row: tuple, duration_ms: float, now: dt.datetime)
     if kind == "row_count":
         status: Status = "pass" if threshold.holds(rows) else "fail"
         return RuleResult(rule.key, kind, rule.field, status, rows, threshold.text, None, ms,
-                          f"{rows} rows; expected {threshold.text}")
+                          f"{rows} rows; expected {threshold.text}", rule.term)
     violations = int(row[planned.slot] or 0)
     observed: int | float = violations
+    base = int(row[planned.of_slot] or 0) if planned.of_values else rows
     if planned.percent:
-        observed = round(100 * violations / rows, 4) if rows else 0.0
+        observed = round(100 * violations / base, 4) if base else 0.0
     status = "pass" if threshold.holds(observed) else "fail"
     what = {
         "not_null": "null values",
@@ -692,17 +716,68 @@ def _finish(planned: _Planned, row: tuple, duration_ms: float, now: dt.datetime)
         "accepted_values": "values not among the accepted values",
         "pattern": "values not matching the pattern",
         "range": "values outside the range" + _range_text(rule.params),
+        "length": "values of a length outside" + _length_text(rule.params),
     }[kind]
-    share = f" ({_fmt(observed)} % of {rows} rows)" if planned.percent else f" in {rows} rows"
+    share = f" ({_fmt(observed)} % of {base} {'non-null values' if planned.of_values else 'rows'})" \
+        if planned.percent else f" in {rows} rows"
     return RuleResult(rule.key, kind, rule.field, status, observed, threshold.text, violations, ms,
-                      f"{violations} {what}{share}; expected {threshold.text}")
+                      f"{violations} {what}{share}; expected {threshold.text}", rule.term)
+
+
+def _guarantee(source: Source, names: dict[str, str], rule: Rule,
+               guarantees: Mapping[tuple[str, str], str] | None) -> str | None:
+    if not guarantees or rule.rule not in GUARANTEED_RULES or not isinstance(rule.field, str):
+        return None
+    return guarantees.get((rule.rule, names.get(_column_key(source.vendor, rule.field), "")))
+
+
+def _guaranteed(planned: _Planned, reason: str) -> RuleResult:
+    rule, threshold = planned.rule, planned.threshold
+    assert threshold is not None
+    observed: int | float = 0.0 if planned.percent else 0
+    status: Status = "pass" if threshold.holds(observed) else "fail"
+    return RuleResult(rule.key, rule.rule, rule.field, status, observed, threshold.text, 0, 0.0,
+                      f"guaranteed by the source: {reason} (not computed); expected {threshold.text}", rule.term,
+                      guaranteed_by=reason)
+
+
+def _count_duplicated_values(source: Source, reference: str, found: list[tuple[_Planned, RuleResult]]) -> None:
+    """Set ``duplicated_values`` (values occurring more than once) on unique results that found duplicates."""
+    columns = list(dict.fromkeys(item.quoted for item, _result in found))
+    if not columns:
+        return
+    counts = ", ".join(f"(SELECT count(*) FROM (SELECT {column} FROM {reference} WHERE {column} IS NOT NULL "
+                       f"GROUP BY {column} HAVING count(*) > 1) AS d{i})" for i, column in enumerate(columns))
+    try:
+        outcome = _execute(source, f"SELECT {counts}", [])
+    except _QueryFailed as failure:
+        for _item, result in found:
+            result.message += f"; the duplicated values could not be counted ({failure.message})"
+        return
+    by_column = dict(zip(columns, outcome.row or (), strict=False))
+    for item, result in found:
+        value = by_column.get(item.quoted)
+        result.duplicated_values = None if value is None else int(value)
+        result.message = result.message.replace(
+            "duplicate values (rows beyond the first of each value)",
+            f"rows beyond the first of each value ({result.duplicated_values} duplicated values)")
+
+
+def _length_text(params: Mapping) -> str:
+    low, high = params.get("min_length"), params.get("max_length")
+    if low is not None and high is not None:
+        return f" [{low}, {high}] characters"
+    return f" (>= {low} characters)" if low is not None else f" (<= {high} characters)"
 
 
 def _range_text(params: Mapping) -> str:
     low, high = params.get("min"), params.get("max")
+    strict_low, strict_high = params.get("min_exclusive") is True, params.get("max_exclusive") is True
     if low is not None and high is not None:
-        return f" [{_fmt(low)}, {_fmt(high)}]"
-    return f" (>= {_fmt(low)})" if low is not None else f" (<= {_fmt(high)})"
+        return f" {'(' if strict_low else '['}{_fmt(low)}, {_fmt(high)}{')' if strict_high else ']'}"
+    if low is not None:
+        return f" ({'>' if strict_low else '>='} {_fmt(low)})"
+    return f" ({'<' if strict_high else '<='} {_fmt(high)})"
 
 
 def _finish_freshness(planned: _Planned, newest: Any, rows: int, ms: float, now: dt.datetime) -> RuleResult:
@@ -712,7 +787,7 @@ def _finish_freshness(planned: _Planned, newest: Any, rows: int, ms: float, now:
     if newest is None:
         what = "the table is empty" if rows == 0 else f"every value of {rule.field!r} is null"
         return RuleResult(rule.key, rule.rule, rule.field, "fail", None, threshold, None, ms,
-                          f"no value to measure freshness: {what}")
+                          f"no value to measure freshness: {what}", rule.term)
     moment = _as_utc(newest)
     if moment is None:
         return RuleResult(rule.key, rule.rule, rule.field, "error", None, threshold, None, ms,
@@ -720,7 +795,7 @@ def _finish_freshness(planned: _Planned, newest: Any, rows: int, ms: float, now:
     age = round((now - moment).total_seconds() / 3600, 2)
     status: Status = "pass" if age <= limit else "fail"
     return RuleResult(rule.key, rule.rule, rule.field, status, age, threshold, None, ms,
-                      f"the newest {rule.field} is {_fmt(age)} h old; expected {threshold}")
+                      f"the newest {rule.field} is {_fmt(age)} h old; expected {threshold}", rule.term)
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
@@ -802,6 +877,7 @@ def run_data_checks(
     columns: Mapping[str, str],
     rules: Sequence[Rule],
     now: dt.datetime | None = None,
+    guarantees: Mapping[tuple[str, str], str] | None = None,
 ) -> list[RuleResult]:
     """Run ``rules`` against ``table`` of ``source``; one RuleResult per rule, in order.
 
@@ -809,6 +885,11 @@ def run_data_checks(
     to their data types. The column rules and row_count run in one aggregated SELECT (after a ``LIMIT 0`` probe),
     each custom_sql rule in its own bounded query. Problems with a rule, a column or the table, and failed queries,
     are "error" results; raises SourceUnavailable if the connection is lost, ValueError for a naive ``now``.
+
+    ``guarantees`` maps (rule, column) — ``("not_null", "email")``, ``("unique", "lead_id")``, the column as the table
+    names it — to the source constraint that guarantees it (``"primary key (lead_id)"``): such a rule passes with 0
+    violations, ``guaranteed_by`` set, without being computed. A unique rule that finds duplicates also reports how
+    many distinct values are duplicated (``duplicated_values``), counted by one more statement for all such columns.
     """
     now = utc_now(now)
     results: dict[int, RuleResult] = {}
@@ -833,21 +914,29 @@ def run_data_checks(
         else:
             for i, rule in table_rules:
                 try:
-                    planned.append(_plan(i, rule, source, names, columns, table, now))
+                    item = _plan(i, rule, source, names, columns, table, now)
                 except CheckSetupError as exc:
                     results[i] = _error(rule, str(exc))
+                    continue
+                reason = _guarantee(source, names, rule, guarantees)
+                if reason is None:
+                    planned.append(item)
+                else:
+                    results[i] = _guaranteed(item, reason)
     if planned:
         expressions, params = ["count(*)"], []
         slots: dict[tuple, int] = {}  # identical measures (two freshness limits on one column) are computed once
         for item in planned:
-            if item.expression is None:
-                continue
-            measure = (item.expression, *item.params)
-            if measure not in slots:
-                slots[measure] = len(expressions)
-                expressions.append(item.expression)
-                params.extend(item.params)
-            item.slot = slots[measure]
+            for expression, expression_params, attribute in ((item.expression, item.params, "slot"),
+                                                             (item.of_values, [], "of_slot")):
+                if expression is None:
+                    continue
+                measure = (expression, *expression_params)
+                if measure not in slots:
+                    slots[measure] = len(expressions)
+                    expressions.append(expression)
+                    params.extend(expression_params)
+                setattr(item, attribute, slots[measure])
         sql = "SELECT " + ", ".join(expressions) + " FROM " + reference
         try:
             outcome = _execute(source, sql, params)
@@ -858,6 +947,8 @@ def run_data_checks(
         else:
             for item in planned:
                 results[item.index] = _finish(item, outcome.row, outcome.duration_ms, now)
+            _count_duplicated_values(source, reference, [(item, results[item.index]) for item in planned
+                                                         if item.quoted and results[item.index].violations])
     for i, rule, query in custom:
         try:
             results[i] = _run_custom(source, rule, query)

@@ -321,11 +321,14 @@ def test_each_rule_finds_exactly_the_planted_count(env):
     assert actual == expected, "\n".join(r.message for r in results)
     assert found["email-not-null"].field == "email" and found["rows"].field is None
     assert all(result.duration_ms >= 0 for result in results)
-    # The probe (LIMIT 0: no row read), ONE aggregate for every column rule, and the custom query.
-    assert len(statements) == 3, statements
+    # The probe (LIMIT 0: no row read), ONE aggregate for every column rule, the count of duplicated values (only
+    # because the aggregate found duplicates) and the custom query.
+    assert len(statements) == 4, statements
     assert statements[0].rstrip().endswith("LIMIT 0")
     assert statements[1].startswith("SELECT count(*), ") and statements[1].count(" FROM ") == 1
-    assert "LIMIT 10001" in statements[2]
+    assert "GROUP BY" in statements[2] and "HAVING count(*) > 1" in statements[2]
+    assert found["id-unique"].duplicated_values == 5  # ids 0..4 appear twice each
+    assert "LIMIT 10001" in statements[3]
     assert_no_data_values(results)
 
 
@@ -333,7 +336,7 @@ def test_column_rules_share_one_select(env):
     with open_source(env.dsn) as source:
         statements = counting(source)
         results = run_data_checks(source, table=env.table, columns=COLUMNS, rules=column_rules(), now=NOW)
-    assert len(statements) == 2, statements
+    assert len(statements) == 3, statements  # the probe, the aggregate, the duplicated values (duplicates found)
     aggregate = statements[1]
     for piece in ('count(*) - count("email")', 'count("id") - count(DISTINCT "id")', 'max("updated_at")'):
         assert piece in aggregate
