@@ -59,9 +59,11 @@ Measured numbers and thresholds:
 * not_null (NULL rows), unique (``count(col) - count(DISTINCT col)``: rows beyond the first of each value),
   accepted_values (non-NULL values not in ``values``; ``null`` in the list is ignored: NULLs are never counted),
   pattern (non-NULL values not matching ``pattern``), range (values ``< min`` or ``> max``; bounds inclusive, either
-  optional): the violation count, compared with ``operator``/``value`` (default ``= 0``). With ``unit`` "percent"
-  (or "%"), not_null, unique, accepted_values and pattern compare the percentage of all rows instead (observed is
-  then that percentage; violations stays the count). For range the unit only labels min/max.
+  optional; ``min_exclusive``/``max_exclusive`` true make them strict), length (non-NULL values whose text has fewer
+  than ``min_length`` or more than ``max_length`` characters): the violation count, compared with
+  ``operator``/``value`` (default ``= 0``). With ``unit`` "percent" (or "%"), not_null, accepted_values, pattern and
+  length compare the percentage of all rows instead, unique the percentage of the non-NULL values (observed is then
+  that percentage; violations stays the count). For range the unit only labels min/max.
 * row_count: ``count(*)``; ``operator`` and ``value`` are required (e.g. ``>= 1``).
 * freshness: age in hours of ``max(field)`` at ``now`` (observed, rounded to 2 decimals); it fails when older than
   ``max_age_hours`` or when there is no value at all (empty table). Date-times without a time zone are UTC; on SQLite
