@@ -241,6 +241,8 @@ class Redactor(ReaderVisibility):
                     continue
                 columns = self.hidden_field_names(dataset_id)
                 column_words[name] = columns
+                # Every hidden column of the object, also one the terms no longer hold (a removed field).
+                hidden_labels.update(f"{name}.{column}" for column in columns)
                 if columns and isinstance(obj.get("fields"), list):
                     kept, dropped = [], 0
                     for spec in obj["fields"]:
@@ -290,9 +292,14 @@ class Redactor(ReaderVisibility):
         words = objects | labels | {qualified for pk, qualified in covered if pk in hidden_ids}
         if not words:
             return changes
+
+        def hidden(text: str) -> bool:
+            # A hidden object is named by ``object.field`` too ("type of targets.name changed").
+            return (any(_mentions(text, word) for word in words)
+                    or any(re.search(rf"(?<![\w.]){re.escape(word)}\.\w", text) for word in objects if word))
+
         kept = [change for change in changes
-                if not (isinstance(change, dict) and any(_mentions(str(change.get("change", "")), word)
-                                                          for word in words))]
+                if not (isinstance(change, dict) and hidden(str(change.get("change", ""))))]
         dropped = len(changes) - len(kept)
         return kept + ([placeholder(dropped)] if dropped else [])
 
