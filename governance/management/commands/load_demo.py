@@ -10,7 +10,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog.demo import DemoLoadResult, load_demo
-from governance.demo import DRIFT_COLUMN, DRIFT_TABLE, ensure_demo_logins, harvest_demo_warehouse, load_governance_demo
+from governance.demo import (
+    DRIFT_COLUMN,
+    DRIFT_TABLE,
+    demo_warehouse_path,
+    ensure_demo_logins,
+    harvest_demo_warehouse,
+    load_governance_demo,
+)
+from ingest.demo import build_demo_dbt_tables, ingest_demo_dbt
 from permissions.context import system_actor
 
 # The audit log names this component as the actor of every change the demo makes.
@@ -22,8 +30,9 @@ KINDS = ("departments", "people", "memberships", "systems", "tags", "datasets", 
 
 class Command(BaseCommand):
     help = ("Load the demo company (departments, people, systems, datasets, fields, lineage, the deny rule on HR's "
-            "data, systems of record, the Lead lifecycle and the lead hand-off contract) and give its six demo "
-            "accounts a password, printed once. Safe to re-run.")
+            "data, systems of record, the Lead lifecycle and the lead hand-off contract), give its six demo "
+            "accounts a password, printed once, and ingest the warehouse's dbt project (ingest/demo_dbt). "
+            "Safe to re-run.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -39,6 +48,13 @@ class Command(BaseCommand):
             logins = ensure_demo_logins(actor=audit_context.actor)
         self.stdout.write(summarise(result))
         self.stdout.write(describe_logins(logins))
+        # The warehouse's dbt project: the tables it builds, then its artifacts, before the harvest, so
+        # the harvest finds those tables registered as dbt described them.
+        path = demo_warehouse_path()
+        if path is not None and path.exists():
+            build_demo_dbt_tables(path)
+        with system_actor(DEMO_LOADER, reason="Ingest the demo warehouse's dbt project") as audit_context:
+            self.stdout.write(describe_run(ingest_demo_dbt(actor=audit_context.actor)))
         if options["harvest"]:
             # After the load has committed: each harvest writes (and announces) its own changes.
             for run in harvest_demo_warehouse():
@@ -65,6 +81,17 @@ def describe_logins(logins) -> str:
         lines.append("Demo logins with their passwords unchanged: "
                      + ", ".join(f"{login.username} ({login.role})" for login in kept) + ".")
     return "\n".join(lines)
+
+
+def describe_run(run) -> str:
+    """An ingestion run of the demo's dbt project, as a harvest run is described."""
+    written = {kind: {what: n for what, n in per_kind.items() if n and what != "unchanged"}
+               for kind, per_kind in run.counts.items()}
+    counts = "; ".join(f"{kind} " + ", ".join(f"{n} {what}" for what, n in per_kind.items())
+                       for kind, per_kind in written.items() if per_kind)
+    problems = [f"\n  {line}" for line in (*run.warnings, *run.errors)]
+    return f"dbt ingestion #{run.pk} of {run.project.name}: {run.status} ({counts or 'nothing changed'})." + \
+        "".join(problems)
 
 
 def describe_harvest(run) -> str:
