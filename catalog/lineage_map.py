@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from catalog.models import Dataset, Field, LineageEdge
+from permissions.lookups import IdList
 
 #: The deepest map anyone may ask for, and the one shown when none is asked for.
 MAX_DEPTH = 5
@@ -72,7 +73,8 @@ def _walk(user, *, root_dataset: int, root_field: int | None, depth: int) -> _Wa
         if len(walk.levels) >= max_nodes():
             walk.truncated = True
             break
-        rows = edges.filter(Q(**{f"{key_target}__in": up}) | Q(**{f"{key_source}__in": down}))
+        # One array parameter per side (permissions.lookups): compiling costs the same for 10 ids or 10,000.
+        rows = edges.filter(Q(**{f"{key_target}__any_of": IdList(up)}) | Q(**{f"{key_source}__any_of": IdList(down)}))
         next_up, next_down = set(), set()
         for row in rows.values(*columns):
             if row[key_target] in up:
@@ -104,24 +106,24 @@ def lineage_graph(user, *, dataset: Dataset, depth: int = DEFAULT_DEPTH, fields:
     """
     walk = _walk(user, root_dataset=dataset.pk, root_field=field.pk if field else None, depth=depth)
     datasets = list(
-        Dataset.objects.visible_to(user).filter(pk__in=walk.levels)
-        .select_related("system", "owner_department")
-        .only("id", "name", "qualified_name", "kind", "lifecycle", "owner_department_id", "system_id",
-              "system__id", "system__name", "system__kind", "owner_department__id", "owner_department__name")
+        Dataset.objects.visible_to(user).filter(pk__any_of=IdList(walk.levels))
+        .values("id", "name", "qualified_name", "kind", "lifecycle", "system_id", "owner_department_id",
+                "system__name", "system__kind", "owner_department__name")
         .order_by("system__name", "qualified_name", "id")
     )
-    shown = {item.pk for item in datasets}  # the walk read them visibly; this is the belt to its braces
+    shown = {item["id"] for item in datasets}  # the walk read them visibly; this is the belt to its braces
     systems, departments = {}, {}
     nodes = []
     for item in datasets:
-        systems[item.system_id] = {"id": item.system_id, "name": item.system.name, "kind": item.system.kind}
-        department = item.owner_department
-        if department is not None:
-            departments[department.pk] = {"id": department.pk, "name": department.name}
-        nodes.append({"id": item.pk, "name": item.name, "qualified_name": item.qualified_name, "kind": item.kind,
-                      "lifecycle": item.lifecycle, "system": item.system_id,
-                      "department": item.owner_department_id, "level": walk.levels[item.pk]})
-    owner_of = {item.pk: item.owner_department_id for item in datasets}
+        systems[item["system_id"]] = {"id": item["system_id"], "name": item["system__name"],
+                                      "kind": item["system__kind"]}
+        if item["owner_department_id"] is not None:
+            departments[item["owner_department_id"]] = {"id": item["owner_department_id"],
+                                                        "name": item["owner_department__name"]}
+        nodes.append({"id": item["id"], "name": item["name"], "qualified_name": item["qualified_name"],
+                      "kind": item["kind"], "lifecycle": item["lifecycle"], "system": item["system_id"],
+                      "department": item["owner_department_id"], "level": walk.levels[item["id"]]})
+    owner_of = {item["id"]: item["owner_department_id"] for item in datasets}
     pairs = sorted((s, t) for s, t in walk.edges if s in shown and t in shown)
     marks = {name: marker(user, [(s, t, owner_of[t]) for s, t in pairs]) for name, marker in _MARKERS.items()}
     edges = [{"source": s, "target": t, **{name: found.get((s, t), []) for name, found in marks.items()}}
@@ -131,7 +133,7 @@ def lineage_graph(user, *, dataset: Dataset, depth: int = DEFAULT_DEPTH, fields:
     if fields and not field:
         field_rows = list(
             LineageEdge.objects.visible_to(user).order_by("id")
-            .filter(source_field__isnull=False, source_id__in=shown, target_id__in=shown)
+            .filter(source_field__isnull=False, source_id__any_of=IdList(shown), target_id__any_of=IdList(shown))
             .values(*FIELD_EDGE_COLUMNS))
     field_edges = [
         {"id": row["id"], "source": row["source_id"], "target": row["target_id"],

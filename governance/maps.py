@@ -21,6 +21,7 @@ from catalog.choices import SystemKind
 from catalog.models import Dataset, Department, LineageEdge, System
 from governance.choices import ContractStatus
 from governance.models import ContractVersion, DataContract
+from permissions.lookups import IdList
 
 
 def _contracts_with_status(user):
@@ -42,7 +43,8 @@ def contract_marks(user, edges: list[tuple[int, int, int | None]]) -> dict[tuple
     consumers = {department for _, _, department in edges if department is not None}
     if not sources or not consumers:
         return {}
-    rows = (_contracts_with_status(user).filter(datasets__in=sources, consumers__in=consumers)
+    rows = (_contracts_with_status(user)
+            .filter(datasets__id__any_of=IdList(sources), consumers__id__any_of=IdList(consumers))
             .values("id", "name", "compliance_status", "version_status", dataset=F("datasets"),
                     consumer=F("consumers")).order_by("name", "id").distinct())
     covering = defaultdict(list)

@@ -10,7 +10,9 @@
 #               and bulk-copying the rows; the same artifacts again against parsing alone
 #   scorecard   the scorecard at 50,000 datasets / 1,040,000 fields against its aggregates in hand-written SQL,
 #               with and without 10,000 deny rules
-#   BENCH_ONLY="trust compliance" make bench   run only these modules (default: all five, in this order)
+#   lineage_map the lineage map of depth 3 on 100,000 edges against the same walk in hand-written SQL,
+#               with and without 10,000 deny rules
+#   BENCH_ONLY="trust compliance" make bench   run only these modules (default: all of them, in this order)
 #   BENCH_SCALE=small make bench               quick run (smaller data, fewer iterations)
 #   BENCH_PROFILE=1                            also write cProfile reports and query plans
 #   BENCH_STRICT=1                             exit 1 when a target is missed
@@ -35,7 +37,7 @@ export LOG_LEVEL=WARNING
 export ACCORD_AUDIT_REQUIRE_ACTOR=false
 export BENCH_SCALE="${BENCH_SCALE:-full}"
 export BENCH_TEMPLATE_DB=accord_migrated
-BENCH_ONLY="${BENCH_ONLY:-catalog trust compliance harvest ingest scorecard}"
+BENCH_ONLY="${BENCH_ONLY:-catalog trust compliance harvest ingest scorecard lineage_map}"
 mkdir -p "$ACCORD_VAR_DIR/static" bench/results
 
 pg_start
@@ -48,8 +50,8 @@ _pg_as "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U accord -T accord "$BENCH
 failed=()
 for module in ${BENCH_ONLY//,/ }; do
   case "$module" in
-    catalog|trust|compliance|harvest|ingest|scorecard) ;;
-    *) echo "BENCH_ONLY: unknown benchmark '$module' (catalog, trust, compliance, harvest, ingest, scorecard)" >&2; exit 2 ;;
+    catalog|trust|compliance|harvest|ingest|scorecard|lineage_map) ;;
+    *) echo "BENCH_ONLY: unknown benchmark '$module' (catalog, trust, compliance, harvest, ingest, scorecard, lineage_map)" >&2; exit 2 ;;
   esac
   echo "== $module benchmark (BENCH_SCALE=$BENCH_SCALE)"
   started=$SECONDS
