@@ -209,13 +209,16 @@ __all__ = [
 ]
 
 API_VERSION = "v3.1.0"
-SCHEMA_VERSIONS = ("3.1.0", "3.0.2")
-DEFAULT_SCHEMA_VERSION = "3.1.0"
-# The installed package whose schema.json is the v3.1.0 schema, and the release line that ships it.
+SCHEMA_VERSIONS = ("3.2.0", "3.1.0", "3.0.2")
+DEFAULT_SCHEMA_VERSION = "3.2.0"
+# The installed package whose schema.json is the v3.2.0 schema, and the release line that ships it.
 SCHEMA_PACKAGE = "open_data_contract_standard"
 SCHEMA_DISTRIBUTION = "open-data-contract-standard"
-SCHEMA_PACKAGE_LINE = "3.1."
-VENDORED_SCHEMA = Path(__file__).resolve().parent / "odcs_schemas" / "odcs-json-schema-v3.0.2.json"
+SCHEMA_PACKAGE_LINE = "3.2."
+SCHEMA_PACKAGE_VERSION = "3.2.0"
+# The older versions' schemas ship with Accord (odcs_schemas/README.md says where each comes from).
+VENDORED_SCHEMAS = {version: Path(__file__).resolve().parent / "odcs_schemas" / f"odcs-json-schema-v{version}.json"
+                    for version in ("3.1.0", "3.0.2")}
 
 META_KEYS = ("id", "name", "version", "status", "domain", "dataProduct", "tenant", "description")
 RULES = ("not_null", "unique", "accepted_values", "pattern", "range", "row_count", "freshness", "custom_sql")
@@ -598,10 +601,12 @@ def format_path(path: Iterable) -> str:
 
 
 def schema_version_for(document: dict) -> str:
-    """The schema to check a document against: 3.0.2 for apiVersion v3.0.x, otherwise 3.1.0."""
+    """The schema to check a document against: 3.0.2 for apiVersion v3.0.x, 3.1.0 for v3.1.x, otherwise 3.2.0."""
     api_version = document.get("apiVersion") if isinstance(document, dict) else None
     if isinstance(api_version, str) and re.fullmatch(r"v?3\.0(\.\d+)?", api_version):
         return "3.0.2"
+    if isinstance(api_version, str) and re.fullmatch(r"v?3\.1(\.\d+)?", api_version):
+        return "3.1.0"
     return DEFAULT_SCHEMA_VERSION
 
 
@@ -616,8 +621,8 @@ def _normal_version(version: str) -> str:
 
 def _schema_text(version: str) -> str:
     """The JSON Schema of `version` (one of SCHEMA_VERSIONS), from Accord's installed files."""
-    if version == "3.0.2":
-        return VENDORED_SCHEMA.read_text(encoding="utf-8")
+    if version in VENDORED_SCHEMAS:
+        return VENDORED_SCHEMAS[version].read_text(encoding="utf-8")
     try:
         installed = metadata.version(SCHEMA_DISTRIBUTION)
     except metadata.PackageNotFoundError:

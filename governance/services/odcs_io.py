@@ -9,6 +9,7 @@ Accord exports as a fresh ODCS v3.1 document that validates.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import yaml
@@ -38,7 +39,20 @@ def _issues_as_errors(issues: list) -> dict[str, list[str]]:
     return errors
 
 
-LATEST_SCHEMA = "3.1.0"
+LATEST_SCHEMA = "3.2.0"
+
+
+def _refuse_unsupported_version(document: dict) -> None:
+    """ODCS v2.x (and the Data Contract Specification) is another format, not an older v3: one clear
+    message instead of the schema's list of everything it lacks."""
+    declared = document.get("apiVersion")
+    if "dataContractSpecification" in document or (isinstance(declared, str)
+                                                   and re.fullmatch(r"v?[0-2](\.\d+)*", declared.strip())):
+        found = (declared if isinstance(declared, str)
+                 else f"dataContractSpecification {document.get('dataContractSpecification')}")
+        raise Invalid(f"The document is {found}; Accord imports ODCS v3.0, v3.1 and v3.2 only (ODCS v2 and the "
+                      "Data Contract Specification are not supported).",
+                      errors={"document.apiVersion": [f"{found} is not supported; use ODCS v3.0.x, v3.1.0 or v3.2.0."]})
 
 
 def parse_and_validate(text_or_document) -> tuple[dict, list[str]]:
@@ -52,6 +66,7 @@ def parse_and_validate(text_or_document) -> tuple[dict, list[str]]:
     try:
         document = (odcs.load_document(text_or_document, notes=notes) if isinstance(text_or_document, (str, bytes))
                     else odcs.load_document(json.dumps(text_or_document)))
+        _refuse_unsupported_version(document)
         issues = odcs.validate(document)
         if issues and not odcs.validate(document, LATEST_SCHEMA):
             declared = document.get("apiVersion")

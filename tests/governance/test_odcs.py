@@ -733,44 +733,42 @@ def test_validation_follows_the_declared_version():
 
 
 def test_the_schemas_are_the_products_own():
-    """validate() reads the installed package's v3.1.0 schema and the vendored v3.0.2 one, nothing beside the
-    checkout; the package must be the 3.1 line pinned in requirements.txt."""
+    """validate() reads the installed package's v3.2.0 schema and the vendored v3.1.0 and v3.0.2 ones, nothing
+    beside the checkout; the package must be the 3.2 line pinned in requirements.txt."""
     from importlib import metadata, resources
 
-    assert metadata.version("open-data-contract-standard").startswith("3.1.")
+    assert metadata.version("open-data-contract-standard").startswith("3.2.")
     packaged = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
-    assert "v3.1.0" in packaged["properties"]["apiVersion"]["enum"]
-    assert "v3.2.0" not in packaged["properties"]["apiVersion"]["enum"]
-    vendored = json.loads(odcs.VENDORED_SCHEMA.read_text())
-    assert vendored["properties"]["apiVersion"]["enum"][0] == "v3.0.2"
-    assert odcs.VENDORED_SCHEMA.is_relative_to(ROOT / "governance")
+    assert packaged["properties"]["apiVersion"]["enum"][0] == "v3.2.0"
+    for version, path in odcs.VENDORED_SCHEMAS.items():
+        vendored = json.loads(path.read_text())
+        assert vendored["properties"]["apiVersion"]["enum"][0] == f"v{version}"
+        assert path.is_relative_to(ROOT / "governance")
 
 
 def test_another_release_of_the_schema_package_is_a_clear_error(monkeypatch):
     from importlib import metadata
 
     odcs._schema_validator.cache_clear()
-    monkeypatch.setattr(metadata, "version", lambda name: "3.2.0")
+    monkeypatch.setattr(metadata, "version", lambda name: "3.3.0")
     try:
-        with pytest.raises(OdcsError, match=r"open-data-contract-standard 3.2.0 is installed, but its schema is not "
-                                            r"ODCS v3.1.0; install the version pinned in requirements.txt"):
-            odcs.validate(valid_contract())
-        assert issues_of(fixture("legacy_v302"), "3.0.2") == []  # the vendored schema does not depend on it
+        with pytest.raises(OdcsError, match=r"open-data-contract-standard 3.3.0 is installed, but its schema is not "
+                                            r"ODCS v3.2.0; install the version pinned in requirements.txt"):
+            odcs.validate({**valid_contract(), "apiVersion": "v3.2.0"})
+        assert issues_of(fixture("legacy_v302"), "3.0.2") == []  # the vendored schemas do not depend on it
+        assert odcs.validate(valid_contract(), "3.1.0") == []
     finally:
         odcs._schema_validator.cache_clear()
 
 
 @needs_shared
-@pytest.mark.parametrize("version", odcs.SCHEMA_VERSIONS)
+@pytest.mark.parametrize("version", ("3.1.0", "3.0.2"))
 def test_the_schemas_are_the_published_ones(version):
-    """Against the standard's published schema files in ../shared: v3.0.2 is the same JSON, and the package's v3.1.0
-    differs only by the deprecation note on dataProduct, an annotation that changes no validation result."""
-    from importlib import resources
-
+    """Against the standard's published schema files in ../shared: v3.0.2 is the same JSON, and the vendored v3.1.0
+    (the 3.1.2 package's) differs only by the deprecation note on dataProduct, an annotation that changes no
+    validation result."""
     published = json.loads((SHARED / "schema" / f"odcs-json-schema-v{version}.json").read_text())
-    if version == "3.0.2":
-        ours = json.loads(odcs.VENDORED_SCHEMA.read_text())
-    else:
-        ours = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
+    ours = json.loads(odcs.VENDORED_SCHEMAS[version].read_text())
+    if version == "3.1.0":
         published["properties"]["dataProduct"] = ours["properties"]["dataProduct"]
     assert ours == published
