@@ -50,5 +50,8 @@ for pair in "${FILES[@]}" "${LICENSES[@]}"; do
     echo "build_js: $src is missing after npm ci; is package-lock.json complete?" >&2
     exit 1
   fi
-  cmp -s "$src" "$VENDOR/$name" || cp "$src" "$VENDOR/$name"
+  # Source maps are not shipped: the trailing sourceMappingURL comment goes (cytoscape-dagre's names a
+  # map its package does not contain, and collectstatic's manifest storage refuses a missing reference).
+  sed '/^\/\/# sourceMappingURL=/d' "$src" > "$VENDOR/$name.tmp"
+  if cmp -s "$VENDOR/$name.tmp" "$VENDOR/$name"; then rm "$VENDOR/$name.tmp"; else mv "$VENDOR/$name.tmp" "$VENDOR/$name"; fi
 done
