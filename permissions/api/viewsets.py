@@ -12,11 +12,12 @@ one model's list and detail (search, explain, the API root) derive from
 from __future__ import annotations
 
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -35,6 +36,20 @@ from permissions.models import AuditAction
 class PreconditionFailed(Exception):
     def __init__(self, current: str):
         self.current = current
+
+
+def negotiate_format(view, request, force: bool = False):
+    """DRF's content negotiation, with an unknown ``?format=`` a 400 naming the formats the
+    endpoint answers in (DRF answers 404, as if the object were missing)."""
+    try:
+        return APIView.perform_content_negotiation(view, request, force=force)
+    except Http404:
+        wanted = request.query_params.get(api_settings.URL_FORMAT_OVERRIDE)
+        if wanted is None:
+            raise
+        formats = sorted({renderer.format for renderer in view.get_renderers()})
+        raise ValidationError({api_settings.URL_FORMAT_OVERRIDE: [
+            f"Unknown format {wanted[:100]!r}; this endpoint answers in: {', '.join(formats)}."]}) from None
 
 
 class RestrictedViewSetMixin:
@@ -65,6 +80,9 @@ class RestrictedViewSetMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         refuse_malformed_request(request, kwargs)
+
+    def perform_content_negotiation(self, request, force=False):
+        return negotiate_format(self, request, force=force)
 
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
@@ -228,6 +246,9 @@ class RestrictedAPIView(APIView):
     the format's) is a 400 naming it, as on the lists."""
 
     query_params_accepted: tuple[str, ...] = ()
+
+    def perform_content_negotiation(self, request, force=False):
+        return negotiate_format(self, request, force=force)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticated and allowed first

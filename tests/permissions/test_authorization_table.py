@@ -331,6 +331,22 @@ TABLE: list[Case] = [
     # --- search ------------------------------------------------------------------------------------
     Case("GET", "search/?q=campaign", READ),
 
+    # --- the cockpit: scorecard, council meetings, lineage maps -----------------------------------
+    Case("GET", "scorecard/", READ),
+    Case("GET", "scorecard/departments/sales/", READ),
+    Case("GET", "scorecard-snapshots/", READ),
+    # Snapshots count everything: a reader some deny rule applies to sees none (docs/scorecard.md).
+    Case("GET", "scorecard-snapshots/{snapshot}/", READ_GOVERNED),
+    Case("GET", "council-meetings/", READ),
+    Case("POST", "council-meetings/", council_only(201), {"held_on": "2026-02-02"}),
+    Case("GET", "council-meetings/{council_meeting}/", READ),
+    Case("PUT", "council-meetings/{council_meeting}/", council_only(200), CURRENT),
+    Case("PATCH", "council-meetings/{council_meeting}/", council_only(200), {"notes": "Q1 review"}),
+    Case("DELETE", "council-meetings/{council_meeting}/", council_only(204)),
+    Case("GET", "council-meetings/{council_meeting}/history/", READ),
+    Case("GET", "datasets/{dataset}/lineage-graph/", READ_GOVERNED),
+    Case("GET", "fields/{field}/lineage-graph/", READ_GOVERNED),
+
     # --- the trust layer -------------------------------------------------------------------------
     # Anyone may ask about themselves; an object they cannot see answers 404 like a missing one.
     Case("GET", "access/explain/?object=catalog.dataset:{dataset}", READ_GOVERNED),
@@ -697,7 +713,13 @@ class AuthorizationTable(TestCase):
         openlineage = _build_openlineage(system=system)
         tokens = {role: create_token(user=user, name="laptop", actor=user) for role, user in users.items()}
         cls.raw_tokens = {role: raw for role, (_token, raw) in tokens.items()}
+        from governance.models import CouncilMeeting, ScorecardSnapshot
+
+        meeting = CouncilMeeting.objects.create(held_on=datetime.date(2026, 1, 5))
+        snapshot = ScorecardSnapshot.objects.create(day=datetime.date(2026, 1, 5), department=None, facts={},
+                                                    computed_at=timezone.now())
         cls.ids = {
+            "council_meeting": meeting.pk, "snapshot": snapshot.pk,
             "sales": sales.pk, "spare_department": spare.pk, "bystander": bystander.pk,
             "bystander_membership": bystander_membership.pk, "tag": tag.pk, "system": system.pk,
             "empty_system": empty_system.pk, "dataset": dataset.pk, "other_dataset": other_dataset.pk,
